@@ -1,0 +1,55 @@
+"""Command-line interface: argument parsing and printing only; the work is done in companion.core.
+
+Each verb group lives in ``companion/commands/<group>.py`` with a ``register(subparsers)``
+function; this module assembles them, runs the chosen verb and turns errors into one line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from companion import __version__
+from companion.core.errors import CompanionError
+
+# Verb groups, in the order `companion --help` lists them.
+COMMAND_MODULES = ("library", "tempo", "playlists", "play", "history")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    import importlib
+
+    parser = argparse.ArgumentParser(
+        prog="companion",
+        description="A music-therapy listening companion: tempo step-down playlists from your own "
+        "library, played gently, with stress ratings before and after. With no verb, opens the app.",
+    )
+    parser.add_argument("--version", action="version", version=f"companion {__version__}")
+    parser.add_argument(
+        "--listener", default=None, help="whose sessions and ratings (default: the one listener, 'me')"
+    )
+    sub = parser.add_subparsers(dest="verb", metavar="VERB")
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"companion.commands.{name}").register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.verb is None:
+            from companion.tui.app import run_app
+
+            return run_app(listener=args.listener)
+        return int(args.func(args) or 0)
+    except CompanionError as exc:
+        print(f"companion: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("companion: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0

@@ -1,0 +1,120 @@
+"""Printing rows as an aligned table, CSV or JSON: shared by every verb with ``--format``."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, TextIO
+
+FORMATS = ("table", "csv", "json")
+
+
+def add_format_arg(parser: argparse.ArgumentParser, choices: Sequence[str] = FORMATS) -> None:
+    parser.add_argument("--format", choices=list(choices), default="table", help="output format (default: table)")
+
+
+def listener_of(args: argparse.Namespace) -> str:
+    """The listener named on the command line (before or after the verb), or the default one."""
+    from companion.core.store import DEFAULT_LISTENER
+
+    return getattr(args, "listener_sub", None) or getattr(args, "listener", None) or DEFAULT_LISTENER
+
+
+def add_listener_arg(parser: argparse.ArgumentParser) -> None:
+    """``--listener NAME`` after the verb too (it is also accepted before it)."""
+    parser.add_argument("--listener", dest="listener_sub", default=None, metavar="NAME",
+                        help="whose sessions and ratings (default: 'me')")
+
+
+def emit(
+    rows: Iterable[Mapping[str, Any]],
+    columns: Sequence[str],
+    fmt: str,
+    *,
+    out: TextIO | None = None,
+    headers: Mapping[str, str] | None = None,
+    json_value: Any = None,
+) -> None:
+    """Print rows. CSV/JSON keep every column as named (a contract for scripts).
+
+    json_value : print this object instead of the row list in JSON format.
+    """
+    out = out or sys.stdout
+    rows = list(rows)
+    if fmt == "json":
+        json.dump(json_value if json_value is not None else rows, out, indent=2, default=_json_default)
+        out.write("\n")
+    elif fmt == "csv":
+        w = csv.DictWriter(out, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n")
+        w.writeheader()
+        for row in rows:
+            w.writerow({k: _csv_cell(row.get(k)) for k in columns})
+    else:
+        print_table(rows, columns, out=out, headers=headers)
+
+
+def print_table(
+    rows: Sequence[Mapping[str, Any]],
+    columns: Sequence[str],
+    *,
+    out: TextIO | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> None:
+    out = out or sys.stdout
+    headers = headers or {}
+    head = [headers.get(c, c) for c in columns]
+    body = [[_cell(r.get(c)) for c in columns] for r in rows]
+    widths = [max([len(h)] + [len(b[i]) for b in body]) for i, h in enumerate(head)]
+    numeric = [all(_is_num(r.get(c)) for r in rows if r.get(c) not in (None, "")) for c in columns]
+
+    def line(cells: Sequence[str]) -> str:
+        return "  ".join(
+            (cell.rjust(w) if num else cell.ljust(w)) for cell, w, num in zip(cells, widths, numeric, strict=True)
+        ).rstrip()
+
+    out.write(line(head) + "\n")
+    for b in body:
+        out.write(line(b) + "\n")
+
+
+def _is_num(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def _cell(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, float):
+        return f"{v:.1f}"
+    return str(v)
+
+
+def _csv_cell(v: Any) -> Any:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, list | tuple | dict):
+        return json.dumps(v, default=_json_default)
+    return "" if v is None else v
+
+
+def _json_default(o: Any) -> Any:
+    import dataclasses
+
+    if dataclasses.is_dataclass(o) and not isinstance(o, type):
+        return dataclasses.asdict(o)
+    if hasattr(o, "tolist"):
+        return o.tolist()
+    return str(o)
+
+
+def format_duration(seconds: float) -> str:
+    """``m:ss`` (or ``h:mm:ss``) as players show time."""
+    seconds = max(0, int(round(seconds)))
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"

@@ -1,0 +1,1 @@
+"""The headless engine of companion. Imports no UI code (checked by a test)."""

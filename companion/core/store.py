@@ -1,0 +1,482 @@
+"""The only module that speaks SQL: schema, migrations and queries.
+
+SQLite in WAL mode; the schema version lives in ``PRAGMA user_version``; every
+multi-step write runs in one transaction. The database holds health data, so it
+is created readable and writable by its owner only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from companion.core import paths
+from companion.core.errors import NotFoundError, StoreError
+from companion.core.models import (
+    BPM_AUTO,
+    BPM_MANUAL,
+    OUTCOME_IN_PROGRESS,
+    STATUS_ERROR,
+    STATUS_OK,
+    AnalysisResult,
+    Rating,
+    Session,
+    TempoAlternative,
+    Track,
+)
+
+SCHEMA_VERSION = 1
+DEFAULT_LISTENER = "me"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS tracks (
+    path TEXT PRIMARY KEY,
+    size INTEGER NOT NULL,
+    mtime REAL NOT NULL,
+    title TEXT NOT NULL DEFAULT '',
+    artist TEXT NOT NULL DEFAULT '',
+    album TEXT NOT NULL DEFAULT '',
+    genre TEXT NOT NULL DEFAULT '',
+    duration_s REAL NOT NULL DEFAULT 0,
+    bpm REAL,
+    bpm_confidence REAL,
+    bpm_source TEXT NOT NULL DEFAULT 'auto',
+    bpm_auto REAL,
+    bpm_alternatives TEXT NOT NULL DEFAULT '[]',
+    bpm_start REAL,
+    bpm_end REAL,
+    beat_times TEXT NOT NULL DEFAULT '[]',
+    loudness_lufs REAL,
+    peak_dbfs REAL,
+    status TEXT NOT NULL DEFAULT 'ok',
+    error TEXT NOT NULL DEFAULT '',
+    analysed_at TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS listeners (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL,
+    settings TEXT NOT NULL DEFAULT '{}'
+);
+CREATE TABLE IF NOT EXISTS sessions (
+    id INTEGER PRIMARY KEY,
+    uid TEXT NOT NULL UNIQUE,
+    listener_id INTEGER NOT NULL REFERENCES listeners(id) ON DELETE CASCADE,
+    playlist TEXT NOT NULL,
+    arc TEXT NOT NULL DEFAULT '',
+    snapshot TEXT NOT NULL DEFAULT '{}',
+    started_at TEXT NOT NULL,
+    ended_at TEXT,
+    minutes_listened REAL NOT NULL DEFAULT 0,
+    outcome TEXT NOT NULL DEFAULT 'in_progress',
+    underruns INTEGER NOT NULL DEFAULT 0,
+    pid INTEGER,
+    heartbeat_at TEXT
+);
+CREATE INDEX IF NOT EXISTS sessions_listener ON sessions(listener_id, started_at);
+CREATE TABLE IF NOT EXISTS ratings (
+    id INTEGER PRIMARY KEY,
+    session_id INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+    phase TEXT NOT NULL CHECK (phase IN ('before', 'after')),
+    scale TEXT NOT NULL,
+    value REAL,
+    text TEXT NOT NULL DEFAULT '',
+    items TEXT NOT NULL DEFAULT '[]',
+    late INTEGER NOT NULL DEFAULT 0,
+    recorded_at TEXT NOT NULL,
+    UNIQUE (session_id, phase, scale)
+);
+"""
+
+
+def now_iso() -> str:
+    """Local time with its UTC offset, to the second."""
+    return datetime.now().astimezone().isoformat(timespec="seconds")
+
+
+class Store:
+    """A connection to ``companion.db``. Safe to share between threads (one lock)."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = Path(path) if path else paths.db_path()
+        self._lock = threading.RLock()
+        try:
+            if not self.path.exists():
+                # Create the file owner-only before SQLite opens it (health data).
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+                os.close(fd)
+            self._conn = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
+            self._conn.row_factory = sqlite3.Row
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA foreign_keys=ON")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(
+                f"{self.path}: cannot open the database ({exc}); "
+                "move the file aside to start afresh"
+            ) from exc
+        for suffix in ("", "-wal", "-shm"):
+            p = Path(str(self.path) + suffix)
+            if p.exists():
+                os.chmod(p, 0o600)
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def _migrate(self) -> None:
+        version = self._conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path} was written by a newer companion (schema {version}); upgrade companion"
+            )
+        if version < 1:
+            with self._conn:
+                self._conn.executescript(_SCHEMA)
+                self._conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One atomic write: everything inside commits together or not at all."""
+        with self._lock:
+            try:
+                with self._conn:
+                    yield self._conn
+            except sqlite3.DatabaseError as exc:
+                raise StoreError(f"{self.path}: database write failed ({exc})") from exc
+
+    def _query(self, sql: str, args: Iterable[Any] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            try:
+                return self._conn.execute(sql, tuple(args)).fetchall()
+            except sqlite3.DatabaseError as exc:
+                raise StoreError(f"{self.path}: database read failed ({exc})") from exc
+
+    # -- tracks -----------------------------------------------------------------------------
+
+    def known_files(self) -> dict[str, tuple[int, float]]:
+        """path -> (size, mtime) for every file seen before; lets a rescan skip unchanged files."""
+        return {r["path"]: (r["size"], r["mtime"]) for r in self._query("SELECT path, size, mtime FROM tracks")}
+
+    def save_analysis(self, results: Iterable[AnalysisResult]) -> int:
+        """Insert or update tracks from scan results, in one transaction.
+
+        A manual BPM survives: the new automatic estimate is kept in ``bpm_auto``.
+        Returns the number of rows written.
+        """
+        n = 0
+        with self.transaction() as c:
+            for r in results:
+                n += 1
+                old = c.execute(
+                    "SELECT bpm, bpm_source, bpm_confidence FROM tracks WHERE path = ?", (r.path,)
+                ).fetchone()
+                manual = old is not None and old["bpm_source"] == BPM_MANUAL
+                if r.error:
+                    c.execute(
+                        """INSERT INTO tracks (path, size, mtime, title, status, error, analysed_at)
+                           VALUES (?, ?, ?, ?, ?, ?, ?)
+                           ON CONFLICT(path) DO UPDATE SET size=excluded.size, mtime=excluded.mtime,
+                             status=excluded.status, error=excluded.error,
+                             analysed_at=excluded.analysed_at""",
+                        (r.path, r.size, r.mtime, Path(r.path).stem, STATUS_ERROR, r.error, now_iso()),
+                    )
+                    continue
+                t, tempo, loud = r.tags, r.tempo, r.loudness
+                auto_bpm = tempo.bpm if tempo else None
+                bpm = old["bpm"] if manual else auto_bpm
+                conf = old["bpm_confidence"] if manual else (tempo.confidence if tempo else None)
+                c.execute(
+                    """INSERT INTO tracks (path, size, mtime, title, artist, album, genre, duration_s,
+                         bpm, bpm_confidence, bpm_source, bpm_auto, bpm_alternatives, bpm_start,
+                         bpm_end, beat_times, loudness_lufs, peak_dbfs, status, error, analysed_at)
+                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', ?)
+                       ON CONFLICT(path) DO UPDATE SET size=excluded.size, mtime=excluded.mtime,
+                         title=excluded.title, artist=excluded.artist, album=excluded.album,
+                         genre=excluded.genre, duration_s=excluded.duration_s, bpm=excluded.bpm,
+                         bpm_confidence=excluded.bpm_confidence, bpm_source=excluded.bpm_source,
+                         bpm_auto=excluded.bpm_auto, bpm_alternatives=excluded.bpm_alternatives,
+                         bpm_start=excluded.bpm_start, bpm_end=excluded.bpm_end,
+                         beat_times=excluded.beat_times, loudness_lufs=excluded.loudness_lufs,
+                         peak_dbfs=excluded.peak_dbfs, status=excluded.status, error='',
+                         analysed_at=excluded.analysed_at""",
+                    (
+                        r.path, r.size, r.mtime,
+                        t.title if t else Path(r.path).stem,
+                        t.artist if t else "", t.album if t else "", t.genre if t else "",
+                        t.duration_s if t else 0.0,
+                        bpm, conf, BPM_MANUAL if manual else BPM_AUTO, auto_bpm,
+                        json.dumps([[a.bpm, a.score, a.ratio] for a in tempo.alternatives]) if tempo else "[]",
+                        tempo.bpm_start if tempo else None, tempo.bpm_end if tempo else None,
+                        json.dumps([round(b, 3) for b in tempo.beat_times]) if tempo else "[]",
+                        loud.lufs if loud else None, loud.peak_dbfs if loud else None,
+                        STATUS_OK, now_iso(),
+                    ),
+                )
+        return n
+
+    def remove_tracks(self, paths_: Iterable[str]) -> int:
+        with self.transaction() as c:
+            return sum(c.execute("DELETE FROM tracks WHERE path = ?", (p,)).rowcount for p in paths_)
+
+    def tracks(self, *, status: str | None = None, under: str | None = None) -> list[Track]:
+        """All tracks, ordered by path; optionally only one status or those below a folder."""
+        sql, args = "SELECT * FROM tracks", []
+        where = []
+        if status:
+            where.append("status = ?")
+            args.append(status)
+        if under:
+            where.append("path LIKE ? ESCAPE '\\'")
+            prefix = str(Path(under).resolve()).rstrip("/") + "/"
+            args.append(prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        return [_track(r) for r in self._query(sql + " ORDER BY path", args)]
+
+    def track(self, path: str | Path) -> Track:
+        rows = self._query("SELECT * FROM tracks WHERE path = ?", (str(Path(path).resolve()),))
+        if not rows:
+            raise NotFoundError(f"{path}: not in the library; run `companion scan` on its folder first")
+        return _track(rows[0])
+
+    def beat_times(self, path: str | Path) -> list[float]:
+        rows = self._query("SELECT beat_times FROM tracks WHERE path = ?", (str(Path(path).resolve()),))
+        return json.loads(rows[0]["beat_times"]) if rows else []
+
+    def set_manual_bpm(self, path: str | Path, bpm: float) -> Track:
+        """Mark ``bpm`` as the user's own value; rescans keep it."""
+        track = self.track(path)
+        with self.transaction() as c:
+            c.execute(
+                "UPDATE tracks SET bpm = ?, bpm_source = ?, bpm_confidence = 1.0, "
+                "bpm_auto = COALESCE(bpm_auto, ?) WHERE path = ?",
+                (round(bpm, 1), BPM_MANUAL, track.bpm, track.path),
+            )
+        return self.track(track.path)
+
+    def clear_manual_bpm(self, path: str | Path) -> Track:
+        """Go back to the analysed tempo."""
+        track = self.track(path)
+        with self.transaction() as c:
+            c.execute(
+                "UPDATE tracks SET bpm = bpm_auto, bpm_source = ?, bpm_confidence = NULL WHERE path = ?",
+                (BPM_AUTO, track.path),
+            )
+        return self.track(track.path)
+
+    def update_loudness(self, path: str, lufs: float | None, peak_dbfs: float) -> None:
+        with self.transaction() as c:
+            c.execute(
+                "UPDATE tracks SET loudness_lufs = ?, peak_dbfs = ? WHERE path = ?", (lufs, peak_dbfs, path)
+            )
+
+    # -- listeners --------------------------------------------------------------------------
+
+    def listener_id(self, name: str, *, create: bool = True) -> int:
+        name = name.strip() or DEFAULT_LISTENER
+        rows = self._query("SELECT id FROM listeners WHERE name = ?", (name,))
+        if rows:
+            return int(rows[0]["id"])
+        if not create:
+            raise NotFoundError(f"no listener named {name!r}; `companion listeners` lists them")
+        with self.transaction() as c:
+            cur = c.execute("INSERT INTO listeners (name, created_at) VALUES (?, ?)", (name, now_iso()))
+            return int(cur.lastrowid or 0)
+
+    def listeners(self) -> list[str]:
+        return [r["name"] for r in self._query("SELECT name FROM listeners ORDER BY name")]
+
+    def listener_settings(self, name: str) -> dict[str, Any]:
+        rows = self._query("SELECT settings FROM listeners WHERE name = ?", (name,))
+        return json.loads(rows[0]["settings"]) if rows else {}
+
+    def set_listener_settings(self, name: str, settings: dict[str, Any]) -> None:
+        lid = self.listener_id(name)
+        with self.transaction() as c:
+            c.execute("UPDATE listeners SET settings = ? WHERE id = ?", (json.dumps(settings), lid))
+
+    def forget_listener(self, name: str) -> int:
+        """Delete a listener with all their sessions and ratings. Returns sessions deleted."""
+        lid = self.listener_id(name, create=False)
+        with self.transaction() as c:
+            n = c.execute("SELECT COUNT(*) FROM sessions WHERE listener_id = ?", (lid,)).fetchone()[0]
+            c.execute("DELETE FROM ratings WHERE session_id IN (SELECT id FROM sessions WHERE listener_id = ?)", (lid,))
+            c.execute("DELETE FROM sessions WHERE listener_id = ?", (lid,))
+            c.execute("DELETE FROM listeners WHERE id = ?", (lid,))
+        return int(n)
+
+    # -- sessions ---------------------------------------------------------------------------
+
+    def start_session(
+        self,
+        *,
+        listener: str,
+        playlist: str,
+        arc: str = "",
+        snapshot: dict[str, Any] | None = None,
+        before: Iterable[Rating] = (),
+        pid: int | None = None,
+    ) -> int:
+        """Create a session with its ratings before, in one transaction. Returns its id."""
+        lid = self.listener_id(listener)
+        started = now_iso()
+        with self.transaction() as c:
+            cur = c.execute(
+                """INSERT INTO sessions (uid, listener_id, playlist, arc, snapshot, started_at, outcome,
+                     pid, heartbeat_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                (uuid.uuid4().hex, lid, playlist, arc, json.dumps(snapshot or {}), started,
+                 OUTCOME_IN_PROGRESS, pid if pid is not None else os.getpid(), started),
+            )
+            sid = int(cur.lastrowid or 0)
+            for r in before:
+                _insert_rating(c, sid, r)
+        return sid
+
+    def heartbeat(self, session_id: int, minutes_listened: float, underruns: int = 0) -> None:
+        """Record progress so a killed process still leaves what was listened."""
+        with self.transaction() as c:
+            c.execute(
+                "UPDATE sessions SET minutes_listened = ?, underruns = ?, heartbeat_at = ? WHERE id = ?",
+                (minutes_listened, underruns, now_iso(), session_id),
+            )
+
+    def end_session(self, session_id: int, *, outcome: str, minutes_listened: float, underruns: int = 0) -> None:
+        with self.transaction() as c:
+            c.execute(
+                """UPDATE sessions SET outcome = ?, minutes_listened = ?, underruns = ?, ended_at = ?,
+                     heartbeat_at = ? WHERE id = ?""",
+                (outcome, minutes_listened, underruns, now_iso(), now_iso(), session_id),
+            )
+
+    def add_ratings(self, session_id: int, ratings: Iterable[Rating]) -> None:
+        with self.transaction() as c:
+            if not c.execute("SELECT 1 FROM sessions WHERE id = ?", (session_id,)).fetchone():
+                raise NotFoundError(f"no session {session_id}; `companion history` lists them")
+            for r in ratings:
+                _insert_rating(c, session_id, r)
+
+    def in_progress_sessions(self) -> list[tuple[int, int | None, str | None]]:
+        """(id, pid, heartbeat_at) of sessions not yet ended."""
+        rows = self._query("SELECT id, pid, heartbeat_at FROM sessions WHERE outcome = ?", (OUTCOME_IN_PROGRESS,))
+        return [(int(r["id"]), r["pid"], r["heartbeat_at"]) for r in rows]
+
+    def mark_interrupted(self, session_id: int, outcome: str) -> None:
+        with self.transaction() as c:
+            c.execute(
+                "UPDATE sessions SET outcome = ?, ended_at = COALESCE(ended_at, heartbeat_at) WHERE id = ?",
+                (outcome, session_id),
+            )
+
+    def sessions(self, *, listener: str | None = None, since: str | None = None) -> list[Session]:
+        """Sessions oldest first, with their ratings."""
+        sql = (
+            "SELECT s.*, l.name AS listener FROM sessions s JOIN listeners l ON l.id = s.listener_id"
+        )
+        where, args = [], []
+        if listener:
+            where.append("l.name = ?")
+            args.append(listener)
+        if since:
+            where.append("s.started_at >= ?")
+            args.append(since)
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        rows = self._query(sql + " ORDER BY s.started_at, s.id", args)
+        ratings: dict[int, list[Rating]] = {}
+        if rows:
+            for r in self._query("SELECT * FROM ratings ORDER BY id"):
+                ratings.setdefault(int(r["session_id"]), []).append(_rating(r))
+        return [_session(r, ratings.get(int(r["id"]), [])) for r in rows]
+
+    def session(self, session_id: int) -> Session:
+        rows = self._query(
+            "SELECT s.*, l.name AS listener FROM sessions s JOIN listeners l ON l.id = s.listener_id "
+            "WHERE s.id = ?",
+            (session_id,),
+        )
+        if not rows:
+            raise NotFoundError(f"no session {session_id}; `companion history` lists them")
+        rs = [_rating(r) for r in self._query("SELECT * FROM ratings WHERE session_id = ? ORDER BY id", (session_id,))]
+        return _session(rows[0], rs)
+
+    def session_uids(self) -> set[str]:
+        return {r["uid"] for r in self._query("SELECT uid FROM sessions")}
+
+    def import_session(self, session: Session) -> bool:
+        """Insert an exported session unless its uid is already here. Returns True if added."""
+        with self.transaction() as c:
+            if c.execute("SELECT 1 FROM sessions WHERE uid = ?", (session.uid,)).fetchone():
+                return False
+            lid = c.execute("SELECT id FROM listeners WHERE name = ?", (session.listener,)).fetchone()
+            if lid is None:
+                lid_val = c.execute(
+                    "INSERT INTO listeners (name, created_at) VALUES (?, ?)", (session.listener, now_iso())
+                ).lastrowid
+            else:
+                lid_val = lid["id"]
+            cur = c.execute(
+                """INSERT INTO sessions (uid, listener_id, playlist, arc, snapshot, started_at, ended_at,
+                     minutes_listened, outcome, underruns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                (session.uid, lid_val, session.playlist, session.arc, session.snapshot or "{}",
+                 session.started_at, session.ended_at, session.minutes_listened, session.outcome,
+                 session.underruns),
+            )
+            for r in session.ratings:
+                _insert_rating(c, int(cur.lastrowid or 0), r)
+        return True
+
+
+def _insert_rating(c: sqlite3.Connection, session_id: int, r: Rating) -> None:
+    c.execute(
+        """INSERT INTO ratings (session_id, phase, scale, value, text, items, late, recorded_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+           ON CONFLICT(session_id, phase, scale) DO UPDATE SET value=excluded.value,
+             text=excluded.text, items=excluded.items, late=excluded.late,
+             recorded_at=excluded.recorded_at""",
+        (session_id, r.phase, r.scale, r.value, r.text, json.dumps(list(r.items)), int(r.late),
+         r.recorded_at or now_iso()),
+    )
+
+
+def _track(r: sqlite3.Row) -> Track:
+    return Track(
+        path=r["path"], size=r["size"], mtime=r["mtime"], title=r["title"], artist=r["artist"],
+        album=r["album"], genre=r["genre"], duration_s=r["duration_s"], bpm=r["bpm"],
+        bpm_confidence=r["bpm_confidence"], bpm_source=r["bpm_source"], bpm_auto=r["bpm_auto"],
+        bpm_alternatives=tuple(TempoAlternative(a[0], a[1], a[2]) for a in json.loads(r["bpm_alternatives"])),
+        bpm_start=r["bpm_start"], bpm_end=r["bpm_end"], loudness_lufs=r["loudness_lufs"],
+        peak_dbfs=r["peak_dbfs"], status=r["status"], error=r["error"], analysed_at=r["analysed_at"],
+    )
+
+
+def _rating(r: sqlite3.Row) -> Rating:
+    return Rating(
+        scale=r["scale"], phase=r["phase"], value=r["value"], text=r["text"],
+        items=tuple(json.loads(r["items"])), late=bool(r["late"]), recorded_at=r["recorded_at"],
+    )
+
+
+def _session(r: sqlite3.Row, ratings: list[Rating]) -> Session:
+    return Session(
+        id=int(r["id"]), listener=r["listener"], playlist=r["playlist"], arc=r["arc"],
+        started_at=r["started_at"], ended_at=r["ended_at"], minutes_listened=r["minutes_listened"],
+        outcome=r["outcome"], underruns=r["underruns"], uid=r["uid"], snapshot=r["snapshot"],
+        ratings=tuple(ratings),
+    )
