@@ -17,3 +17,6 @@ def estimate_tempo(y: np.ndarray, sr: int) -> TempoEstimate:
     bpm = float(np.atleast_1d(tempo)[0])
     times = librosa.frames_to_time(beats, sr=sr)
     return TempoEstimate(bpm=round(bpm, 1), confidence=0.5, beat_times=tuple(float(t) for t in times))
+
+# Tracks whose bpm_confidence is below this are "unsure": `companion tracks --unsure` lists them.
+UNSURE_CONFIDENCE = 0.6
