@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+import os
+import stat
+import sqlite3
+
+import pytest
+
+from companion.core.errors import NotFoundError, StoreError
+from companion.core.models import AnalysisResult, Rating, Tags, TempoEstimate
+from companion.core.store import SCHEMA_VERSION, Store
+
+
+def _result(path: str, bpm: float = 72.0, error: str = "") -> AnalysisResult:
+    if error:
+        return AnalysisResult(path=path, size=10, mtime=1.0, error=error)
+    return AnalysisResult(
+        path=path, size=10, mtime=1.0,
+        tags=Tags(title="Dusk", artist="Ana", album="", genre="", duration_s=90.0),
+        tempo=TempoEstimate(bpm=bpm, confidence=0.8),
+    )
+
+
+def test_database_is_private_and_versioned(companion_home) -> None:
+    with Store() as store:
+        store.listener_id("me")
+    db = companion_home / "companion.db"
+    assert stat.S_IMODE(os.stat(db).st_mode) == 0o600
+    assert sqlite3.connect(db).execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+
+
+def test_manual_bpm_survives_a_rescan(tmp_path) -> None:
+    path = str((tmp_path / "a.wav").resolve())
+    with Store() as store:
+        store.save_analysis([_result(path, 120.0)])
+        store.set_manual_bpm(path, 60.0)
+        store.save_analysis([_result(path, 121.0)])
+        track = store.track(path)
+    assert (track.bpm, track.bpm_source, track.bpm_auto) == (60.0, "manual", 121.0)
+
+
+def test_a_failed_file_keeps_its_error_row(tmp_path) -> None:
+    with Store() as store:
+        store.save_analysis([_result("/x/bad.mp3", error="cannot read audio")])
+        [track] = store.tracks()
+    assert (track.status, track.error, track.title) == ("error", "cannot read audio", "bad")
+
+
+def test_a_failed_write_keeps_what_was_saved() -> None:
+    with Store() as store:
+        sid = store.start_session(listener="me", playlist="p", before=[Rating("stress", "before", 6)])
+        with pytest.raises(StoreError):
+            store.add_ratings(sid, [Rating("stress", "after", 3), Rating("stress", "sideways", 1)])
+        s = store.session(sid)
+    assert s.value("before") == 6 and s.value("after") is None
+
+
+def test_unknown_track_is_a_clear_error(tmp_path) -> None:
+    with Store() as store, pytest.raises(NotFoundError, match="companion scan"):
+        store.track(tmp_path / "nope.wav")
+
+
+def test_a_corrupt_database_is_a_clear_error(companion_home) -> None:
+    companion_home.mkdir(parents=True, exist_ok=True)
+    (companion_home / "companion.db").write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(StoreError, match="move the file aside"):
+        Store()
