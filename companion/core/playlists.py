@@ -1,0 +1,512 @@
+"""Playlists as M3U8 files: read, write, import, export and curate.
+
+A saved playlist is ``$COMPANION_HOME/playlists/NAME.m3u8``, an extended M3U that VLC and mpv
+play as it is::
+
+    #EXTM3U
+    #COMPANION-PLAYLIST:{"arc": "u-sequence", "start_bpm": 90.0, "target_bpm": 60.0, ...}
+    #COMPANION-NOTE:start tempo 90 BPM: ...
+    #EXTINF:190,Artist - Title
+    #COMPANION-TRACK:{"bpm": 86.2, "planned_bpm": 86.0, "used_bpm": 86.2, "locked": false}
+    /music/artist/title.flac
+    #COMPANION-SILENCE:120
+
+``#COMPANION-`` lines are comments to every other player; they carry the plan so the file can
+be re-opened for curation. A ``#COMPANION-TRACK`` line belongs to the next path line. A file
+written or edited by another program (no such lines, relative paths, CRLF, a BOM, no
+``#EXTM3U``) is still read.
+
+Curation functions are pure: they take a Playlist and return a new one (entry ``index`` is
+0-based here; the CLI shows positions from 1). ``save``/``delete`` touch files. After each
+change the start offsets and planned tempi are recomputed, and any step larger than the
+plan's max step is named in the notes (prefixed ``warning:``): nothing breaks silently.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import replace as _with
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlparse
+
+from companion.core import paths
+from companion.core.errors import CompanionError, NotFoundError, ReadError, UserInputError
+from companion.core.models import Playlist, PlaylistEntry, Track
+
+if TYPE_CHECKING:
+    from companion.core.store import Store
+
+__all__ = [
+    "SUFFIX",
+    "delete",
+    "dumps",
+    "duplicate",
+    "exists",
+    "export",
+    "import_m3u",
+    "list_playlists",
+    "load",
+    "lock",
+    "move",
+    "parse",
+    "playlist_path",
+    "remove",
+    "rename",
+    "replace_candidates",
+    "replace",
+    "replan_around_locks",
+    "save",
+    "unlock",
+    "validate_name",
+]
+
+SUFFIX = ".m3u8"
+WARNING = "warning: "
+_NAME = re.compile(r"^[^\W_][\w .-]*$")  # letters, digits, space, - _ . ; starts with letter/digit
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+_TAG_PLAYLIST = "#COMPANION-PLAYLIST:"
+_TAG_TRACK = "#COMPANION-TRACK:"
+_TAG_SILENCE = "#COMPANION-SILENCE:"
+_TAG_NOTE = "#COMPANION-NOTE:"
+
+
+# -- names and files ---------------------------------------------------------------------------
+
+
+def validate_name(name: str) -> str:
+    """``name`` if it is a usable playlist name, else UserInputError naming it."""
+    if not isinstance(name, str) or not _NAME.match(name) or len(name) > 100 or name != name.strip():
+        raise UserInputError(
+            f"playlist name {name!r} is not allowed: use letters, digits, spaces, - _ . "
+            "(starting with a letter or digit, at most 100 characters)"
+        )
+    return name
+
+
+def playlist_path(name: str) -> Path:
+    """Where the playlist ``name`` is saved."""
+    return paths.playlists_dir() / f"{validate_name(name)}{SUFFIX}"
+
+
+def exists(name: str) -> bool:
+    return playlist_path(name).is_file()
+
+
+def save(playlist: Playlist) -> Path:
+    """Write ``playlist`` to ``playlists/NAME.m3u8`` (owner-only, atomically). Returns the path."""
+    path = playlist_path(playlist.name)
+    paths.write_private(path, dumps(playlist))
+    return path
+
+
+def export(playlist: Playlist, file: str | Path) -> Path:
+    """Write ``playlist`` as an M3U8 at ``file`` (absolute paths) for VLC, mpv and others."""
+    target = Path(file).expanduser()
+    if target.is_dir():
+        target = target / f"{playlist.name or 'playlist'}{SUFFIX}"
+    if not target.parent.is_dir():
+        raise UserInputError(f"{target.parent}: no such folder")
+    tmp = target.with_name(target.name + ".tmp")
+    try:
+        tmp.write_text(dumps(playlist), encoding="utf-8")
+        os.replace(tmp, target)
+    except OSError as exc:
+        raise UserInputError(f"{target}: cannot write ({exc.strerror})") from exc
+    return target
+
+
+def delete(name: str) -> Path:
+    """Delete the saved playlist ``name``. Returns the path it had."""
+    path = playlist_path(name)
+    if not path.is_file():
+        raise NotFoundError(f"no playlist named {name!r}; `companion playlist list` shows them")
+    path.unlink()
+    return path
+
+
+def load(name_or_path: str | Path, *, store: Store | None = None) -> Playlist:
+    """A saved playlist by name, or any M3U/M3U8 file by path.
+
+    Entries whose files have moved stay, with a note naming them. With ``store``, titles,
+    tempi and lengths missing from the file are filled in from the library.
+    """
+    text = str(name_or_path)
+    p = Path(text).expanduser()
+    looks_like_path = isinstance(name_or_path, Path) or "/" in text or os.sep in text
+    if looks_like_path or (text.lower().endswith((".m3u", ".m3u8")) and p.is_file()):
+        if not p.is_file():
+            raise NotFoundError(f"{text}: no such playlist file")
+        return _read(p, p.stem, store=store, fill_only=True)
+    name = text[: -len(SUFFIX)] if text.lower().endswith(SUFFIX) else text
+    path = playlist_path(name)
+    if not path.is_file():
+        raise NotFoundError(f"no playlist named {name!r}; `companion playlist list` shows them")
+    return _read(path, name, store=store, fill_only=True)
+
+
+def list_playlists() -> list[Playlist]:
+    """Every saved playlist, sorted by name (unreadable files are left out)."""
+    out = []
+    for f in paths.playlists_dir().glob(f"*{SUFFIX}"):
+        try:
+            out.append(_read(f, f.stem, store=None, fill_only=True))
+        except CompanionError:
+            continue
+    return sorted(out, key=lambda p: (p.name.casefold(), p.name))
+
+
+def import_m3u(file: str | Path, *, name: str | None = None, store: Store | None = None) -> Playlist:
+    """Read any M3U/M3U8 a person may have into a Playlist (not saved: call ``save``).
+
+    Relative paths resolve against the file's folder; ``file://`` URLs become paths; other
+    URLs are skipped with a note; BOM, CRLF, comments and ``#EXTINF`` are understood. Tracks
+    the library knows get their title, artist, tempo and loudness from it.
+    """
+    p = Path(file).expanduser()
+    if not p.is_file():
+        raise NotFoundError(f"{file}: no such file")
+    if name is None:
+        name = re.sub(r"[^\w .-]+", "-", p.stem).strip(" .-_") or "imported"
+    validate_name(name)
+    if store is None and paths.db_path().exists():
+        from companion.core.store import Store
+
+        with Store() as s:
+            return _read(p, name, store=s, fill_only=False)
+    return _read(p, name, store=store, fill_only=False)
+
+
+# -- the M3U8 text -----------------------------------------------------------------------------
+
+
+def dumps(playlist: Playlist) -> str:
+    """The M3U8 text of ``playlist``."""
+    lines = ["#EXTM3U"]
+    meta = dict(playlist.meta)
+    if playlist.arc:
+        meta["arc"] = playlist.arc
+    if meta:
+        lines.append(_TAG_PLAYLIST + json.dumps(meta, sort_keys=True, default=str))
+    for n in playlist.notes:
+        lines.append(_TAG_NOTE + _one_line(n))
+    for e in playlist.entries:
+        if e.is_silence:
+            lines.append(f"{_TAG_SILENCE}{e.silence_s:g}")
+            continue
+        seconds = int(round(e.duration_s)) if e.duration_s > 0 else -1
+        lines.append(f"#EXTINF:{seconds},{_one_line(e.display_name or Path(e.path).stem)}")
+        info = {"bpm": e.bpm, "planned_bpm": e.planned_bpm, "used_bpm": e.used_bpm,
+                "locked": e.locked, "duration_s": round(e.duration_s, 3),
+                "loudness_lufs": None if e.loudness_lufs is None else round(e.loudness_lufs, 2),
+                "title": e.title, "artist": e.artist}
+        lines.append(_TAG_TRACK + json.dumps({k: v for k, v in info.items() if v not in (None, "")}))
+        lines.append(e.path)
+    return "\n".join(lines) + "\n"
+
+
+def parse(text: str, *, base_dir: Path, name: str = "", source: str = "") -> Playlist:
+    """A Playlist from M3U text; relative paths resolve against ``base_dir``."""
+    entries: list[PlaylistEntry] = []
+    notes: list[str] = []
+    meta: dict[str, Any] = {}
+    urls: list[str] = []
+    extinf: tuple[float, str] | None = None
+    info: dict[str, Any] = {}
+    for raw in text.splitlines():
+        line = raw.strip().lstrip("\ufeff")
+        if not line:
+            continue
+        if line.startswith("#"):
+            if line.startswith("#EXTINF:"):
+                extinf = _extinf(line[len("#EXTINF:"):])
+            elif line.startswith(_TAG_TRACK):
+                info = _json(line[len(_TAG_TRACK):])
+            elif line.startswith(_TAG_PLAYLIST):
+                meta = _json(line[len(_TAG_PLAYLIST):])
+            elif line.startswith(_TAG_NOTE):
+                notes.append(line[len(_TAG_NOTE):])
+            elif line.startswith(_TAG_SILENCE):
+                try:
+                    seconds = float(line[len(_TAG_SILENCE):])
+                except ValueError:
+                    continue
+                if seconds > 0 and math.isfinite(seconds):
+                    entries.append(PlaylistEntry(path="", title="silence", silence_s=seconds))
+            continue
+        path = _resolve(line, base_dir)
+        if path is None:
+            urls.append(line)
+            extinf, info = None, {}
+            continue
+        duration, shown = extinf if extinf else (0.0, "")
+        artist, _, title = shown.partition(" - ") if " - " in shown else ("", "", shown)
+        entries.append(PlaylistEntry(
+            path=path,
+            title=str(info.get("title") or title or Path(path).stem),
+            artist=str(info.get("artist") or artist),
+            duration_s=_num(info.get("duration_s")) or max(duration, 0.0),
+            bpm=_num(info.get("bpm")),
+            planned_bpm=_num(info.get("planned_bpm")),
+            used_bpm=_num(info.get("used_bpm")),
+            locked=bool(info.get("locked", False)),
+            loudness_lufs=_num(info.get("loudness_lufs")),
+        ))
+        extinf, info = None, {}
+    if urls:
+        notes.append(f"{WARNING}skipped {len(urls)} URL{'s' if len(urls) > 1 else ''} "
+                     f"(companion plays local files only), e.g. {urls[0]}")
+    arc = str(meta.pop("arc", "") or "")
+    return Playlist(name=name, entries=_restart(entries), path=source, arc=arc, meta=meta,
+                    notes=tuple(notes))
+
+
+def _read(path: Path, name: str, *, store: Store | None, fill_only: bool) -> Playlist:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ReadError(path, f"cannot read the playlist ({exc.strerror})") from exc
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = data.decode("latin-1")  # old .m3u files from Windows players
+    pl = parse(text, base_dir=path.resolve().parent, name=name, source=str(path))
+    if store is not None:
+        pl = _enrich(pl, store, fill_only=fill_only)
+    missing = [e.path for e in pl.entries if not e.is_silence and not os.path.exists(e.path)]
+    if missing:
+        n = len(missing)
+        pl = _with(pl, notes=pl.notes + (
+            f"{WARNING}{n} track{'s' if n > 1 else ''} not found (moved or deleted?), e.g. "
+            f"{missing[0]}: rescan its new folder and re-import, or remove {'them' if n > 1 else 'it'}",))
+    return pl
+
+
+def _enrich(pl: Playlist, store: Store, *, fill_only: bool) -> Playlist:
+    known = {t.path: t for t in store.tracks()}
+    out = []
+    for e in pl.entries:
+        t = known.get(e.path)
+        if t is None or e.is_silence:
+            out.append(e)
+            continue
+
+        def pick(mine: Any, theirs: Any) -> Any:
+            if fill_only:
+                return mine if mine not in (None, "", 0, 0.0) else theirs
+            return theirs if theirs not in (None, "", 0, 0.0) else mine
+
+        out.append(_with(
+            e,
+            title=pick(e.title if e.title != Path(e.path).stem else "", t.title) or e.title,
+            artist=pick(e.artist, t.artist),
+            duration_s=pick(e.duration_s, t.duration_s),
+            bpm=pick(e.bpm, t.bpm),
+            loudness_lufs=pick(e.loudness_lufs, t.loudness_lufs),
+        ))
+    return _with(pl, entries=_restart(out))
+
+
+def _resolve(line: str, base_dir: Path) -> str | None:
+    """An absolute path for a path line, or None for a URL we cannot play."""
+    if _URL.match(line):
+        u = urlparse(line)
+        if u.scheme.lower() != "file":
+            return None
+        line = unquote(u.path)
+    if "\\" in line and "/" not in line:
+        line = line.replace("\\", "/")  # written on Windows
+    p = Path(line).expanduser()
+    if not p.is_absolute():
+        p = base_dir / p
+    return os.path.abspath(p)
+
+
+def _extinf(rest: str) -> tuple[float, str]:
+    head, _, shown = rest.partition(",")
+    m = re.match(r"\s*(-?\d+(?:\.\d+)?)", head)
+    return (float(m.group(1)) if m else 0.0), shown.strip()
+
+
+def _json(text: str) -> dict[str, Any]:
+    try:
+        v = json.loads(text)
+    except ValueError:
+        return {}
+    return v if isinstance(v, dict) else {}
+
+
+def _num(v: Any) -> float | None:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
+
+
+def _one_line(s: str) -> str:
+    return " ".join(str(s).split())
+
+
+def _restart(entries: Iterable[PlaylistEntry]) -> tuple[PlaylistEntry, ...]:
+    """Entries with start offsets recomputed from their order."""
+    out, t = [], 0.0
+    for e in entries:
+        out.append(_with(e, start_s=t) if e.start_s != t else e)
+        t += e.length_s
+    return tuple(out)
+
+
+# -- curation ----------------------------------------------------------------------------------
+
+
+def _max_step(pl: Playlist) -> float:
+    from companion.core.planner import DEFAULT_MAX_STEP_PCT
+
+    return _num(pl.meta.get("max_step_pct")) or DEFAULT_MAX_STEP_PCT
+
+
+def _changed(pl: Playlist, entries: Sequence[PlaylistEntry]) -> Playlist:
+    """``pl`` with new entries: offsets and planned tempi recomputed, broken steps noted."""
+    from companion.core.planner import check_plan
+
+    entries = _restart(entries)
+    planned = _planner_curve(pl)
+    if planned is not None:
+        entries = tuple(
+            e if e.is_silence else _with(e, planned_bpm=round(planned(e.start_s + e.duration_s / 2), 1))
+            for e in entries
+        )
+    new = _with(pl, entries=entries)
+    problems = check_plan(new, max_step_pct=_max_step(pl))
+    notes = tuple(n for n in pl.notes if not n.startswith(WARNING + "the step")
+                  and not n.startswith(WARNING + "track")) + tuple(WARNING + p for p in problems)
+    return _with(new, notes=notes)
+
+
+def _planner_curve(pl: Playlist) -> Any:
+    """seconds -> BPM the plan's arc asks for, or None when the file does not say."""
+    from companion.core.arcs import load_arc
+
+    m = pl.meta
+    start, target, minutes = _num(m.get("start_bpm")), _num(m.get("target_bpm")), _num(m.get("minutes"))
+    if not (pl.arc and start and target and minutes):
+        return None
+    try:
+        arc = load_arc(pl.arc)
+    except CompanionError:
+        return None
+    total = minutes * 60.0
+    return lambda t: arc.bpm_at(t / total, start, target)
+
+
+def _index(pl: Playlist, index: int) -> int:
+    if not isinstance(index, int) or not 0 <= index < len(pl.entries):
+        raise UserInputError(
+            f"position {index + 1 if isinstance(index, int) else index!r} is not in playlist "
+            f"{pl.name!r}: it has {len(pl.entries)} entries"
+        )
+    return index
+
+
+def move(pl: Playlist, index: int, delta: int) -> Playlist:
+    """Move entry ``index`` by ``delta`` places (negative: earlier), stopping at either end."""
+    i = _index(pl, index)
+    j = min(max(i + delta, 0), len(pl.entries) - 1)
+    if i == j:
+        return pl
+    entries = list(pl.entries)
+    entries.insert(j, entries.pop(i))
+    return _changed(pl, entries)
+
+
+def remove(pl: Playlist, index: int) -> Playlist:
+    i = _index(pl, index)
+    return _changed(pl, pl.entries[:i] + pl.entries[i + 1:])
+
+
+def lock(pl: Playlist, index: int) -> Playlist:
+    """Keep entry ``index`` (near its time) when the playlist is re-planned."""
+    return _set_lock(pl, index, True)
+
+
+def unlock(pl: Playlist, index: int) -> Playlist:
+    return _set_lock(pl, index, False)
+
+
+def _set_lock(pl: Playlist, index: int, value: bool) -> Playlist:
+    i = _index(pl, index)
+    if pl.entries[i].is_silence:
+        raise UserInputError(f"position {i + 1} is a silence; only tracks can be locked")
+    entries = list(pl.entries)
+    entries[i] = _with(entries[i], locked=value)
+    return _with(pl, entries=tuple(entries))
+
+
+def replace_candidates(tracks: Sequence[Track], pl: Playlist, index: int, k: int = 5) -> list[Track]:
+    """The best ``k`` library tracks for slot ``index``: near the arc's tempo there, within the
+    max step of both neighbours, of a similar length, not already in the playlist."""
+    from companion.core.planner import slot_candidates
+
+    i = _index(pl, index)
+    if pl.entries[i].is_silence:
+        raise UserInputError(f"position {i + 1} is a silence; choose a track to replace")
+    return [t for t, _ in slot_candidates(tracks, pl, i, k=k, max_step_pct=_max_step(pl))]
+
+
+def replace(pl: Playlist, index: int, track: Track) -> Playlist:
+    """``pl`` with entry ``index`` replaced by ``track`` (used at the tempo that fits best)."""
+    from companion.core.planner import tempo_for_slot
+
+    i = _index(pl, index)
+    old = pl.entries[i]
+    if any(e.path == track.path for j, e in enumerate(pl.entries) if j != i):
+        raise UserInputError(f"{track.path} is already in playlist {pl.name!r}")
+    entries = list(pl.entries)
+    entries[i] = PlaylistEntry(
+        path=track.path, title=track.title, artist=track.artist, duration_s=track.duration_s,
+        bpm=track.bpm, planned_bpm=old.planned_bpm,
+        used_bpm=tempo_for_slot(track, old.planned_bpm or old.used_bpm or track.bpm),
+        loudness_lufs=track.loudness_lufs,
+    )
+    return _changed(pl, entries)
+
+
+def replan_around_locks(pl: Playlist, tracks: Sequence[Track], *, seed: int | None = None,
+                        nearest: bool = False) -> Playlist:
+    """Plan again with the same arc and settings, keeping the locked tracks near their times."""
+    from companion.core.planner import plan
+
+    m = pl.meta
+    kwargs: dict[str, Any] = {}
+    for key in ("start_bpm", "target_bpm", "minutes", "max_step_pct"):
+        v = _num(m.get(key))
+        if v is not None:
+            kwargs[key] = v
+    if "minutes" not in kwargs:
+        kwargs["minutes"] = max(pl.total_s / 60.0, 1.0)
+    new = plan(
+        tracks,
+        arc=pl.arc or "step-down",
+        seed=int(m.get("seed", 0)) if seed is None else seed,
+        filters=m.get("filters") or None,
+        locked=[e for e in pl.entries if e.locked],
+        name=pl.name,
+        nearest=nearest,
+        **kwargs,
+    )
+    return _with(new, path=pl.path)
+
+
+def rename(pl: Playlist, new_name: str) -> Playlist:
+    """``pl`` under another name (save it, then ``delete`` the old file)."""
+    return _with(pl, name=validate_name(new_name), path="")
+
+
+def duplicate(pl: Playlist, new_name: str) -> Playlist:
+    """A copy of ``pl`` to save under ``new_name``."""
+    return _with(pl, name=validate_name(new_name), path="")
