@@ -1,45 +1,744 @@
-"""Session lifecycle: rating before, playback progress, ending, rating after. FIRST DRAFT."""
+"""Session lifecycle: ratings before, playback progress, ending, ratings after, recovery, export.
+
+The life of a session
+---------------------
+1. :func:`prompt_ratings` (or :func:`make_rating` for a value given on the command line) gives the
+   ratings before; :func:`begin` stores the session *and* those ratings in one transaction, before
+   playback starts, so a killed process still leaves them.
+2. :func:`progress` records minutes listened (a heartbeat). Call it at least once a minute while a
+   session is open, paused or not: a session whose heartbeat is older than
+   :data:`STALE_HEARTBEAT_S` counts as abandoned.
+3. :func:`finish` records how it ended (``completed`` or ``stopped_early``).
+4. :func:`rate_after` stores the ratings after; :func:`rate_late` stores them later ("how do you
+   feel now?"), marked ``late``.
+5. :func:`recover_interrupted` (call it at start-up) turns sessions left ``in_progress`` by a dead
+   process into ``interrupted`` ones, keeping the minutes listened.
+
+Scales
+------
+``stress`` 0–10 whole numbers (always asked first); optional per listener: ``vas`` anxiety 0–100,
+``stai6`` (six items 1–4, scored to the 20–80 metric), ``heart_rate`` 30–220 BPM, ``note`` (text).
+Every function here validates before it writes: invalid input raises UserInputError naming the
+value and the allowed range, and nothing is stored.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import builtins
+import csv
+import io
+import json
+import os
+import sys
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from companion.core.errors import UserInputError
-from companion.core.models import Rating
-from companion.core.store import Store
+from companion.core.models import (
+    OUTCOME_COMPLETED,
+    OUTCOME_IN_PROGRESS,
+    OUTCOME_INTERRUPTED,
+    OUTCOME_STOPPED,
+    Playlist,
+    Rating,
+    Session,
+)
+from companion.core.store import DEFAULT_LISTENER, Store, now_iso
+
+__all__ = [
+    "SCALES", "SCALE_NAMES", "NUMERIC_SCALES", "STAI6_ITEMS", "STALE_HEARTBEAT_S", "HISTORY_COLUMNS",
+    "Scale", "parse_stress", "parse_vas", "parse_stai6", "parse_heart_rate", "parse_note",
+    "make_rating", "validate_rating", "listener_scales", "set_listener_scales", "prompt_ratings",
+    "begin", "progress", "finish", "rate_after", "rate_late", "last_unrated", "recover_interrupted",
+    "snapshot_of", "history_row", "export_history", "parse_history", "import_history",
+]
 
 STRESS_MIN, STRESS_MAX = 0, 10
 STRESS_PROMPT = "Stress now, 0 = completely calm … 10 = the most stressed you can imagine"
 
+# A playing (or paused) session heartbeats at least once a minute; two hours of silence from a
+# process that is still alive means the pid now belongs to something else, or it hung.
+STALE_HEARTBEAT_S = 2 * 3600.0
+# A process that started this long after the session cannot be the one that began it.
+_PID_REUSE_SLACK_S = 30.0
+_MAX_TRIES = 5
+_NOTE_MAX_CHARS = 2000
 
-def parse_stress(value: str | int | float) -> int:
-    """A stress rating: an integer 0–10, or UserInputError naming the value."""
+
+@dataclass(frozen=True)
+class Scale:
+    """One rating scale: its range (inclusive) and how to ask for it."""
+
+    name: str
+    label: str  # in the user's words, for tables and sentences
+    low: float
+    high: float
+    unit: str  # "points" or "BPM"; "" for the note
+    whole: bool  # only whole numbers allowed
+    prompt: str
+
+    @property
+    def range_text(self) -> str:
+        kind = "a whole number" if self.whole else "a number"
+        return f"{kind} from {self.low:g} to {self.high:g}"
+
+
+STAI6_ITEMS = ("calm", "tense", "upset", "relaxed", "content", "worried")
+# Items 1, 4 and 5 (calm, relaxed, content) are worded positively and reverse-scored.
+_STAI6_REVERSED = (0, 3, 4)
+_STAI6_ANSWERS = "1 = not at all, 2 = somewhat, 3 = moderately so, 4 = very much so"
+
+SCALES: dict[str, Scale] = {
+    "stress": Scale("stress", "stress", 0, 10, "points", True, STRESS_PROMPT),
+    "vas": Scale("vas", "anxiety (0–100)", 0, 100, "points", False,
+                 "Anxiety now, 0 = not anxious at all … 100 = as anxious as you can imagine"),
+    "stai6": Scale("stai6", "STAI-6 anxiety", 20, 80, "points", False,
+                   f"Six short questions about how you feel right now ({_STAI6_ANSWERS})"),
+    "heart_rate": Scale("heart_rate", "heart rate", 30, 220, "BPM", False,
+                        "Heart rate now, in beats per minute"),
+    "note": Scale("note", "note", 0, 0, "", False, "A note, if you like"),
+}
+SCALE_NAMES = tuple(SCALES)
+NUMERIC_SCALES = ("stress", "vas", "stai6", "heart_rate")
+PHASES = ("before", "after")
+ENDED_OUTCOMES = (OUTCOME_COMPLETED, OUTCOME_STOPPED, OUTCOME_INTERRUPTED)
+
+
+# -- validation ------------------------------------------------------------------------------
+
+
+def _number(scale: Scale, value: str | int | float) -> float:
     text = str(value).strip()
     try:
         number = float(text)
     except ValueError:
-        raise UserInputError(f"stress rating {text!r} is not a number; give a whole number from 0 to 10") from None
-    if not number.is_integer() or not STRESS_MIN <= number <= STRESS_MAX:
-        raise UserInputError(f"stress rating {text!r} is out of range; give a whole number from 0 to 10")
-    return int(number)
+        raise UserInputError(
+            f"{scale.label} rating {text!r} is not a number; give {scale.range_text}"
+        ) from None
+    if number != number or (scale.whole and not number.is_integer()) or not (
+        scale.low <= number <= scale.high
+    ):
+        raise UserInputError(f"{scale.label} rating {text!r} is out of range; give {scale.range_text}")
+    return number
+
+
+def parse_stress(value: str | int | float) -> int:
+    """A stress rating: an integer 0–10, or UserInputError naming the value."""
+    return int(_number(SCALES["stress"], value))
+
+
+def parse_vas(value: str | int | float) -> float:
+    """A visual-analogue anxiety rating: a number 0–100 (decimals allowed)."""
+    return _number(SCALES["vas"], value)
+
+
+def parse_heart_rate(value: str | int | float) -> float:
+    """Heart rate in beats per minute, 30–220."""
+    return _number(SCALES["heart_rate"], value)
+
+
+def parse_note(value: str) -> str:
+    """A free-text note: stripped, at most 2000 characters, no control characters but newlines."""
+    text = str(value).strip()
+    if len(text) > _NOTE_MAX_CHARS:
+        raise UserInputError(f"the note is {len(text)} characters long; keep it under {_NOTE_MAX_CHARS}")
+    return "".join(ch for ch in text if ch in "\n\t" or ch.isprintable())
+
+
+def parse_stai6(answers: str | Sequence[int | str]) -> tuple[float, tuple[int, ...]]:
+    """Score the six-item STAI (Marteau & Bekker 1992).
+
+    answers : six answers 1–4 in the order calm, tense, upset, relaxed, content, worried, as a
+        sequence or a string ("2 3 1 4 2 2", "2,3,1,4,2,2" or "231422").
+    Returns (score on the 20–80 metric, the raw answers). Items 1, 4, 5 are reverse-scored
+    (5 − answer); the sum (6–24) is multiplied by 20/6.
+    """
+    if isinstance(answers, str):
+        text = answers.replace(",", " ").split()
+        parts: list[Any] = list(text[0]) if len(text) == 1 and len(text[0]) == 6 else text
+    else:
+        parts = list(answers)
+    if len(parts) != 6:
+        raise UserInputError(
+            f"STAI-6 answers {answers!r}: give six answers, each 1–4 ({', '.join(STAI6_ITEMS)})"
+        )
+    items: list[int] = []
+    for name, part in zip(STAI6_ITEMS, parts, strict=True):
+        try:
+            number = float(str(part).strip())
+        except ValueError:
+            number = -1.0
+        if not number.is_integer() or not 1 <= number <= 4:
+            raise UserInputError(f"STAI-6 answer for {name!r} is {part!r}; give a whole number from 1 to 4")
+        items.append(int(number))
+    return stai6_score(items), tuple(items)
+
+
+def stai6_score(items: Sequence[int]) -> float:
+    """The 20–80 score of six valid answers (see :func:`parse_stai6`)."""
+    total = sum(5 - a if i in _STAI6_REVERSED else a for i, a in enumerate(items))
+    return total * 20.0 / 6.0
+
+
+def make_rating(
+    scale: str, phase: str, raw: Any, *, late: bool = False, recorded_at: str = ""
+) -> Rating:
+    """Validate one raw answer and make it a Rating (UserInputError if it is invalid).
+
+    raw : the answer as typed (a string), or a number; for ``stai6`` the six answers; for ``note``
+        the text.
+    """
+    if phase not in PHASES:
+        raise ValueError(f"phase must be 'before' or 'after', not {phase!r}")
+    stamp = recorded_at or now_iso()
+    if scale == "stress":
+        return Rating("stress", phase, float(parse_stress(raw)), late=late, recorded_at=stamp)
+    if scale == "vas":
+        return Rating("vas", phase, parse_vas(raw), late=late, recorded_at=stamp)
+    if scale == "heart_rate":
+        return Rating("heart_rate", phase, parse_heart_rate(raw), late=late, recorded_at=stamp)
+    if scale == "stai6":
+        score, items = parse_stai6(raw)
+        return Rating("stai6", phase, score, items=items, late=late, recorded_at=stamp)
+    if scale == "note":
+        return Rating("note", phase, None, text=parse_note(raw), late=late, recorded_at=stamp)
+    raise UserInputError(f"unknown rating scale {scale!r}; use one of {', '.join(SCALE_NAMES)}")
+
+
+def validate_rating(r: Rating) -> Rating:
+    """Check a Rating built elsewhere (TUI, import) against its scale; returns it unchanged."""
+    if r.phase not in PHASES:
+        raise UserInputError(f"rating phase {r.phase!r} is not 'before' or 'after'")
+    if r.scale not in SCALES:
+        raise UserInputError(f"unknown rating scale {r.scale!r}; use one of {', '.join(SCALE_NAMES)}")
+    if r.scale == "note":
+        parse_note(r.text)
+        return r
+    if r.value is None:
+        raise UserInputError(f"{SCALES[r.scale].label} rating has no value; give {SCALES[r.scale].range_text}")
+    _number(SCALES[r.scale], r.value)
+    if r.scale == "stai6" and r.items:
+        score, _ = parse_stai6(list(r.items))
+        if abs(score - r.value) > 0.01:
+            raise UserInputError(
+                f"STAI-6 score {r.value:g} does not match its answers {list(r.items)} (they give {score:.1f})"
+            )
+    return r
+
+
+# -- listeners' scales -------------------------------------------------------------------------
+
+
+def listener_scales(store: Store, listener: str) -> tuple[str, ...]:
+    """The scales asked of this listener, stress first, in a fixed order."""
+    chosen = set(store.listener_settings(listener).get("scales", ()))
+    return ("stress",) + tuple(s for s in SCALE_NAMES if s != "stress" and s in chosen)
+
+
+def set_listener_scales(store: Store, listener: str, scales: Iterable[str]) -> tuple[str, ...]:
+    """Choose the optional scales asked of a listener (stress is always asked). Creates the listener."""
+    wanted = [s.strip() for s in scales if s.strip()]
+    unknown = [s for s in wanted if s not in SCALES]
+    if unknown:
+        raise UserInputError(f"unknown scale {unknown[0]!r}; choose from {','.join(SCALE_NAMES)}")
+    settings = dict(store.listener_settings(listener))
+    settings["scales"] = [s for s in SCALE_NAMES if s == "stress" or s in wanted]
+    store.set_listener_settings(listener, settings)
+    return listener_scales(store, listener)
+
+
+# -- asking ------------------------------------------------------------------------------------
+
+
+def prompt_ratings(
+    store: Store,
+    listener: str,
+    phase: str,
+    *,
+    ask: Callable[[str], str] = input,
+    say: Callable[[str], Any] = print,
+    given_stress: str | int | float | None = None,
+    late: bool = False,
+    interactive: bool | None = None,
+) -> list[Rating]:
+    """Ask the listener's scales for one phase, stress first. Nothing is stored here.
+
+    ask : shows a prompt and returns the answer (``input`` by default; the TUI passes its own).
+    given_stress : a stress value from the command line (``--pre``/``--post``); validated, not asked.
+        The optional scales are then asked only when interactive.
+    interactive : re-ask after an invalid answer (up to 5 times). Default: True unless ``ask`` is
+        ``input`` and stdin is not a terminal; then an invalid answer raises UserInputError.
+
+    Stress before is required. An empty answer to stress *after* skips all ratings after (they can
+    be added later with ``companion rate --last``); an empty answer skips an optional scale.
+    Returns the ratings given, stress first.
+    """
+    if interactive is None:
+        interactive = ask is not builtins.input or sys.stdin.isatty()
+    ratings: list[Rating] = []
+    if given_stress is not None:
+        ratings.append(make_rating("stress", phase, given_stress, late=late))
+        if not interactive:
+            return ratings
+    else:
+        lead = "How do you feel now? " if phase == "after" else "Before we start. "
+        stress = _ask_one(
+            "stress", phase, f"{lead}{STRESS_PROMPT}: ", ask, say, interactive, late,
+            required=phase == "before",
+        )
+        if stress is None:
+            say("No rating after for now; add it later with `companion rate --last`.")
+            return []
+        ratings.append(stress)
+    for scale in listener_scales(store, listener)[1:]:
+        if scale == "stai6":
+            r = _ask_stai6(phase, ask, say, interactive, late)
+        else:
+            r = _ask_one(scale, phase, f"{SCALES[scale].prompt} (Enter to skip): ", ask, say,
+                         interactive, late, required=False)
+        if r is not None:
+            ratings.append(r)
+    return ratings
+
+
+def _read(ask: Callable[[str], str], prompt: str) -> str | None:
+    try:
+        return ask(prompt)
+    except EOFError:
+        return None
+
+
+def _ask_one(
+    scale: str, phase: str, prompt: str, ask: Callable[[str], str], say: Callable[[str], Any],
+    interactive: bool, late: bool, *, required: bool,
+) -> Rating | None:
+    for _ in range(_MAX_TRIES):
+        answer = _read(ask, prompt)
+        if answer is None or not answer.strip():
+            if not required:
+                return None
+            if answer is None or not interactive:
+                raise UserInputError(f"no {scale} rating {phase} was given; give {SCALES[scale].range_text}")
+            say(f"Please give {SCALES[scale].range_text}.")
+            continue
+        try:
+            return make_rating(scale, phase, answer, late=late)
+        except UserInputError as exc:
+            if not interactive:
+                raise
+            say(str(exc))
+    raise UserInputError(f"no valid {scale} rating {phase} after {_MAX_TRIES} tries; nothing was stored")
+
+
+def _ask_stai6(
+    phase: str, ask: Callable[[str], str], say: Callable[[str], Any], interactive: bool, late: bool
+) -> Rating | None:
+    say(f"{SCALES['stai6'].prompt}. Enter on the first one skips them.")
+    items: list[int] = []
+    for n, name in enumerate(STAI6_ITEMS):
+        for _ in range(_MAX_TRIES):
+            answer = _read(ask, f"  I feel {name} [1-4]: ")
+            if (answer is None or not answer.strip()) and n == 0:
+                return None
+            try:
+                number = float((answer or "").strip())
+                if not number.is_integer() or not 1 <= number <= 4:
+                    raise ValueError
+                items.append(int(number))
+                break
+            except ValueError:
+                message = f"STAI-6 answer for {name!r} is {answer!r}; give a whole number from 1 to 4"
+                if not interactive or answer is None:
+                    raise UserInputError(message) from None
+                say(message)
+        else:
+            raise UserInputError(f"no valid STAI-6 answer for {name!r} after {_MAX_TRIES} tries")
+    return make_rating("stai6", phase, items, late=late)
+
+
+# -- lifecycle ---------------------------------------------------------------------------------
 
 
 def begin(
     store: Store, *, listener: str, playlist: str, arc: str = "", snapshot: dict[str, Any] | None = None,
     before: Sequence[Rating] = (),
 ) -> int:
-    """Store the session and its ratings before, before playback starts. Returns the session id."""
+    """Store the session and its ratings before, before playback starts. Returns the session id.
+
+    The ratings are validated first; an invalid one raises UserInputError and nothing is stored.
+    snapshot : the playlist as played (see :func:`snapshot_of`); insights reads its ``entries``.
+    """
+    for r in before:
+        validate_rating(r)
     return store.start_session(listener=listener, playlist=playlist, arc=arc, snapshot=snapshot, before=before)
 
 
 def progress(store: Store, session_id: int, minutes_listened: float, underruns: int = 0) -> None:
+    """Heartbeat: minutes listened so far (call at least once a minute, paused or not)."""
     store.heartbeat(session_id, minutes_listened, underruns)
 
 
 def finish(store: Store, session_id: int, *, outcome: str, minutes_listened: float, underruns: int = 0) -> None:
-    store.end_session(session_id, outcome=outcome, minutes_listened=minutes_listened, underruns=underruns)
+    """End a session: outcome ``completed``, ``stopped_early`` (or ``interrupted``)."""
+    if outcome not in ENDED_OUTCOMES:
+        raise ValueError(f"outcome must be one of {ENDED_OUTCOMES}, not {outcome!r}")
+    store.end_session(session_id, outcome=outcome, minutes_listened=max(0.0, minutes_listened),
+                      underruns=underruns)
 
 
 def rate_after(store: Store, session_id: int, ratings: Sequence[Rating]) -> None:
+    """Store ratings after, right after the session. Validated first; nothing stored if invalid."""
+    for r in ratings:
+        validate_rating(r)
     store.add_ratings(session_id, ratings)
+
+
+def rate_late(
+    store: Store, session_id: int, ratings: Sequence[Rating], *, replace_existing: bool = False
+) -> Session:
+    """Add ratings after to an ended session later ("how do you feel now?"), marked late.
+
+    Refuses (UserInputError) a session still playing, and one that already has a rating after on
+    the same scale unless ``replace_existing``. Returns the updated session.
+    """
+    session = store.session(session_id)
+    if session.outcome == OUTCOME_IN_PROGRESS:
+        raise UserInputError(f"session {session_id} is still in progress; rate it when it has ended")
+    late = [replace(validate_rating(r), phase="after", late=True) for r in ratings]
+    if not replace_existing:
+        for r in late:
+            old = session.rating("after", r.scale)
+            if old is not None:
+                shown = old.text if r.scale == "note" else f"{old.value:g}"
+                raise UserInputError(
+                    f"session {session_id} already has a {SCALES[r.scale].label} rating after "
+                    f"({shown}); add --replace to change it"
+                )
+    store.add_ratings(session_id, late)
+    return store.session(session_id)
+
+
+def last_unrated(store: Store, listener: str) -> Session | None:
+    """The most recent ended session of this listener with no rating after, or None."""
+    for s in reversed(store.sessions(listener=listener)):
+        if s.outcome != OUTCOME_IN_PROGRESS and not any(r.phase == "after" for r in s.ratings):
+            return s
+    return None
+
+
+def recover_interrupted(
+    store: Store, *, now: datetime | None = None, stale_after_s: float = STALE_HEARTBEAT_S
+) -> list[Session]:
+    """Mark sessions left ``in_progress`` by a process that is gone as ``interrupted``.
+
+    A session is left alone while its process is alive, is a companion process started before the
+    session, and heartbeat within ``stale_after_s``; sessions of this very process always are.
+    Otherwise (pid dead or a zombie, pid reused by another program, heartbeat too old) it becomes
+    ``interrupted``, keeping its minutes listened and ending at its last heartbeat.
+    Returns the sessions recovered. Call it at start-up; it is cheap when nothing is open.
+    """
+    now = now or datetime.now().astimezone()
+    recovered = []
+    for sid, pid, heartbeat_at in store.in_progress_sessions():
+        session = store.session(sid)
+        if _still_running(pid, session.started_at, heartbeat_at, now, stale_after_s):
+            continue
+        store.mark_interrupted(sid, OUTCOME_INTERRUPTED)
+        recovered.append(store.session(sid))
+    return recovered
+
+
+def _still_running(
+    pid: int | None, started_at: str, heartbeat_at: str | None, now: datetime, stale_after_s: float
+) -> bool:
+    if pid is None or pid <= 0:
+        return False
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return False  # another user's process: ours would be ours (the database is owner-only)
+    except OSError:
+        pass
+    proc = Path(f"/proc/{pid}")
+    if proc.is_dir():
+        try:
+            stat = (proc / "stat").read_text()
+            fields = stat[stat.rindex(")") + 2:].split()
+            if fields[0] in ("Z", "X"):
+                return False  # killed, not yet reaped
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            if "companion" not in cmdline:
+                return False
+            started_epoch = _process_start_epoch(int(fields[19]))
+            session_epoch = _parse_time(started_at).timestamp()
+            if started_epoch is not None and started_epoch > session_epoch + _PID_REUSE_SLACK_S:
+                return False
+        except (OSError, ValueError, IndexError):
+            pass
+    if heartbeat_at:
+        try:
+            if (now - _parse_time(heartbeat_at)).total_seconds() > stale_after_s:
+                return False
+        except ValueError:
+            pass
+    return True
+
+
+def _process_start_epoch(start_ticks: int) -> float | None:
+    try:
+        for line in Path("/proc/stat").read_text().splitlines():
+            if line.startswith("btime "):
+                return int(line.split()[1]) + start_ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def _parse_time(text: str) -> datetime:
+    t = datetime.fromisoformat(text)
+    return t if t.tzinfo else t.astimezone()
+
+
+# -- snapshots -----------------------------------------------------------------------------------
+
+
+def snapshot_of(playlist: Playlist) -> dict[str, Any]:
+    """What to keep of a playlist with its session: name, arc, plan parameters and entries.
+
+    The shape insights reads: ``{"name", "arc", "meta", "entries": [{"path", "title", "artist",
+    "bpm", "duration_s", "start_s", "silence_s"}]}``.
+    """
+    return {
+        "name": playlist.name,
+        "arc": playlist.arc,
+        "meta": dict(playlist.meta),
+        "entries": [
+            {"path": e.path, "title": e.title, "artist": e.artist, "bpm": e.bpm,
+             "duration_s": e.duration_s, "start_s": e.start_s, "silence_s": e.silence_s}
+            for e in playlist.entries
+        ],
+    }
+
+
+# -- history rows, export and import -------------------------------------------------------------
+
+# The first six columns are the contract of issue 2; the others follow.
+HISTORY_COLUMNS = (
+    "started_at", "playlist", "minutes_listened", "completed", "stress_before", "stress_after",
+    "session_id", "uid", "listener", "arc", "ended_at", "outcome", "underruns", "stress_after_late",
+    "vas_before", "vas_after", "stai6_before", "stai6_after", "heart_rate_before", "heart_rate_after",
+    "note_before", "note_after",
+)
+
+
+def _plain(value: float | None) -> float | int | None:
+    if value is None:
+        return None
+    return int(value) if float(value).is_integer() else round(float(value), 2)
+
+
+def history_row(session: Session) -> dict[str, Any]:
+    """One flat row per session with the :data:`HISTORY_COLUMNS` keys (table, CSV, TUI)."""
+    after = session.rating("after", "stress")
+    row: dict[str, Any] = {
+        "started_at": session.started_at,
+        "playlist": session.playlist,
+        "minutes_listened": round(session.minutes_listened, 2),
+        "completed": session.completed,
+        "stress_before": _plain(session.value("before", "stress")),
+        "stress_after": _plain(session.value("after", "stress")),
+        "session_id": session.id,
+        "uid": session.uid,
+        "listener": session.listener,
+        "arc": session.arc,
+        "ended_at": session.ended_at,
+        "outcome": session.outcome,
+        "underruns": session.underruns,
+        "stress_after_late": None if after is None else after.late,
+    }
+    for scale in ("vas", "stai6", "heart_rate"):
+        for phase in PHASES:
+            row[f"{scale}_{phase}"] = _plain(session.value(phase, scale))
+    for phase in PHASES:
+        note = session.rating(phase, "note")
+        row[f"note_{phase}"] = note.text if note else ""
+    return row
+
+
+def _csv_cell(v: Any) -> Any:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return "" if v is None else v
+
+
+def _rating_dict(r: Rating) -> dict[str, Any]:
+    return {"scale": r.scale, "phase": r.phase, "value": r.value, "text": r.text,
+            "items": list(r.items), "late": r.late, "recorded_at": r.recorded_at}
+
+
+def export_history(sessions: Sequence[Session], fmt: str) -> str:
+    """The history as CSV (the flat rows) or JSON (rows plus every rating and the snapshot)."""
+    if fmt == "csv":
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=list(HISTORY_COLUMNS), lineterminator="\n")
+        writer.writeheader()
+        for s in sessions:
+            writer.writerow({k: _csv_cell(v) for k, v in history_row(s).items()})
+        return buf.getvalue()
+    if fmt == "json":
+        records = []
+        for s in sessions:
+            record = history_row(s)
+            try:
+                record["snapshot"] = json.loads(s.snapshot or "{}")
+            except json.JSONDecodeError:
+                record["snapshot"] = {}
+            record["ratings"] = [_rating_dict(r) for r in s.ratings]
+            records.append(record)
+        return json.dumps(records, indent=2, ensure_ascii=False) + "\n"
+    raise ValueError(f"export format must be csv or json, not {fmt!r}")
+
+
+def parse_history(text: str, *, source: str = "history", listener: str | None = None) -> list[Session]:
+    """Read a CSV or JSON export back into Sessions (not stored). UserInputError names the bad line.
+
+    listener : put every session under this listener instead of the one in the file.
+    A CSV row without a ``uid`` gets one derived from listener, start time and playlist, so importing
+    the same file twice adds nothing. CSV keeps STAI-6 scores but not the six answers; JSON keeps all.
+    """
+    stripped = text.lstrip()
+    if not stripped:
+        raise UserInputError(f"{source} is empty; give a file written by `companion history --format csv|json`")
+    if stripped[0] in "[{":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise UserInputError(f"{source} line {exc.lineno}: not valid JSON ({exc.msg})") from None
+        records = data.get("sessions") if isinstance(data, dict) else data
+        if not isinstance(records, list):
+            raise UserInputError(f"{source}: expected a list of sessions, as `companion history --format json` writes")
+        out = []
+        for i, record in enumerate(records, start=1):
+            where = f"{source} record {i}"
+            if not isinstance(record, dict):
+                raise UserInputError(f"{where}: expected an object with started_at and playlist")
+            out.append(_session_from_record(record, where, listener))
+        return out
+    reader = csv.DictReader(io.StringIO(text))
+    missing = [c for c in ("started_at", "playlist") if c not in (reader.fieldnames or [])]
+    if missing:
+        raise UserInputError(f"{source} line 1: the CSV header lacks {', '.join(missing)}; "
+                             "give a file written by `companion history --format csv`")
+    sessions = []
+    for row in reader:
+        where = f"{source} line {reader.line_num}"
+        if None in row:
+            raise UserInputError(f"{where}: more cells than the header has columns")
+        sessions.append(_session_from_record(row, where, listener))
+    return sessions
+
+
+def _session_from_record(rec: Mapping[str, Any], where: str, listener: str | None) -> Session:
+    def text(key: str, default: str = "") -> str:
+        v = rec.get(key)
+        return default if v is None else str(v).strip()
+
+    started = text("started_at")
+    try:
+        _parse_time(started)
+    except ValueError:
+        raise UserInputError(f"{where}: started_at {started!r} is not an ISO date and time") from None
+    ended = text("ended_at") or None
+    if ended:
+        try:
+            _parse_time(ended)
+        except ValueError:
+            raise UserInputError(f"{where}: ended_at {ended!r} is not an ISO date and time") from None
+    playlist = text("playlist")
+    if not playlist:
+        raise UserInputError(f"{where}: playlist is empty")
+    who = listener or text("listener") or DEFAULT_LISTENER
+    try:
+        minutes = float(text("minutes_listened") or 0)
+        underruns = int(float(text("underruns") or 0))
+    except ValueError:
+        raise UserInputError(f"{where}: minutes_listened and underruns must be numbers") from None
+    if not minutes >= 0:
+        raise UserInputError(f"{where}: minutes_listened {minutes!r} must be 0 or more")
+    outcome = text("outcome")
+    if not outcome:
+        outcome = OUTCOME_COMPLETED if text("completed").lower() in ("true", "1", "yes") else OUTCOME_STOPPED
+    if outcome not in ENDED_OUTCOMES + (OUTCOME_IN_PROGRESS,):
+        raise UserInputError(f"{where}: outcome {outcome!r} is not one of {', '.join(ENDED_OUTCOMES)}")
+    try:
+        ratings = _ratings_of(rec)
+    except UserInputError as exc:
+        raise UserInputError(f"{where}: {exc}") from None
+    snapshot = rec.get("snapshot") or {}
+    uid = text("uid") or uuid.uuid5(uuid.NAMESPACE_URL, f"companion:{who}|{started}|{playlist}").hex
+    return Session(
+        id=0, listener=who, playlist=playlist, arc=text("arc"), started_at=started, ended_at=ended,
+        minutes_listened=minutes, outcome=outcome, underruns=underruns, uid=uid,
+        snapshot=snapshot if isinstance(snapshot, str) else json.dumps(snapshot),
+        ratings=tuple(ratings),
+    )
+
+
+def _ratings_of(rec: Mapping[str, Any]) -> list[Rating]:
+    if isinstance(rec.get("ratings"), list):
+        out = []
+        for r in rec["ratings"]:
+            if not isinstance(r, dict):
+                raise UserInputError("a rating is not an object")
+            rating = Rating(
+                scale=str(r.get("scale", "")), phase=str(r.get("phase", "")),
+                value=None if r.get("value") is None else _float(r["value"], str(r.get("scale"))),
+                text=str(r.get("text") or ""), items=tuple(int(i) for i in r.get("items") or ()),
+                late=bool(r.get("late")), recorded_at=str(r.get("recorded_at") or ""),
+            )
+            out.append(validate_rating(rating))
+        return out
+    out = []
+    late_after = str(rec.get("stress_after_late") or "").strip().lower() in ("true", "1", "yes")
+    stamp = str(rec.get("ended_at") or rec.get("started_at") or "")
+    for scale in SCALE_NAMES:
+        for phase in PHASES:
+            raw = rec.get(f"{scale}_{phase}")
+            if raw is None or str(raw).strip() == "":
+                continue
+            late = late_after and phase == "after"
+            if scale == "note":
+                out.append(make_rating("note", phase, str(raw), late=late, recorded_at=stamp))
+            else:
+                value = _float(raw, f"{scale}_{phase}")
+                out.append(validate_rating(Rating(scale, phase, value, late=late, recorded_at=stamp)))
+    return out
+
+
+def _float(raw: Any, name: str) -> float:
+    try:
+        return float(raw)
+    except (TypeError, ValueError):
+        raise UserInputError(f"{name} {raw!r} is not a number") from None
+
+
+def import_history(store: Store, path: str | Path, *, listener: str | None = None) -> tuple[int, int]:
+    """Restore an export: every session whose uid is new, all in one transaction.
+
+    Returns (added, already there). A malformed file raises UserInputError and adds nothing.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserInputError(f"{path}: cannot read it ({exc.__class__.__name__}: {exc})") from None
+    sessions = parse_history(text, source=str(path), listener=listener)
+    return store.import_sessions(sessions)

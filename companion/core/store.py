@@ -378,10 +378,12 @@ class Store:
         return [(int(r["id"]), r["pid"], r["heartbeat_at"]) for r in rows]
 
     def mark_interrupted(self, session_id: int, outcome: str) -> None:
+        """End a session left open by a dead process (only if it is still open: no race with finish)."""
         with self.transaction() as c:
             c.execute(
-                "UPDATE sessions SET outcome = ?, ended_at = COALESCE(ended_at, heartbeat_at) WHERE id = ?",
-                (outcome, session_id),
+                "UPDATE sessions SET outcome = ?, ended_at = COALESCE(ended_at, heartbeat_at) "
+                "WHERE id = ? AND outcome = ?",
+                (outcome, session_id, OUTCOME_IN_PROGRESS),
             )
 
     def sessions(self, *, listener: str | None = None, since: str | None = None) -> list[Session]:
@@ -416,31 +418,60 @@ class Store:
         rs = [_rating(r) for r in self._query("SELECT * FROM ratings WHERE session_id = ? ORDER BY id", (session_id,))]
         return _session(rows[0], rs)
 
+    def import_sessions(self, sessions: Iterable[Session]) -> tuple[int, int]:
+        """Insert exported sessions whose uid is new, all in ONE transaction. Returns (added, skipped)."""
+        added = skipped = 0
+        with self.transaction() as c:
+            for session in sessions:
+                if _import_session(c, session):
+                    added += 1
+                else:
+                    skipped += 1
+        return added, skipped
+
+    def listener_summaries(self) -> list[dict[str, Any]]:
+        """Every listener: name, created_at, settings (dict), sessions (count), last_session_at."""
+        rows = self._query(
+            """SELECT l.name, l.created_at, l.settings, COUNT(s.id) AS sessions,
+                 MAX(s.started_at) AS last_session_at
+               FROM listeners l LEFT JOIN sessions s ON s.listener_id = l.id
+               GROUP BY l.id ORDER BY l.name"""
+        )
+        return [
+            {"name": r["name"], "created_at": r["created_at"], "settings": json.loads(r["settings"]),
+             "sessions": int(r["sessions"]), "last_session_at": r["last_session_at"]}
+            for r in rows
+        ]
+
     def session_uids(self) -> set[str]:
         return {r["uid"] for r in self._query("SELECT uid FROM sessions")}
 
     def import_session(self, session: Session) -> bool:
         """Insert an exported session unless its uid is already here. Returns True if added."""
         with self.transaction() as c:
-            if c.execute("SELECT 1 FROM sessions WHERE uid = ?", (session.uid,)).fetchone():
-                return False
-            lid = c.execute("SELECT id FROM listeners WHERE name = ?", (session.listener,)).fetchone()
-            if lid is None:
-                lid_val = c.execute(
-                    "INSERT INTO listeners (name, created_at) VALUES (?, ?)", (session.listener, now_iso())
-                ).lastrowid
-            else:
-                lid_val = lid["id"]
-            cur = c.execute(
-                """INSERT INTO sessions (uid, listener_id, playlist, arc, snapshot, started_at, ended_at,
-                     minutes_listened, outcome, underruns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-                (session.uid, lid_val, session.playlist, session.arc, session.snapshot or "{}",
-                 session.started_at, session.ended_at, session.minutes_listened, session.outcome,
-                 session.underruns),
-            )
-            for r in session.ratings:
-                _insert_rating(c, int(cur.lastrowid or 0), r)
-        return True
+            return _import_session(c, session)
+
+
+def _import_session(c: sqlite3.Connection, session: Session) -> bool:
+    if c.execute("SELECT 1 FROM sessions WHERE uid = ?", (session.uid,)).fetchone():
+        return False
+    lid = c.execute("SELECT id FROM listeners WHERE name = ?", (session.listener,)).fetchone()
+    if lid is None:
+        lid_val = c.execute(
+            "INSERT INTO listeners (name, created_at) VALUES (?, ?)", (session.listener, now_iso())
+        ).lastrowid
+    else:
+        lid_val = lid["id"]
+    cur = c.execute(
+        """INSERT INTO sessions (uid, listener_id, playlist, arc, snapshot, started_at, ended_at,
+             minutes_listened, outcome, underruns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+        (session.uid, lid_val, session.playlist, session.arc, session.snapshot or "{}",
+         session.started_at, session.ended_at, session.minutes_listened, session.outcome,
+         session.underruns),
+    )
+    for r in session.ratings:
+        _insert_rating(c, int(cur.lastrowid or 0), r)
+    return True
 
 
 def _insert_rating(c: sqlite3.Connection, session_id: int, r: Rating) -> None:

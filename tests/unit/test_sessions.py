@@ -1,0 +1,243 @@
+"""Session lifecycle: ratings validated before anything is stored, asking, late ratings, listeners."""
+
+from __future__ import annotations
+
+import pytest
+
+from companion.core import sessions
+from companion.core.errors import NotFoundError, UserInputError
+from companion.core.models import OUTCOME_COMPLETED, OUTCOME_IN_PROGRESS, OUTCOME_STOPPED, Rating
+from companion.core.store import Store
+
+
+@pytest.fixture
+def store():
+    with Store() as s:
+        yield s
+
+
+def _answers(*values):
+    """An ``ask`` that replays answers and records the prompts it was shown."""
+    queue = list(values)
+    prompts = []
+
+    def ask(prompt):
+        prompts.append(prompt)
+        if not queue:
+            raise EOFError
+        return queue.pop(0)
+
+    ask.prompts = prompts
+    return ask
+
+
+# -- validators -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("raw, expected", [("0", 0), ("10", 10), (" 7 ", 7), (4, 4), (3.0, 3)])
+def test_stress_accepts_whole_numbers_0_to_10(raw, expected):
+    assert sessions.parse_stress(raw) == expected
+
+
+@pytest.mark.parametrize("raw", ["11", "-1", "3.5", "x", "", "nan", "1e3"])
+def test_stress_rejects_anything_else_naming_value_and_range(raw):
+    with pytest.raises(UserInputError) as err:
+        sessions.parse_stress(raw)
+    assert repr(str(raw).strip()) in str(err.value)
+    assert "0 to 10" in str(err.value)
+
+
+def test_vas_heart_rate_ranges():
+    assert sessions.parse_vas("0") == 0 and sessions.parse_vas("100") == 100
+    assert sessions.parse_vas("42.5") == 42.5
+    assert sessions.parse_heart_rate("30") == 30 and sessions.parse_heart_rate("220") == 220
+    for bad, fn, text in (("101", sessions.parse_vas, "0 to 100"), ("-0.5", sessions.parse_vas, "0 to 100"),
+                          ("29", sessions.parse_heart_rate, "30 to 220"),
+                          ("221", sessions.parse_heart_rate, "30 to 220")):
+        with pytest.raises(UserInputError, match=text):
+            fn(bad)
+
+
+def test_stai6_scoring_reverses_calm_relaxed_content():
+    # calmest possible: very calm/relaxed/content, not at all tense/upset/worried
+    assert sessions.parse_stai6([4, 1, 1, 4, 4, 1])[0] == pytest.approx(20.0)
+    assert sessions.parse_stai6([1, 4, 4, 1, 1, 4])[0] == pytest.approx(80.0)
+    score, items = sessions.parse_stai6("2 3 1 4 2 2")
+    # reversed: calm 5-2=3, relaxed 5-4=1, content 5-2=3 -> 3+3+1+1+3+2 = 13 -> 13 * 20/6
+    assert score == pytest.approx(13 * 20 / 6)
+    assert items == (2, 3, 1, 4, 2, 2)
+    assert sessions.parse_stai6("231422") == (score, items)
+    assert sessions.parse_stai6("2,3,1,4,2,2") == (score, items)
+
+
+@pytest.mark.parametrize("raw, msg", [("2 3 1 4 2", "six answers"), ("2 3 1 5 2 2", "'relaxed'"),
+                                      ("2 3 x 4 2 2", "'upset'"), ([1, 2, 3, 4, 1, 2.5], "'worried'")])
+def test_stai6_rejects_bad_answers(raw, msg):
+    with pytest.raises(UserInputError, match=msg):
+        sessions.parse_stai6(raw)
+
+
+def test_validate_rating_checks_stai6_score_against_items():
+    with pytest.raises(UserInputError, match="does not match"):
+        sessions.validate_rating(Rating("stai6", "before", 50.0, items=(4, 1, 1, 4, 4, 1)))
+    with pytest.raises(UserInputError, match="unknown rating scale"):
+        sessions.validate_rating(Rating("mood", "before", 3.0))
+
+
+# -- nothing stored on invalid input ------------------------------------------------------------
+
+
+def test_begin_with_an_invalid_rating_stores_nothing(store):
+    with pytest.raises(UserInputError):
+        sessions.begin(store, listener="me", playlist="demo",
+                       before=[Rating("stress", "before", 3.0), Rating("vas", "before", 140.0)])
+    assert store.sessions() == []
+
+
+def test_rate_after_with_an_invalid_rating_stores_nothing(store):
+    sid = sessions.begin(store, listener="me", playlist="demo",
+                         before=[sessions.make_rating("stress", "before", 6)])
+    with pytest.raises(UserInputError):
+        sessions.rate_after(store, sid, [Rating("stress", "after", 4.0), Rating("stress", "after", 12.0)])
+    assert store.session(sid).rating("after") is None
+
+
+def test_lifecycle_records_progress_and_outcome(store):
+    sid = sessions.begin(store, listener="me", playlist="demo", arc="iso",
+                         before=[sessions.make_rating("stress", "before", 6)])
+    s = store.session(sid)
+    assert s.outcome == OUTCOME_IN_PROGRESS and s.value("before") == 6
+    sessions.progress(store, sid, 3.5, underruns=1)
+    sessions.finish(store, sid, outcome=OUTCOME_STOPPED, minutes_listened=4.0, underruns=1)
+    sessions.rate_after(store, sid, [sessions.make_rating("stress", "after", 3)])
+    s = store.session(sid)
+    assert (s.outcome, s.minutes_listened, s.underruns, s.value("after")) == (OUTCOME_STOPPED, 4.0, 1, 3)
+    assert s.ended_at
+    with pytest.raises(ValueError):
+        sessions.finish(store, sid, outcome="done", minutes_listened=1)
+
+
+# -- asking --------------------------------------------------------------------------------------
+
+
+def test_prompt_asks_stress_only_by_default(store):
+    ask = _answers("6")
+    ratings = sessions.prompt_ratings(store, "me", "before", ask=ask, say=lambda m: None)
+    assert [(r.scale, r.phase, r.value) for r in ratings] == [("stress", "before", 6.0)]
+    assert "0 = completely calm" in ask.prompts[0]
+
+
+def test_prompt_reasks_after_invalid_answers_when_interactive(store):
+    said = []
+    ask = _answers("eleven", "11", "", "4")
+    ratings = sessions.prompt_ratings(store, "me", "before", ask=ask, say=said.append)
+    assert ratings[0].value == 4
+    assert len(ask.prompts) == 4
+    assert "'eleven' is not a number" in said[0] and "out of range" in said[1]
+
+
+def test_prompt_raises_on_invalid_answer_when_not_interactive(store):
+    with pytest.raises(UserInputError, match="'11'"):
+        sessions.prompt_ratings(store, "me", "before", ask=_answers("11"), say=print, interactive=False)
+
+
+def test_prompt_gives_up_after_five_invalid_answers(store):
+    with pytest.raises(UserInputError, match="nothing was stored"):
+        sessions.prompt_ratings(store, "me", "before", ask=_answers(*["x"] * 9), say=lambda m: None)
+
+
+def test_prompt_asks_the_listeners_scales_in_order(store):
+    sessions.set_listener_scales(store, "anna", ["note", "heart_rate", "stai6", "vas"])
+    assert sessions.listener_scales(store, "anna") == ("stress", "vas", "stai6", "heart_rate", "note")
+    ask = _answers("7", "150", "55", "2", "3", "1", "4", "2", "5", "2", "72", "long day")
+    said = []
+    ratings = sessions.prompt_ratings(store, "anna", "before", ask=ask, say=said.append)
+    by = {r.scale: r for r in ratings}
+    assert [r.scale for r in ratings] == ["stress", "vas", "stai6", "heart_rate", "note"]
+    assert by["vas"].value == 55  # 150 was re-asked
+    assert by["stai6"].items == (2, 3, 1, 4, 2, 2)  # the 5 for 'content' was re-asked
+    assert by["stai6"].value == pytest.approx(13 * 20 / 6)
+    assert by["heart_rate"].value == 72 and by["note"].text == "long day"
+    # the default listener is still asked stress only
+    assert sessions.listener_scales(store, "me") == ("stress",)
+
+
+def test_prompt_optional_scales_can_be_skipped(store):
+    sessions.set_listener_scales(store, "anna", ["vas", "stai6", "note"])
+    ratings = sessions.prompt_ratings(store, "anna", "after", ask=_answers("3", "", "", ""), say=lambda m: None)
+    assert [r.scale for r in ratings] == ["stress"]
+
+
+def test_prompt_after_with_empty_stress_skips_and_says_how_to_rate_later(store):
+    said = []
+    assert sessions.prompt_ratings(store, "me", "after", ask=_answers(""), say=said.append) == []
+    assert "companion rate --last" in said[-1]
+
+
+def test_prompt_before_requires_stress_when_input_ends(store):
+    with pytest.raises(UserInputError, match="no stress rating before"):
+        sessions.prompt_ratings(store, "me", "before", ask=_answers(), say=lambda m: None)
+
+
+def test_given_stress_is_validated_and_not_asked(store):
+    sessions.set_listener_scales(store, "anna", ["vas"])
+    ask = _answers()
+    ratings = sessions.prompt_ratings(store, "anna", "before", ask=ask, given_stress="5", interactive=False)
+    assert [r.value for r in ratings] == [5] and ask.prompts == []
+    with pytest.raises(UserInputError, match="'12'"):
+        sessions.prompt_ratings(store, "anna", "before", ask=ask, given_stress="12")
+
+
+def test_unknown_scale_names_the_allowed_ones(store):
+    with pytest.raises(UserInputError, match="'mood'.*stress,vas,stai6,heart_rate,note"):
+        sessions.set_listener_scales(store, "anna", ["vas", "mood"])
+
+
+# -- late ratings ----------------------------------------------------------------------------------
+
+
+def _ended(store, listener="me", before=6, outcome=OUTCOME_COMPLETED):
+    sid = sessions.begin(store, listener=listener, playlist="demo",
+                         before=[sessions.make_rating("stress", "before", before)])
+    sessions.finish(store, sid, outcome=outcome, minutes_listened=5)
+    return sid
+
+
+def test_late_rating_is_marked_late(store):
+    sid = _ended(store)
+    s = sessions.rate_late(store, sid, [sessions.make_rating("stress", "after", 2)])
+    assert s.rating("after").late is True and s.value("after") == 2
+
+
+def test_late_rating_refuses_a_playing_session_and_a_second_rating(store):
+    playing = sessions.begin(store, listener="me", playlist="demo")
+    with pytest.raises(UserInputError, match="still in progress"):
+        sessions.rate_late(store, playing, [sessions.make_rating("stress", "after", 2)])
+    sid = _ended(store)
+    sessions.rate_after(store, sid, [sessions.make_rating("stress", "after", 4)])
+    with pytest.raises(UserInputError, match=r"already has a stress rating after \(4\)"):
+        sessions.rate_late(store, sid, [sessions.make_rating("stress", "after", 2)])
+    assert store.session(sid).value("after") == 4
+    s = sessions.rate_late(store, sid, [sessions.make_rating("stress", "after", 2)], replace_existing=True)
+    assert s.value("after") == 2 and s.rating("after").late
+    with pytest.raises(NotFoundError):
+        sessions.rate_late(store, 999, [sessions.make_rating("stress", "after", 2)])
+
+
+def test_last_unrated_is_the_latest_ended_session_without_a_rating_after(store):
+    assert sessions.last_unrated(store, "me") is None
+    first = _ended(store)
+    second = _ended(store)
+    sessions.rate_after(store, second, [sessions.make_rating("stress", "after", 3)])
+    _ended(store, listener="bob")
+    sessions.begin(store, listener="me", playlist="demo")  # still playing: not offered
+    assert sessions.last_unrated(store, "me").id == first
+
+
+def test_listeners_are_kept_apart(store):
+    a = _ended(store, listener="anna", before=8)
+    b = _ended(store, listener="bob", before=2)
+    assert [s.id for s in store.sessions(listener="anna")] == [a]
+    assert [s.id for s in store.sessions(listener="bob")] == [b]
+    store.forget_listener("anna")
+    assert [s.id for s in store.sessions()] == [b]
