@@ -1,0 +1,283 @@
+"""Tempo benchmark: accuracy on the development corpus and speed against librosa's beat tracker.
+
+    python bench/tempo.py                 # build/reuse the corpus, evaluate, time both
+    python bench/tempo.py --fit           # refit the level model, print WEIGHTS for tempo.py
+    python bench/tempo.py --no-speed      # accuracy only
+    python bench/tempo.py --scan          # also time `companion scan --jobs 1` (whole process)
+
+Prints Acc1 (within 4 % of the notated-beat tempo) and Acc2 (also at ×2, ×3, ×½, ×⅓) by tempo
+band and category, librosa's own Acc1/Acc2 (librosa.load + librosa.beat.beat_track) as a
+baseline, the speed ratio measured in the same run, and the confidence reliability table.
+Speed is timed as whole processes (imports included), one after the other, on one core each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
+
+import corpus  # noqa: E402
+
+TOL = 0.04
+
+OURS = r"""
+import json, sys
+from companion.core.audio_io import load_mono
+from companion.core.tempo import ANALYSIS_SR, estimate_tempo
+out = {}
+for path in sys.argv[1:]:
+    e = estimate_tempo(load_mono(path, sample_rate=ANALYSIS_SR), ANALYSIS_SR)
+    out[path] = [e.bpm, e.confidence]
+print(json.dumps(out))
+"""
+
+LIBROSA = r"""
+import json, sys
+import numpy as np
+import librosa
+out = {}
+for path in sys.argv[1:]:
+    y, sr = librosa.load(path)
+    tempo, _ = librosa.beat.beat_track(y=y, sr=sr)
+    out[path] = [float(np.atleast_1d(tempo)[0]), None]
+print(json.dumps(out))
+"""
+
+
+def run_timed(code: str, files: list[str], env: dict[str, str] | None = None) -> tuple[dict, float]:
+    t = time.perf_counter()
+    res = subprocess.run([sys.executable, "-c", code, *files], capture_output=True, text=True,
+                         env=env, check=True)
+    return json.loads(res.stdout.strip().splitlines()[-1]), time.perf_counter() - t
+
+
+def time_scan(folder: Path) -> float | None:
+    """Seconds for a whole `companion scan --jobs 1 FOLDER` process, or None if it fails."""
+    with tempfile.TemporaryDirectory() as home:
+        env = dict(os.environ, COMPANION_HOME=home)
+        t = time.perf_counter()
+        res = subprocess.run([sys.executable, "-m", "companion", "scan", "--jobs", "1", str(folder)],
+                             capture_output=True, text=True, env=env)
+        took = time.perf_counter() - t
+        if res.returncode != 0:
+            print(f"  (companion scan failed: {res.stderr.strip().splitlines()[-1:]})")
+            return None
+        return took
+
+
+# -- accuracy ------------------------------------------------------------------------------------
+
+
+def acc1(est: float, truth: float) -> bool:
+    return abs(est - truth) <= TOL * truth
+
+
+def acc2(est: float, truth: float) -> bool:
+    return any(acc1(est, truth * m) for m in (1, 2, 3, 0.5, 1 / 3))
+
+
+def band(bpm: float) -> str:
+    return "<70" if bpm < 70 else ("70-100" if bpm < 100 else ">=100")
+
+
+def report(rows: list[dict], key: str, title: str) -> None:
+    """Acc1/Acc2 of ``key`` estimates, overall, by band and by category."""
+    print(f"\n== {title} ==")
+    groups: dict[str, list[dict]] = {"all": rows}
+    for r in rows:
+        for g in (
+            f"band {band(r['true_bpm'])}",
+            "percussive" if r["percussion"] else "drumless",
+            r["timbre"],
+            "compound" if corpus.METERS[r["meter"]][1] == 3 else "simple",
+            f"format {r['fmt']}",
+            f"style {r['style']}",
+            f"timing {r['timing']}",
+        ):
+            groups.setdefault(g, []).append(r)
+    print(f"  {'group':<18} {'n':>4} {'Acc1':>7} {'Acc2':>7}")
+    for g, rs in groups.items():
+        a1 = np.mean([acc1(r[key], r["true_bpm"]) for r in rs]) * 100
+        a2 = np.mean([acc2(r[key], r["true_bpm"]) for r in rs]) * 100
+        print(f"  {g:<18} {len(rs):>4} {a1:>6.1f}% {a2:>6.1f}%")
+
+
+def calibration(rows: list[dict]) -> None:
+    print("\n== confidence calibration (ours) ==")
+    print(f"  {'bin':<10} {'n':>4} {'mean conf':>10} {'accuracy':>9}")
+    edges = [0, 0.4, 0.6, 0.8, 0.9, 1.0001]
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+        rs = [r for r in rows if lo <= r["conf"] < hi]
+        if rs:
+            mc = np.mean([r["conf"] for r in rs])
+            ac = np.mean([acc1(r["ours"], r["true_bpm"]) for r in rs])
+            print(f"  {lo:.1f}-{min(hi, 1):.1f}    {len(rs):>4} {mc:>10.2f} {ac * 100:>8.1f}%")
+    from companion.core.tempo import UNSURE_CONFIDENCE
+
+    sure = [r for r in rows if r["conf"] >= UNSURE_CONFIDENCE]
+    if sure:
+        print(f"  confident (>= {UNSURE_CONFIDENCE}): {len(sure)}/{len(rows)} tracks, "
+              f"Acc1 {np.mean([acc1(r['ours'], r['true_bpm']) for r in sure]) * 100:.1f}%")
+
+
+# -- fitting the level model ---------------------------------------------------------------------
+
+
+def candidate_table(rows: list[dict], cache: Path) -> list[tuple[list[float], np.ndarray, int]]:
+    """Per track: candidate BPMs, features, index of the true level (-1 when absent)."""
+    import hashlib
+    import inspect
+
+    from companion.core import tempo
+    from companion.core.audio_io import load_mono
+
+    parts = [tempo.onset_envelopes, tempo._detrend, tempo._acf, tempo._at, tempo.candidate_levels,
+             tempo.level_features, tempo._onset_rate, tempo._peak_near, tempo._comb,
+             tempo._mel_filterbank, tempo._chroma_map, tempo.Envelopes]
+    key = "".join(inspect.getsource(f) for f in parts)
+    key += repr((tempo.FEATURE_NAMES, tempo.ANALYSIS_SR, tempo.MAX_ANALYSIS_S, tempo._RATIOS,
+                 tempo._N_FFT, tempo._HOP, tempo._N_MELS, tempo._LOW_HZ, len(rows)))
+    sig = hashlib.sha1(key.encode()).hexdigest()
+    stamp = cache / "features.json"
+    if stamp.exists():
+        data = json.loads(stamp.read_text())
+        if data.get("sig") == sig:
+            return [(c, np.array(f), t) for c, f, t in data["items"]]
+    items = []
+    for i, r in enumerate(rows):
+        y = load_mono(r["path"], sample_rate=tempo.ANALYSIS_SR)
+        y, sr = tempo._prepare(y, tempo.ANALYSIS_SR)
+        env = tempo.onset_envelopes(y, sr).window(tempo.MAX_ANALYSIS_S)
+        cands, feats = tempo.candidate_levels(env, env.autocorrelations())
+        hits = [j for j, c in enumerate(cands) if acc1(c, r["true_bpm"])]
+        items.append((cands, feats.tolist(), hits[0] if hits else -1))
+        print(f"\r  features {i + 1}/{len(rows)}", end="", file=sys.stderr)
+    print(file=sys.stderr)
+    stamp.write_text(json.dumps({"sig": sig, "items": items}))
+    return [(c, np.array(f), t) for c, f, t in items]
+
+
+def fit(table: list, l2: float = 0.05) -> np.ndarray:
+    from scipy.optimize import minimize
+
+    data = [(f, t) for _, f, t in table if t >= 0 and len(f) > 1]
+    d = data[0][0].shape[1]
+
+    def loss(w: np.ndarray) -> tuple[float, np.ndarray]:
+        total, grad = 0.0, np.zeros(d)
+        for f, t in data:
+            s = f @ w
+            s -= s.max()
+            p = np.exp(s) / np.exp(s).sum()
+            total -= math.log(max(p[t], 1e-12))
+            grad -= f[t] - p @ f
+        n = len(data)
+        return total / n + l2 * w @ w, grad / n + 2 * l2 * w
+
+    res = minimize(loss, np.zeros(d), jac=True, method="L-BFGS-B")
+    return res.x
+
+
+def pick(table: list, w: np.ndarray) -> list[tuple[float, float]]:
+    out = []
+    for c, f, _ in table:
+        s = f @ w
+        p = np.exp(s - s.max())
+        p /= p.sum()
+        i = int(np.argmax(p))
+        out.append((c[i], float(p[i])))
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description="tempo benchmark on the development corpus")
+    ap.add_argument("--n", type=int, default=120, help="corpus size (default 120)")
+    ap.add_argument("--fit", action="store_true", help="refit the level model and print weights")
+    ap.add_argument("--no-speed", action="store_true", help="skip the timed runs")
+    ap.add_argument("--scan", action="store_true", help="also time `companion scan --jobs 1`")
+    a = ap.parse_args()
+
+    rows = corpus.ensure_corpus(n=a.n)
+    folder = Path(rows[0]["path"]).parent
+    files = [r["path"] for r in rows]
+    audio_s = 0.0
+    import soundfile as sf
+
+    for r in rows:
+        r["dur"] = sf.info(r["path"]).duration
+        audio_s += r["dur"]
+    print(f"corpus: {len(rows)} pieces, {audio_s / 60:.1f} min of audio, in {folder}")
+
+    if a.fit:
+        from companion.core import tempo
+
+        table = candidate_table(rows, folder)
+        missing = sum(t < 0 for _, _, t in table)
+        print(f"true level among candidates: {len(table) - missing}/{len(table)}")
+        w = fit(table)
+        # honesty check: 2-fold cross-validation (fit on even pieces, test on odd, and back)
+        cv = [0.0] * len(table)
+        for k in (0, 1):
+            train = [t for i, t in enumerate(table) if i % 2 == k]
+            test_idx = [i for i in range(len(table)) if i % 2 != k]
+            wk = fit(train)
+            for i, (b, _) in zip(test_idx, pick([table[i] for i in test_idx], wk), strict=True):
+                cv[i] = b
+        ins = pick(table, w)
+        a1 = np.mean([acc1(b, r["true_bpm"]) for (b, _), r in zip(ins, rows, strict=True)])
+        a1cv = np.mean([acc1(b, r["true_bpm"]) for b, r in zip(cv, rows, strict=True)])
+        print(f"level model: Acc1 in-sample {a1 * 100:.1f}%, 2-fold cross-validated {a1cv * 100:.1f}%")
+        print("WEIGHTS = np.array([" + ", ".join(f"{x:.3f}" for x in w) + "])")
+        for name, x in zip(tempo.FEATURE_NAMES, w, strict=True):
+            print(f"  {name:<24} {x:+.3f}")
+        return
+
+    if not a.no_speed:
+        print("timing librosa.load + beat_track (one process) ...", file=sys.stderr)
+        lib, t_lib = run_timed(LIBROSA, files)
+        print("timing load_mono + estimate_tempo (one process) ...", file=sys.stderr)
+        ours, t_ours = run_timed(OURS, files)
+        t_scan = time_scan(folder) if a.scan else None
+    else:
+        ours, t_ours = run_timed(OURS, files)
+        lib, t_lib = {}, None
+    for r in rows:
+        r["ours"], r["conf"] = ours[r["path"]]
+        if lib:
+            r["librosa"] = lib[r["path"]][0]
+
+    report(rows, "ours", "companion.core.tempo")
+    if lib:
+        report(rows, "librosa", "baseline: librosa.load + librosa.beat.beat_track")
+    calibration(rows)
+    print("\n== speed (whole processes, same run, 1 core each) ==")
+    print(f"  ours: load_mono({sys.modules.get('companion.core.tempo') and ''}ANALYSIS_SR) + "
+          f"estimate_tempo: {t_ours:.1f} s = {audio_s / t_ours:.0f}x real time")
+    if t_lib:
+        print(f"  librosa.load + beat_track: {t_lib:.1f} s = {audio_s / t_lib:.0f}x real time")
+        print(f"  speed ratio (librosa / ours): {t_lib / t_ours:.2f}x")
+        if a.scan and t_scan:
+            print(f"  companion scan --jobs 1: {t_scan:.1f} s; ratio librosa / scan: {t_lib / t_scan:.2f}x")
+    errs = [r for r in rows if not acc1(r["ours"], r["true_bpm"])]
+    print(f"\n== misses ({len(errs)}) ==")
+    for r in errs:
+        ratio = r["ours"] / r["true_bpm"]
+        print(f"  {Path(r['path']).name:<44} truth {r['true_bpm']:6.1f} ours {r['ours']:6.1f} "
+              f"(x{ratio:.2f}) conf {r['conf']:.2f}" + (f" librosa {r['librosa']:6.1f}" if lib else ""))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,82 @@
+"""`companion tempo set|halve|double|auto`: manual tempo that is marked and survives rescans."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pytest
+
+from companion.commands import tempo as tempo_cmd
+from companion.core.errors import CompanionError
+from companion.core.models import BPM_AUTO, BPM_MANUAL, AnalysisResult, Tags, TempoEstimate
+from companion.core.store import Store
+
+
+def run(*argv: str) -> int:
+    parser = argparse.ArgumentParser(prog="companion")
+    sub = parser.add_subparsers(dest="verb")
+    tempo_cmd.register(sub)
+    args = parser.parse_args(list(argv))
+    return args.func(args)
+
+
+def scanned(path: Path, bpm: float, confidence: float = 0.7) -> AnalysisResult:
+    return AnalysisResult(
+        path=str(path), size=1, mtime=1.0,
+        tags=Tags(title=path.stem, artist="", album="", genre="", duration_s=60.0),
+        tempo=TempoEstimate(bpm=bpm, confidence=confidence),
+    )
+
+
+@pytest.fixture
+def track(tmp_path: Path) -> Path:
+    path = (tmp_path / "calm.wav").resolve()
+    path.write_bytes(b"")
+    with Store() as store:
+        store.save_analysis([scanned(path, 120.0)])
+    return path
+
+
+def test_halve_marks_manual_and_survives_a_rescan(track: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run("tempo", "halve", str(track)) == 0
+    out = capsys.readouterr().out.strip()
+    assert out.count("\n") == 0 and "60.0 BPM" in out and "manual" in out
+    with Store() as store:
+        store.save_analysis([scanned(track, 118.0, 0.4)])  # a rescan disagrees
+        t = store.track(track)
+    assert (t.bpm, t.bpm_source, t.bpm_auto) == (60.0, BPM_MANUAL, 118.0)
+
+
+def test_double_set_and_auto(track: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run("tempo", "double", str(track))
+    assert "240.0 BPM" in capsys.readouterr().out
+    run("tempo", "set", str(track), "63.5")
+    assert "63.5 BPM (manual)" in capsys.readouterr().out
+    run("tempo", "auto", str(track))
+    assert "120.0 BPM (auto" in capsys.readouterr().out
+    with Store() as store:
+        t = store.track(track)
+    assert (t.bpm, t.bpm_source) == (120.0, BPM_AUTO)
+
+
+@pytest.mark.parametrize("value", ["fast", "19.9", "300.5", "nan", "-60", ""])
+def test_bad_bpm_is_a_one_line_error_and_changes_nothing(track: Path, value: str) -> None:
+    with pytest.raises(CompanionError) as err:
+        run("tempo", "set", str(track), value)
+    assert "\n" not in str(err.value) and "BPM" in str(err.value)
+    with Store() as store:
+        assert store.track(track).bpm == 120.0
+
+
+def test_doubling_past_300_is_refused(track: Path) -> None:
+    run("tempo", "set", str(track), "200")
+    with pytest.raises(CompanionError, match="outside 20–300"):
+        run("tempo", "double", str(track))
+
+
+def test_unknown_path_is_a_one_line_error(tmp_path: Path) -> None:
+    for argv in (("set", "x.wav", "60"), ("halve", "x.wav"), ("double", "x.wav"), ("auto", "x.wav")):
+        with pytest.raises(CompanionError) as err:
+            run("tempo", *argv[:1], str(tmp_path / argv[1]), *argv[2:])
+        assert "not in the library" in str(err.value) and "\n" not in str(err.value)
