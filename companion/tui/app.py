@@ -1,0 +1,124 @@
+"""The companion app: playlists, a listening session, the library and the history.
+
+Threading model (after harlequin): blocking work — demo synthesis, scans, planning, opening the
+audio output — runs in ``@work(thread=True, exclusive=True, exit_on_error=False, group=...)``
+workers that never touch widgets; they post small message dataclasses and ``@on`` handlers on
+the main thread change state. A worker that raises is reported here, in one place
+(:meth:`CompanionApp.on_worker_state_changed`), as an error notification; the app never crashes
+on a worker error.
+
+Heavy libraries (librosa, numba, sounddevice) are imported only inside those workers, so the app
+opens in well under two seconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from textual.app import App
+from textual.binding import Binding
+from textual.worker import Worker, WorkerState
+
+from companion.core.errors import CompanionError
+from companion.core.store import DEFAULT_LISTENER, Store
+from companion.tui.screens.history import HistoryScreen
+from companion.tui.screens.library import LibraryScreen
+from companion.tui.screens.playlists import PlaylistsScreen
+
+#: Builds the audio output a Player plays into; ``None`` means the player's default (the device).
+OutputFactory = Callable[[], Any]
+
+# Actions that leave the current screen: not offered while a session is running.
+_NAVIGATION = {"switch_mode", "quit"}
+
+
+class CompanionApp(App[int]):
+    """A calm, keyboard-driven listening companion."""
+
+    TITLE = "companion"
+    SUB_TITLE = "a listening companion"
+    CSS_PATH = "app.tcss"
+    ENABLE_COMMAND_PALETTE = False
+    MODES = {
+        "playlists": PlaylistsScreen,
+        "library": LibraryScreen,
+        "history": HistoryScreen,
+    }
+    DEFAULT_MODE = "playlists"
+    BINDINGS = [
+        Binding("p", "switch_mode('playlists')", "Playlists", id="go-playlists"),
+        Binding("l", "switch_mode('library')", "Library", id="go-library"),
+        Binding("h", "switch_mode('history')", "History", id="go-history"),
+        Binding("q", "quit", "Quit", id="quit"),
+    ]
+
+    def __init__(
+        self,
+        *,
+        listener: str = DEFAULT_LISTENER,
+        store: Store | None = None,
+        output_factory: OutputFactory | None = None,
+        auto_demo: bool = True,
+    ) -> None:
+        super().__init__()
+        self.listener = listener
+        self.store = store if store is not None else Store()
+        self.output_factory = output_factory
+        self.auto_demo = auto_demo
+        self.sub_title = f"a listening companion · {listener}"
+        self.theme = "nord"  # cool, low-contrast colours: calm to look at for twenty minutes
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Hide navigation while a session is in progress: stop it first (s or escape)."""
+        from companion.tui.screens.session import SessionScreen
+
+        if action in _NAVIGATION and isinstance(self.screen, SessionScreen):
+            return False
+        return True
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """The one place worker failures are reported: a notification, never a crash."""
+        if event.state != WorkerState.ERROR:
+            return
+        error = event.worker.error
+        if isinstance(error, CompanionError):
+            self.notify(str(error), title="Could not finish", severity="error", timeout=10)
+        else:
+            self.log.error(repr(error))
+            self.notify(
+                f"{type(error).__name__}: {error}", title="Something went wrong", severity="error",
+                timeout=10,
+            )
+
+    def on_mount(self) -> None:
+        # Sessions a killed process left open become "interrupted", keeping what was listened.
+        from companion.core.sessions import recover_interrupted
+
+        recover_interrupted(self.store)
+
+
+def make_app(
+    listener: str | None = None,
+    *,
+    store: Store | None = None,
+    output_factory: OutputFactory | None = None,
+    auto_demo: bool = True,
+) -> CompanionApp:
+    """Build the app; tests pass their own store and a null audio output."""
+    return CompanionApp(
+        listener=listener or DEFAULT_LISTENER,
+        store=store,
+        output_factory=output_factory,
+        auto_demo=auto_demo,
+    )
+
+
+def run_app(listener: str | None = None) -> int:
+    """Run the app in this terminal until the person quits. Returns the exit code."""
+    app = make_app(listener)
+    try:
+        app.run()
+    finally:
+        app.store.close()
+    return app.return_code or 0

@@ -1,0 +1,58 @@
+"""How the screens write times, tempos and ratings: one place, so every screen agrees."""
+
+from __future__ import annotations
+
+from companion.core.models import OUTCOME_COMPLETED, OUTCOME_INTERRUPTED, OUTCOME_STOPPED, Playlist
+
+OUTCOME_LABELS = {
+    OUTCOME_COMPLETED: "completed",
+    OUTCOME_STOPPED: "stopped early",
+    OUTCOME_INTERRUPTED: "interrupted",
+    "in_progress": "in progress",
+}
+
+
+def clock(seconds: float | None) -> str:
+    """``m:ss`` (or ``h:mm:ss``) for a duration in seconds; ``–`` when unknown."""
+    if seconds is None:
+        return "–"
+    total = max(0, int(round(seconds)))
+    h, rest = divmod(total, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def minutes(seconds: float) -> str:
+    """Whole minutes for a playlist length: ``20 min``."""
+    return f"{seconds / 60:.0f} min"
+
+
+def bpm(value: float | None) -> str:
+    return "–" if value is None else f"{value:.0f}"
+
+
+def tempo_span(playlist: Playlist) -> str:
+    """The tempo the playlist starts at and ends at, ``92 → 61 BPM``, with the lowest if it dips."""
+    tempos = [e.used_bpm or e.bpm for e in playlist.tracks]
+    known = [t for t in tempos if t]
+    if not known:
+        return "–"
+    first, last, low = known[0], known[-1], min(known)
+    span = f"{first:.0f} → {last:.0f}"
+    if low < min(first, last) - 0.5:
+        span = f"{first:.0f} → {low:.0f} → {last:.0f}"
+    return f"{span} BPM"
+
+
+def stress_change(before: float | None, after: float | None) -> str:
+    """``7 → 3`` for a session's stress ratings; ``–`` for a missing one."""
+
+    def one(v: float | None) -> str:
+        return "–" if v is None else f"{v:g}"
+
+    return f"{one(before)} → {one(after)}"
+
+
+def date_time(iso: str) -> str:
+    """``2026-11-26 18:05`` from a stored ISO 8601 time."""
+    return iso[:16].replace("T", " ") if iso else ""

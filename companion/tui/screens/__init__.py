@@ -1,0 +1,1 @@
+"""One module per screen; each reads and writes only through ``companion.core``."""

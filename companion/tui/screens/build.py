@@ -1,0 +1,103 @@
+"""A small form for a new playlist: arc, start and target tempo, minutes, name."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Grid, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Footer, Input, Label, Select, Static
+
+
+@dataclass(frozen=True)
+class BuildRequest:
+    """What the person asked for; the planner decides whether the library allows it."""
+
+    name: str
+    arc: str
+    start_bpm: float | None  # None: the planner picks one from the library
+    target_bpm: float
+    minutes: float
+
+
+def arc_names() -> list[str]:
+    """The arcs the planner knows (bundled and the user's own presets), step-down first."""
+    from companion.core.arcs import BUILTIN_ARCS, list_arcs
+
+    names = [a.name for a in list_arcs()] or list(BUILTIN_ARCS)
+    return sorted(names, key=lambda n: (n not in BUILTIN_ARCS, BUILTIN_ARCS.index(n) if n in BUILTIN_ARCS else 0, n))
+
+
+class BuildScreen(ModalScreen[BuildRequest | None]):
+    """Ask for the plan's inputs; dismiss with a :class:`BuildRequest` or None."""
+
+    BINDINGS = [
+        Binding("ctrl+s", "submit", "Build", priority=True),
+        Binding("escape", "cancel", "Cancel"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        arcs = arc_names()
+        with Vertical(id="build-dialog", classes="dialog"):
+            yield Label("Build a playlist", classes="dialog-title")
+            yield Static(
+                "The playlist meets you at the start tempo and moves towards the target, "
+                "step by step.", classes="muted",
+            )
+            with Grid(id="build-form"):
+                yield Label("Arc")
+                yield Select([(a, a) for a in arcs], value=arcs[0], allow_blank=False, id="arc")
+                yield Label("Start BPM")
+                yield Input("", id="start", type="number", placeholder="blank: from your library")
+                yield Label("Target BPM")
+                yield Input("60", id="target", type="number", placeholder="e.g. 60")
+                yield Label("Minutes")
+                yield Input("20", id="minutes", type="number", placeholder="e.g. 20")
+                yield Label("Name")
+                yield Input("", id="name", placeholder="e.g. evening")
+            yield Static("enter or ctrl+s builds · escape cancels", classes="muted hint")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#name", Input).focus()
+
+    @on(Input.Submitted)
+    def _submitted(self) -> None:
+        self.action_submit()
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    def action_submit(self) -> None:
+        try:
+            start = self._number("start", "start BPM", 20, 250, blank_ok=True)
+            target = self._number("target", "target BPM", 20, 250)
+            minutes = self._number("minutes", "minutes", 1, 600)
+        except ValueError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        name = self.query_one("#name", Input).value.strip()
+        if not name:
+            self.notify("give the playlist a name", severity="error")
+            self.query_one("#name", Input).focus()
+            return
+        arc = str(self.query_one("#arc", Select).value)
+        assert target is not None and minutes is not None
+        self.dismiss(BuildRequest(name, arc, start, target, minutes))
+
+    def _number(
+        self, field: str, label: str, low: float, high: float, *, blank_ok: bool = False
+    ) -> float | None:
+        text = self.query_one(f"#{field}", Input).value.strip()
+        if blank_ok and not text:
+            return None
+        try:
+            value = float(text)
+        except ValueError:
+            raise ValueError(f"{label} {text!r} is not a number") from None
+        if not low <= value <= high:
+            raise ValueError(f"{label} {text} is out of range; give {low}–{high}")
+        return value

@@ -1,0 +1,207 @@
+"""Library: every track with its tempo and how sure the analysis is; scanning a folder."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from threading import Event
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.message import Message
+from textual.screen import ModalScreen
+from textual.widgets import DataTable, Footer, Input, Label, Static
+
+from companion.core.models import STATUS_ERROR, Track
+from companion.tui import format as fmt
+from companion.tui.progress import Progress, progress_callback
+from companion.tui.screens.base import WorkerScreen
+from companion.tui.widgets.bars import JobPanel, TitleBar
+
+UNSURE_CONFIDENCE = 0.6  # replaced by companion.core.tempo's value when it is importable
+
+
+def unsure_threshold() -> float:
+    try:
+        from companion.core.tempo import UNSURE_CONFIDENCE as value
+    except ImportError:
+        return UNSURE_CONFIDENCE
+    return float(value)
+
+
+class FolderScreen(ModalScreen[str | None]):
+    """Ask which folder to scan."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="folder-dialog", classes="dialog"):
+            yield Label("Scan a music folder", classes="dialog-title")
+            yield Static(
+                "Files already scanned and unchanged are skipped. One unreadable file never "
+                "stops the scan.", classes="muted",
+            )
+            yield Input(str(Path.home() / "Music"), id="folder", placeholder="/path/to/music")
+            yield Static("enter scans · escape cancels", classes="muted hint")
+        yield Footer()
+
+    @on(Input.Submitted)
+    def _submitted(self, event: Input.Submitted) -> None:
+        folder = Path(event.value.strip()).expanduser()
+        if not event.value.strip() or not folder.is_dir():
+            self.notify(f"{event.value.strip() or '(empty)'} is not a folder", severity="error")
+            return
+        self.dismiss(str(folder.resolve()))
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class LibraryScreen(WorkerScreen):
+    """The tracks table; ``s`` scans a folder in the background, ``c`` cancels it."""
+
+    BINDINGS = [
+        Binding("s", "scan", "Scan folder", id="scan"),
+        Binding("c", "cancel_scan", "Cancel scan", id="cancel-scan"),
+        Binding("r", "refresh", "Refresh", show=False),
+    ]
+
+    @dataclass
+    class ScanFinished(Message):
+        ok: bool
+        cancelled: bool
+        summary: str = ""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scanning = False
+        self._cancel = Event()
+
+    def compose(self) -> ComposeResult:
+        yield TitleBar("Library")
+        yield JobPanel(id="scan-panel")
+        yield Static("", id="library-summary", classes="muted summary")
+        yield DataTable(id="tracks", cursor_type="row")
+        yield Static("", id="library-empty", classes="empty")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one("#tracks", DataTable)
+        table.add_column("Title", key="title")
+        table.add_column("Artist", key="artist")
+        table.add_column("Length", key="duration")
+        table.add_column("BPM", key="bpm")
+        table.add_column("Confidence", key="confidence")
+        table.add_column("", key="flag")
+        self.refresh_tracks()
+
+    def on_screen_resume(self) -> None:
+        if self.is_mounted and not self.scanning:
+            self.refresh_tracks()
+
+    def refresh_tracks(self) -> None:
+        tracks: list[Track] = self.app.store.tracks()  # type: ignore[attr-defined]
+        threshold = unsure_threshold()
+        table = self.query_one("#tracks", DataTable)
+        table.clear()
+        unsure = errors = 0
+        for t in tracks:
+            flag = ""
+            if t.status == STATUS_ERROR:
+                errors += 1
+                flag = f"unreadable: {t.error}"
+            elif t.is_manual:
+                flag = "set by you"
+            elif t.bpm_confidence is not None and t.bpm_confidence < threshold:
+                unsure += 1
+                flag = "unsure"
+            table.add_row(
+                t.title, t.artist, fmt.clock(t.duration_s) if t.duration_s else "–",
+                fmt.bpm(t.bpm),
+                "–" if t.bpm_confidence is None else f"{t.bpm_confidence:.2f}",
+                flag, key=t.path,
+            )
+        table.display = bool(tracks)
+        empty = self.query_one("#library-empty", Static)
+        empty.display = not tracks
+        empty.update("No tracks yet. Press [b]s[/b] to scan a folder of music.")
+        summary = f"{len(tracks)} tracks"
+        if unsure:
+            summary += f" · {unsure} with an unsure tempo"
+        if errors:
+            summary += f" · {errors} unreadable"
+        self.query_one("#library-summary", Static).update(summary)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "scan":
+            return not self.scanning
+        if action == "cancel_scan":
+            return self.scanning
+        return True
+
+    def action_refresh(self) -> None:
+        self.refresh_tracks()
+
+    def action_scan(self) -> None:
+        def chosen(folder: str | None) -> None:
+            if folder:
+                self.start_scan(folder)
+
+        self.app.push_screen(FolderScreen(), chosen)
+
+    def start_scan(self, folder: str) -> None:
+        self.scanning = True
+        self._cancel.clear()
+        self.query_one("#scan-panel", JobPanel).start(f"Scanning {folder}")
+        self.refresh_bindings()
+        self.scan_folder(folder)
+
+    def action_cancel_scan(self) -> None:
+        self._cancel.set()
+        for worker in self.workers:
+            if worker.group == "scan":
+                worker.cancel()
+        self.query_one("#scan-panel", JobPanel).advance(None, "cancelling after the current file…")
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="scan")
+    def scan_folder(self, folder: str) -> None:
+        from companion.core.scan import scan
+
+        try:
+            result = scan(
+                [folder], self.app.store,  # type: ignore[attr-defined]
+                progress=progress_callback("scan", self.post_message), cancel=self._cancel,
+            )
+        except BaseException:
+            self.post_message(self.ScanFinished(ok=False, cancelled=self._cancel.is_set()))
+            raise
+        self.post_message(
+            self.ScanFinished(ok=True, cancelled=self._cancel.is_set(), summary=_summary(result))
+        )
+
+    @on(Progress)
+    def _progress(self, message: Progress) -> None:
+        if message.key == "scan" and self.scanning:
+            self.query_one("#scan-panel", JobPanel).advance(message.fraction, message.text)
+
+    @on(ScanFinished)
+    def _scan_finished(self, message: ScanFinished) -> None:
+        self.scanning = False
+        self.query_one("#scan-panel", JobPanel).finish()
+        self.refresh_tracks()
+        self.refresh_bindings()
+        if message.cancelled:
+            self.notify("Scan cancelled; what was analysed is kept.", severity="warning")
+        elif message.ok:
+            self.notify(message.summary or "Scan finished.", title="Scan finished")
+
+
+def _summary(result: object) -> str:
+    """A one-line report from whatever ``scan`` returns (a summary object or nothing)."""
+    if result is None:
+        return ""
+    parts = [f"{getattr(result, k)} {k.replace('_', ' ')}" for k in
+             ("analysed", "skipped", "errors", "failed") if isinstance(getattr(result, k, None), int)]
+    return ", ".join(parts) or str(result)

@@ -1,0 +1,222 @@
+"""The app as a person uses it: Pilot drives the keys, the store says what was kept."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+from textual.widgets import DataTable, Footer
+from textual.widgets._footer import FooterKey
+
+from companion.core import demo
+from companion.core.errors import AudioDeviceError
+from companion.core.models import OUTCOME_STOPPED, Playlist
+from companion.core.player import NullOutput
+from companion.core.store import Store
+from companion.tui.app import CompanionApp, make_app
+from companion.tui.screens.session import AFTER, BEFORE, PLAYING, SessionScreen
+from companion.tui.widgets.bars import JobPanel
+from tests.ui.conftest import add_library, save_playlist, wait_until
+
+SIZE = (120, 36)
+
+
+def paced_output() -> NullOutput:
+    """Silent, but paced like a sound card, so there is time to press keys while it plays."""
+    return NullOutput(realtime=True)
+
+
+def notes(app: CompanionApp) -> list[tuple[str, str]]:
+    return [(n.message, n.severity) for n in app._notifications]
+
+
+def footer_keys(app: CompanionApp) -> dict[str, str]:
+    return {k.key_display or k.key: k.description for k in app.screen.query_one(Footer).query(FooterKey)}
+
+
+def session_screen(app: CompanionApp) -> SessionScreen:
+    assert isinstance(app.screen, SessionScreen)
+    return app.screen
+
+
+async def test_session_flow_stores_both_ratings_and_shows_them_in_history(
+    store: Store, library: Playlist
+) -> None:
+    app = make_app(store=store, output_factory=paced_output)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("enter")  # listen to the highlighted playlist
+        screen = session_screen(app)
+        assert screen.phase == BEFORE
+        await pilot.press("7", "enter")
+        await wait_until(pilot, lambda: screen.phase == PLAYING)
+        assert "Harbour Lights" in str(screen.query_one("#np-title").render())
+        assert "track 1 of 3" in str(screen.query_one("#np-meta").render())
+        # The rating before is stored as soon as playback starts.
+        (running,) = store.sessions()
+        assert running.value("before") == 7 and running.outcome == "in_progress"
+
+        await pilot.press("space")
+        await wait_until(pilot, lambda: screen.player.status().paused)
+        await pilot.press("space")
+        await pilot.press("s")  # stop, with a fade
+        await wait_until(pilot, lambda: screen.phase == AFTER)
+        await pilot.press("3", "enter")
+        await wait_until(pilot, lambda: app.current_mode == "history")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+
+        (session,) = store.sessions()
+        assert (session.value("before"), session.value("after")) == (7, 3)
+        assert session.outcome == OUTCOME_STOPPED
+        table = app.screen.query_one("#sessions", DataTable)
+        row = table.get_row_at(0)
+        assert row[1] == "evening" and row[4] == "7 → 3"
+        assert "One session" in str(app.screen.query_one("#insight").render())
+
+
+async def test_playlist_played_to_the_end_is_completed(store: Store, library: Playlist) -> None:
+    app = make_app(store=store, output_factory=NullOutput)  # flat out: ends in a moment
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("enter", "2", "enter")
+        screen = session_screen(app)
+        await wait_until(pilot, lambda: screen.phase == AFTER)
+        await pilot.press("escape")  # no rating after this time
+        await wait_until(pilot, lambda: app.current_mode == "history")
+    (session,) = store.sessions()
+    assert session.outcome == "completed"
+    assert session.value("before") == 2 and session.value("after") is None
+    assert session.minutes_listened > 0
+
+
+@pytest.mark.parametrize("typed", ["11", "abc", "-1", "4.5", ""])
+async def test_invalid_rating_is_explained_and_stores_nothing(
+    store: Store, library: Playlist, typed: str
+) -> None:
+    app = make_app(store=store, output_factory=paced_output)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("enter", *typed, "enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert session_screen(app).phase == BEFORE
+        assert any(sev == "error" and "0 to 10" in msg for msg, sev in notes(app))
+    assert store.sessions() == []
+
+
+async def test_no_sound_device_shows_the_message_and_stores_nothing(
+    store: Store, library: Playlist, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from companion.core import player
+
+    def no_device(device: object = None) -> None:
+        raise AudioDeviceError("no audio output device found; install libportaudio2")
+
+    monkeypatch.setattr(player, "check_output", no_device)
+    app = make_app(store=store)  # the real sound-device output
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("enter", "5", "enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert session_screen(app).phase == BEFORE
+        assert ("no audio output device found; install libportaudio2", "error") in notes(app)
+    assert store.sessions() == []
+
+
+async def test_first_run_creates_the_demo_library_with_progress(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    release = threading.Event()
+
+    def fake_ensure_demo(store_: Store, *, progress=None, jobs=None) -> Playlist:
+        entries = add_library(store_, tmp_path / "demo-library")
+        for i in range(3):
+            progress(i + 1, 3, f"piece {i + 1}.flac")
+        release.wait(10)  # hold here so the test can look at the progress
+        return save_playlist("demo", entries)
+
+    monkeypatch.setattr(demo, "ensure_demo", fake_ensure_demo)
+    app = make_app(store=store)
+    async with app.run_test(size=SIZE) as pilot:
+        panel = app.screen.query_one("#demo-panel", JobPanel)
+        await wait_until(pilot, lambda: "3 of 3" in str(panel.query_one(".job-detail").render()))
+        assert panel.display
+        assert "Create demo" not in " ".join(footer_keys(app).values())  # already under way
+        release.set()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert not panel.display
+        table = app.screen.query_one("#playlists", DataTable)
+        assert table.get_row_at(0)[0] == "demo"
+        assert any("demo library is ready" in msg for msg, _ in notes(app))
+
+
+async def test_demo_failure_is_shown_and_can_be_retried(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from companion.core.errors import CompanionError
+
+    def broken(store_: Store, *, progress=None, jobs=None) -> Playlist:
+        raise CompanionError("disk full: free some space and try again")
+
+    monkeypatch.setattr(demo, "ensure_demo", broken)
+    app = make_app(store=store)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert ("disk full: free some space and try again", "error") in notes(app)
+        assert footer_keys(app).get("d") == "Create demo library"
+
+
+async def test_every_screen_shows_its_bindings_in_the_footer(
+    store: Store, library: Playlist
+) -> None:
+    app = make_app(store=store, output_factory=paced_output)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        keys = footer_keys(app)
+        assert {"b": "Build new", "l": "Library", "h": "History", "q": "Quit"}.items() <= keys.items()
+        assert "Listen" in keys.values()
+        await pilot.press("l")
+        assert footer_keys(app).get("s") == "Scan folder"
+        await pilot.press("h")
+        assert footer_keys(app).get("p") == "Playlists"
+        await pilot.press("p", "enter")
+        assert set(footer_keys(app).values()) == {"Begin", "Back"}  # no leaving mid-rating
+        await pilot.press("6", "enter")
+        screen = session_screen(app)
+        await wait_until(pilot, lambda: screen.phase == PLAYING)
+        await pilot.pause()
+        playing = footer_keys(app)
+        assert {"Pause/resume", "Skip", "Stop", "Volume +", "Volume −"} <= set(playing.values())
+        assert "Library" not in playing.values()
+        await pilot.press("s")
+        await wait_until(pilot, lambda: screen.phase == AFTER)
+        await pilot.pause()
+        assert set(footer_keys(app).values()) == {"Save rating", "Skip rating"}
+
+
+async def test_build_shows_the_planners_reason_when_the_library_cannot(
+    store: Store, library: Playlist
+) -> None:
+    app = make_app(store=store)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("b")
+        await pilot.press(*"sunday")
+        await pilot.press("ctrl+s")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        errors = [msg for msg, sev in notes(app) if sev == "error"]
+        assert errors, notes(app)
+        assert not Path(store.path.parent / "playlists" / "sunday.m3u8").exists()
+
+
+async def test_library_lists_tracks_and_flags_unsure_tempi(store: Store, library: Playlist) -> None:
+    app = make_app(store=store)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("l")
+        await pilot.pause()
+        table = app.screen.query_one("#tracks", DataTable)
+        rows = [table.get_row_at(i) for i in range(table.row_count)]
+        assert [r[0] for r in rows] == ["Harbour Lights", "Slow Tide", "Evening Fern"]
+        assert rows[1][3] == "78" and rows[1][5] == "unsure"
+        assert "3 tracks · 1 with an unsure tempo" in str(app.screen.query_one("#library-summary").render())
