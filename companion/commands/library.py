@@ -1,0 +1,209 @@
+"""Verbs ``scan`` (add music folders to the library) and ``tracks`` (list the library)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+from typing import Any, TextIO
+
+from companion.commands._output import add_format_arg, emit, format_duration
+
+# The CSV/JSON columns of `companion tracks`: a contract for scripts, keep the names.
+TRACK_COLUMNS = (
+    "path", "title", "artist", "album", "genre", "duration_s", "bpm", "bpm_confidence",
+    "bpm_source", "bpm_auto", "bpm_start", "bpm_end", "bpm_alternatives", "unsure",
+    "loudness_lufs", "peak_dbfs", "status", "error", "size", "mtime", "analysed_at",
+)
+_TABLE_COLUMNS = ("#", "title", "artist", "time", "bpm", "confidence", "status")
+_ERROR_TABLE_COLUMNS = ("#", "path", "error")
+_TITLE_WIDTH = 40
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "scan",
+        help="add music to the library: tags, tempo and loudness of every audio file",
+        description="Find audio files (WAV, FLAC, OGG, Opus, MP3; M4A with ffmpeg) under each PATH, "
+        "read their tags and measure tempo and loudness. Unchanged files are skipped; files "
+        "deleted from disk are forgotten. A file that cannot be read is listed and skipped.",
+    )
+    p.add_argument("paths", nargs="+", metavar="PATH", help="a folder (searched recursively) or a file")
+    p.add_argument("--jobs", type=_positive_int, default=None, metavar="N",
+                   help="worker processes (default: the number of cores)")
+    p.add_argument("--force", action="store_true", help="analyse unchanged files again too")
+    p.set_defaults(func=cmd_scan)
+
+    p = sub.add_parser(
+        "tracks",
+        help="list the library",
+        description="One row per track: title, artist, duration, tempo and how sure it is.",
+    )
+    add_format_arg(p)
+    only = p.add_mutually_exclusive_group()
+    only.add_argument("--unsure", action="store_true",
+                      help="only tracks whose tempo is uncertain (confirm them with `companion tempo`)")
+    only.add_argument("--errors", action="store_true", help="only files that could not be analysed")
+    p.set_defaults(func=cmd_tracks)
+
+    try:
+        from companion.commands.demo import register_demo
+    except ModuleNotFoundError as exc:  # the demo verb is optional; a bug inside it is not hidden
+        if exc.name != "companion.commands.demo":
+            raise
+    else:
+        register_demo(sub)
+
+
+# -- scan -----------------------------------------------------------------------------------------
+
+
+def cmd_scan(args: argparse.Namespace) -> int:
+    from companion.core.scan import scan
+    from companion.core.store import Store
+
+    with Store() as store:
+        printer = _ProgressPrinter(sys.stderr)
+        try:
+            summary = scan(args.paths, store, jobs=args.jobs, progress=printer, force=args.force)
+        finally:
+            printer.close()
+    for path, reason in summary.failures:
+        print(f"companion: {path}: {reason}", file=sys.stderr)
+    if not summary.found:
+        print("no audio files found (WAV, FLAC, OGG, Opus, MP3, M4A)", file=sys.stderr)
+    print(_summary_line(summary))
+    return 0
+
+
+def _summary_line(s: Any) -> str:
+    parts = [f"{s.analysed} analysed", f"{s.skipped_unchanged} unchanged", _plural(s.errors, "error")]
+    if s.removed:
+        parts.append(f"{s.removed} removed (gone from disk)")
+    line = f"{_plural(s.found, 'file')}: {', '.join(parts)} in {s.seconds:.1f} s"
+    if s.speed_x:
+        line += f" ({s.speed_x:.0f}× real time)"
+    if s.cancelled:
+        line += "; stopped early"
+    return line
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+class _ProgressPrinter:
+    """One updating line on a terminal; a plain line every few seconds otherwise (logs, pipes)."""
+
+    PLAIN_EVERY_S = 5.0
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.tty = stream.isatty()
+        self.last = 0.0
+        self.shown = False
+
+    def __call__(self, done: int, total: int, path: str, errors: int) -> None:
+        if not total:
+            return
+        now = time.monotonic()
+        text = f"scanning: {done}/{total} files"
+        if errors:
+            text += f", {_plural(errors, 'error')}"
+        if self.tty:
+            if path:
+                text += f"  {path.rsplit('/', 1)[-1]}"
+            width = _terminal_width() - 1
+            self.stream.write("\r" + text[:width] + "\x1b[K")
+            self.stream.flush()
+            self.shown = True
+        elif done == 0 or done == total or now - self.last >= self.PLAIN_EVERY_S:
+            self.stream.write(text + "\n")
+            self.stream.flush()
+            self.last = now
+
+    def close(self) -> None:
+        if self.tty and self.shown:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+
+
+def _terminal_width() -> int:
+    import shutil
+
+    return shutil.get_terminal_size((80, 24)).columns
+
+
+# -- tracks ---------------------------------------------------------------------------------------
+
+
+def cmd_tracks(args: argparse.Namespace) -> int:
+    from companion.core.analysis import is_unsure
+    from companion.core.models import STATUS_ERROR
+    from companion.core.store import Store
+
+    with Store() as store:
+        tracks = store.tracks(status=STATUS_ERROR if args.errors else None)
+    if args.unsure:
+        tracks = [t for t in tracks if is_unsure(t)]
+    rows = [_track_row(t, is_unsure(t)) for t in tracks]
+    if args.format == "table":
+        if not rows:
+            print(_empty_message(args), file=sys.stderr)
+            return 0
+        if args.errors:
+            emit([{**r, "#": i} for i, r in enumerate(rows, 1)], _ERROR_TABLE_COLUMNS, "table")
+        else:
+            emit([_table_row(i, r) for i, r in enumerate(rows, 1)], _TABLE_COLUMNS, "table",
+                 headers={"bpm": "BPM", "time": "duration"})
+        return 0
+    emit(rows, TRACK_COLUMNS, args.format)
+    return 0
+
+
+def _track_row(track: Any, unsure: bool) -> dict[str, Any]:
+    row = dataclasses.asdict(track)  # alternatives become {"bpm", "score", "ratio"} objects
+    row["unsure"] = unsure
+    return {k: row[k] for k in TRACK_COLUMNS}
+
+
+def _table_row(i: int, r: dict[str, Any]) -> dict[str, Any]:
+    if r["status"] == "error":
+        status = "error"
+    elif r["bpm_source"] == "manual":
+        status = "manual"
+    else:
+        status = "unsure" if r["unsure"] else "ok"
+    conf = r["bpm_confidence"]
+    return {
+        "#": i,
+        "title": _clip(r["title"]),
+        "artist": _clip(r["artist"]),
+        "time": format_duration(r["duration_s"]) if r["duration_s"] else "",
+        "bpm": r["bpm"],
+        "confidence": "" if conf is None else f"{conf:.0%}",
+        "status": status,
+    }
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= _TITLE_WIDTH else text[: _TITLE_WIDTH - 1] + "…"
+
+
+def _empty_message(args: argparse.Namespace) -> str:
+    if args.unsure:
+        return "no unsure tracks: every tempo is confident or set by hand"
+    if args.errors:
+        return "no files with errors"
+    return "the library is empty; add music with `companion scan PATH` (or try `companion demo`)"
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
+    return value

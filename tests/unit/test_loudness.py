@@ -1,0 +1,71 @@
+"""Loudness (EBU R128) as the player will use it to level tracks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from companion.core.loudness import LoudnessMeter, measure_loudness, measure_loudness_array
+
+SR = 48000
+
+
+def _sine(amplitude: float, seconds: float = 5.0, sr: int = SR, freq: float = 997.0) -> np.ndarray:
+    t = np.arange(int(seconds * sr)) / sr
+    return (amplitude * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+def test_a_minus_20_lufs_reference_reads_minus_20() -> None:
+    # BS.1770: a 997 Hz sine at -20 dBFS peak in both stereo channels is -20 LUFS
+    # (each channel reads -23.01, the two add +3.01 LU).
+    y = _sine(0.1)
+    stereo = np.stack([y, y], axis=1)
+    loud = measure_loudness_array(stereo, SR)
+    assert loud.lufs == pytest.approx(-20.0, abs=0.5)
+    assert loud.peak_dbfs == pytest.approx(-20.0, abs=0.05)
+
+
+def test_mono_is_measured_as_heard_on_two_speakers() -> None:
+    y = _sine(0.1)
+    assert measure_loudness_array(y, SR).lufs == pytest.approx(-20.0, abs=0.5)
+    assert measure_loudness_array(y, SR, dual_mono=False).lufs == pytest.approx(-23.0, abs=0.5)
+
+
+@pytest.mark.parametrize(("sr", "channels"), [(44100, 2), (22050, 1), (48000, 2)])
+def test_agrees_with_pyloudnorm(sr: int, channels: int) -> None:
+    import pyloudnorm
+
+    rng = np.random.default_rng(sr + channels)
+    n = sr * 6
+    # noise swelling from quiet to loud, then a near-silent tail the gate must ignore
+    x = rng.standard_normal((n, channels)) * np.linspace(0.01, 0.3, n)[:, None]
+    x[-sr:] *= 1e-4
+    ref = pyloudnorm.Meter(sr).integrated_loudness(x)
+    got = measure_loudness_array(x, sr, dual_mono=False).lufs
+    assert got == pytest.approx(ref, abs=0.05)
+
+
+def test_blockwise_feeding_gives_the_same_answer() -> None:
+    rng = np.random.default_rng(1)
+    x = (rng.standard_normal((SR * 4, 2)) * 0.1).astype(np.float32)
+    meter = LoudnessMeter(SR, 2)
+    for i in range(0, len(x), 1234):
+        meter.feed(x[i : i + 1234])
+    assert meter.result() == measure_loudness_array(x, SR)
+
+
+def test_silence_has_no_loudness() -> None:
+    quiet = measure_loudness_array(np.zeros((SR * 3, 2), dtype=np.float32), SR)
+    assert quiet.lufs is None
+    assert quiet.peak_dbfs <= -100
+    assert measure_loudness_array(np.zeros((100, 2)), SR).lufs is None  # shorter than a block
+
+
+def test_measure_loudness_reads_a_file(tmp_path: Path) -> None:
+    y = _sine(0.1, seconds=3.0, sr=44100)
+    path = tmp_path / "ref.flac"
+    sf.write(str(path), np.stack([y, y], axis=1), 44100)
+    assert measure_loudness(path).lufs == pytest.approx(-20.0, abs=0.5)
