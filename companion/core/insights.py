@@ -17,8 +17,8 @@ mixed. Ratings after given late (``companion rate``) are included and counted in
   then 0/0 or infinite, and no number would be honest.
 - ``wilcoxon_p``: two-sided Wilcoxon signed-rank test of the differences with scipy's defaults
   (``zero_method="wilcox"`` drops zero differences; ``method="auto"``: exact for n ≤ 50 without
-  ties or zeros, exhaustive permutations for n ≤ 13 with them, the normal approximation otherwise).
-  None when n < 2. 1.0 when every difference is zero: that is exactly what "no change" predicts
+  ties or zeros, exhaustive sign flips for n ≤ 13 with them (counted here by dynamic programming:
+  the same p, a thousand times faster), the normal approximation otherwise). None when n < 2. 1.0 when every difference is zero: that is exactly what "no change" predicts
   (scipy's normal approximation would give NaN there).
 - ``responder_rate``: share of paired sessions where the rating fell by at least a third of its
   distance from the scale's floor, or by at least a fifth of the scale's range: stress ≥ 2 of 10
@@ -145,9 +145,50 @@ def scale_stats(sessions: Sequence[Session], scale: str = "stress") -> dict[str,
         out["dz"] = out["mean_change"] / sd
     if not np.any(diff != 0):
         out["wilcoxon_p"] = 1.0
+    elif n <= _PERMUTATION_MAX_N and _has_ties_or_zeros(diff):
+        out["wilcoxon_p"] = signed_rank_permutation_p(diff)
     else:
         out["wilcoxon_p"] = float(stats.wilcoxon(diff).pvalue)
     return out
+
+
+# scipy's method="auto" enumerates all 2**n sign flips when there are ties or zeros and n <= 13;
+# that takes ~1 s at n = 12. The same exact p-value, counted by dynamic programming, takes < 1 ms.
+_PERMUTATION_MAX_N = 13
+
+
+def _has_ties_or_zeros(diff: Any) -> bool:
+    import numpy as np
+
+    nonzero = np.abs(diff[diff != 0])
+    return bool(len(nonzero) < len(diff) or len(np.unique(nonzero)) < len(nonzero))
+
+
+def signed_rank_permutation_p(diff: Any) -> float:
+    """Two-sided exact p of the Wilcoxon signed-rank statistic over all sign flips.
+
+    Zero differences are dropped (zero_method "wilcox"); tied magnitudes get mid-ranks. Equal to
+    ``scipy.stats.wilcoxon(diff, method=PermutationMethod())`` for n <= 13 (which enumerates the
+    2**n flips): p = min(1, 2 min(P(R+ <= r+), P(R+ >= r+))).
+    """
+    import numpy as np
+    from scipy.stats import rankdata
+
+    d = np.asarray(diff, dtype=float)
+    d = d[d != 0]
+    if len(d) == 0:
+        return 1.0
+    ranks2 = np.rint(2 * rankdata(np.abs(d))).astype(int)  # mid-ranks × 2 are whole numbers
+    observed = int(ranks2[d > 0].sum())
+    total = int(ranks2.sum())
+    counts = np.zeros(total + 1)
+    counts[0] = 1.0
+    for r in ranks2:  # each rank either joins R+ or not
+        shifted = np.zeros_like(counts)
+        shifted[r:] = counts[: total + 1 - r]
+        counts = counts + shifted
+    probs = counts / counts.sum()
+    return float(min(1.0, 2 * min(probs[: observed + 1].sum(), probs[observed:].sum())))
 
 
 # -- counts ------------------------------------------------------------------------------------
