@@ -234,6 +234,7 @@ class _Search:
         ts, bs = req.arc.bpms(req.start_bpm, req.target_bpm)
         grid = np.arange(int(math.ceil(self.tmax)) + 2, dtype=np.float64)
         self.grid = np.interp(np.minimum(grid / total, 1.0), ts, np.log(bs))
+        self.end_lb = float(np.log(bs[-1]))
         self.ltol = math.log1p(req.max_step_pct / 100.0)
         self.down = math.log1p(-min(req.max_step_pct, 99.0) / 100.0)
         self.up = math.log1p(req.max_step_pct / 100.0)
@@ -297,6 +298,8 @@ class _Search:
         off = abs(s.t - self.total) / self.total
         if off > LOOSE_LENGTH_TOLERANCE:
             return None
+        if abs(self.u.lb[s.use] - self.end_lb) > self.ltol + 1e-12:
+            return None  # must end near where the arc ends
         score = s.cost / s.n + _W_LENGTH * (off / LENGTH_TOLERANCE) ** 2
         return _Found(s, score, off > LENGTH_TOLERANCE)
 
@@ -342,6 +345,7 @@ class _Search:
             ok &= np.where(direction < 0, lb <= last_lb + 1e-12, lb >= last_lb - 1e-12)
         else:
             direction = np.full(lb.shape, s.direction)
+            ok &= np.abs(lb - self.grid[0]) <= self.ltol + 1e-12  # starts near the start tempo
         if not ok.any():
             return []
         cost = _W_ARC * (dev / self.ltol) ** 2 + _W_CONF * (1.0 - u.conf[sl]) + u.pref[sl]
@@ -676,68 +680,143 @@ class _Option:
     flag: str
     req: _Request
     found: _Found
+    rank: int  # smaller: a smaller change to what was asked
 
 
 def _diagnose(u: _Uses, req: _Request) -> tuple[str, list[_Option]]:
-    """Why ``req`` has no plan, in one or two lines, and the nearby requests that work."""
+    """Why ``req`` has no plan, in one or two lines, and the nearby requests that work
+    (best first: a step still within 10 %, then another length, tempo, or a wider step)."""
     reasons: list[str] = []
-    options: list[_Option] = []
+    tries = _Attempts(u)
+    attempt = tries.attempt
     ltol = math.log1p(req.max_step_pct / 100)
 
-    def attempt(flag: str, r: _Request) -> bool:
-        f = _search(u, r)
-        if f is not None:
-            options.append(_Option(flag, r, f))
-        return f is not None
+    def step_option(pct: float) -> None:
+        pct = float(math.ceil(pct))
+        if req.max_step_pct < pct <= 50:
+            attempt(f"--max-step {pct:g}", req.with_(max_step_pct=pct), 0 if pct <= 10 else 3)
 
-    def nearest_bpm(bpm: float) -> float | None:
-        if not len(u.lb):
-            return None
-        i = int(np.argmin(np.abs(u.lb - math.log(bpm))))
-        return float(math.exp(u.lb[i]))
+    def nearest_lb(bpm: float) -> float | None:
+        return None if not len(u.lb) else float(u.lb[np.argmin(np.abs(u.lb - math.log(bpm)))])
 
     # 1. Nothing near the start or the target tempo.
-    for label, flag, bpm in (("start", "--start", req.start_bpm), ("target", "--target", req.target_bpm)):
-        near = nearest_bpm(bpm)
-        if near is not None and abs(math.log(near / bpm)) > ltol:
+    for label, bpm in (("start", req.start_bpm), ("target", req.target_bpm)):
+        near = nearest_lb(bpm)
+        if near is not None and abs(near - math.log(bpm)) > ltol:
+            nb = math.exp(near)
             reasons.append(f"no music within {req.max_step_pct:g} % of the {label} tempo {bpm:g} BPM "
-                           f"(nearest: {near:.0f} BPM)")
-            attempt(f"{flag} {near:.0f}", req.with_(**{f"{label}_bpm": round(near)}))
-    # 2. Gaps in the library's tempi along the arc wider than a step.
+                           f"(nearest: {nb:.0f} BPM)")
+            attempt(f"--{label} {nb:.0f}", req.with_(**{f"{label}_bpm": float(round(nb))}), 2)
+    # 2. A stretch of tempi without music that the arc has to cross or sit in.
     ts, bs = req.arc.bpms(req.start_bpm, req.target_bpm)
-    lo, hi = math.log(min(bs)) - ltol, math.log(max(bs)) + ltol
-    lbs = np.unique(np.round(u.lb[(u.lb >= lo) & (u.lb <= hi)], 6))
-    step = math.log1p(req.max_step_pct / 100)
-    gaps = []
-    if lbs.size >= 2:
-        d = np.diff(lbs)
-        for i in np.flatnonzero(d > step + 1e-9):
-            gaps.append((float(math.exp(lbs[i])), float(math.exp(lbs[i + 1]))))
-    if gaps:
-        low, high = max(gaps, key=lambda g: g[1] / g[0])
-        reasons.append(f"no music between {high:.0f} and {low:.0f} BPM")
-        need = math.ceil((high / low - 1) * 100 + 0.5)
-        if need <= 50:
-            attempt(f"--max-step {need}", req.with_(max_step_pct=float(need)))
-        if req.target_bpm < req.start_bpm and low < req.start_bpm and high > req.target_bpm:
-            attempt(f"--target {math.ceil(high)}", req.with_(target_bpm=float(math.ceil(high))))
-    # 3. Too little music along the arc: the longest session that works.
-    if not options or not gaps:
-        step_m = 1.0 if req.minutes > 4 else 0.5
-        m = math.floor((req.minutes - 1e-9) / step_m) * step_m
-        tries = 0
-        while m >= step_m and tries < 30:
-            if attempt(f"--minutes {m:g}", req.with_(minutes=m)):
-                short = req.minutes - m
-                reasons.append(f"{short:g} minute{'s' if short != 1 else ''} short")
-                break
-            m -= step_m
-            tries += 1
+    arc_lo, arc_hi = math.log(min(bs)), math.log(max(bs))
+    lbs = np.unique(np.round(u.lb[(u.lb >= arc_lo - ltol) & (u.lb <= arc_hi + ltol)], 6))
+    edges = np.concatenate([[arc_lo - ltol], lbs, [arc_hi + ltol]])
+    blocking = []
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+        crossed = hi - lo > ltol + 1e-9 and arc_hi >= hi + ltol - 1e-9 and arc_lo <= lo - ltol + 1e-9
+        uncovered = hi - lo > 2 * ltol + 1e-9
+        if crossed or uncovered:
+            blocking.append((float(lo), float(hi)))
+    if blocking:
+        lo, hi = max(blocking, key=lambda g: g[1] - g[0])
+        shown_lo, shown_hi = math.exp(max(lo, arc_lo - ltol)), math.exp(min(hi, arc_hi + ltol))
+        reasons.append(f"no music between {shown_hi:.0f} and {shown_lo:.0f} BPM")
+        if lo > arc_lo - ltol and hi < arc_hi + ltol:
+            step_option((math.exp(hi - lo) - 1) * 100 + 0.5)
+        if req.target_bpm < req.start_bpm and math.exp(hi) < req.start_bpm:
+            attempt(f"--target {math.ceil(math.exp(hi))}",
+                    req.with_(target_bpm=float(math.ceil(math.exp(hi)))), 2)
+        elif req.target_bpm < req.start_bpm and math.exp(lo) > req.target_bpm:
+            attempt(f"--start {math.floor(math.exp(lo))}",
+                    req.with_(start_bpm=float(math.floor(math.exp(lo)))), 2)
+    # 3. An arc steeper than the steps allow with tracks this long.
+    lengths = u.dur[np.isfinite(u.dur)]
+    if lengths.size:
+        dmed = float(np.median(lengths))
+        change = sum(abs(math.log(b1 / b0)) for b0, b1 in zip(bs[:-1], bs[1:], strict=True))
+        change = max(0.0, change - 2 * ltol)
+        fit = (req.total_s - req.arc.silence_s) / dmed
+        needed = change / math.log1p(req.max_step_pct / 100)
+        if needed > fit - 1 and fit > 1:
+            reasons.append(
+                f"{req.start_bpm:g} → {req.target_bpm:g} BPM takes about {math.ceil(needed)} steps of "
+                f"{req.max_step_pct:g} %, but only ~{fit:.0f} of your tracks (typically "
+                f"{int(dmed) // 60}:{int(dmed) % 60:02d}) fit in {req.minutes:g} minutes"
+            )
+            step_option((math.exp(change / max(fit - 1.5, 1.0)) - 1) * 100)
+            longer = math.ceil(((needed + 1.5) * dmed + req.arc.silence_s) / 60)
+            if longer <= 4 * req.minutes:
+                attempt(f"--minutes {longer}", req.with_(minutes=float(longer)), 1)
+    # 4. Too little music along the arc: the longest shorter session that works.
+    shorter = _longest_feasible(req, tries)
+    if shorter is not None and not blocking:
+        short = req.minutes - shorter
+        reasons.append(f"{short:g} minute{'s' if short != 1 else ''} short")
+    options = tries.options
     if req.locked and not options:
-        reasons.append("the locked tracks cannot be joined within the max step; unlock one")
+        reasons.append("the locked tracks cannot be joined to the arc within the max step; unlock one")
     if not reasons:
         reasons.append("the library has too little music along this arc")
-    return "; ".join(reasons), options
+    options.sort(key=lambda o: (o.rank, o.flag.split()[0], abs(float(o.flag.split()[1]) - _asked(req, o))))
+    kinds: set[str] = set()
+    offer = [o for o in options if not (o.flag.split()[0] in kinds or kinds.add(o.flag.split()[0]))]
+    return "; ".join(reasons[:2]), offer[:3]
+
+
+def _asked(req: _Request, o: _Option) -> float:
+    """What the person asked for, in the unit of option ``o``'s flag."""
+    return {"--max-step": req.max_step_pct, "--minutes": req.minutes, "--start": req.start_bpm,
+            "--target": req.target_bpm}[o.flag.split()[0]]
+
+
+class _Attempts:
+    """Plans tried while diagnosing, and those that worked (each flag tried once)."""
+
+    def __init__(self, u: _Uses) -> None:
+        self.u = u
+        self.options: list[_Option] = []
+        self.tried: set[str] = set()
+
+    def attempt(self, flag: str, req: _Request, rank: int) -> bool:
+        if flag not in self.tried:
+            self.tried.add(flag)
+            f = _search(self.u, req)
+            if f is not None:
+                self.options.append(_Option(flag, req, f, rank))
+        return any(o.flag == flag for o in self.options)
+
+
+def _longest_feasible(req: _Request, tries: _Attempts) -> float | None:
+    """The longest session shorter than asked that has a plan (to the minute; half a minute
+    under 4), by bisection: feasibility mostly shrinks as the session grows."""
+    unit = 1.0 if req.minutes > 4 else 0.5
+    top = math.floor((req.minutes - 1e-9) / unit)  # in units
+
+    def works(n: int) -> bool:
+        return tries.attempt(f"--minutes {n * unit:g}", req.with_(minutes=n * unit), 1)
+
+    ok, bad = None, top + 1
+    for frac in (0.9, 0.75, 0.6, 0.45, 0.3, 0.15):
+        n = min(top, max(1, math.floor(req.minutes * frac / unit)))
+        if n >= bad:
+            continue
+        if works(n):
+            ok = n
+            break
+        bad = n
+    if ok is None:
+        return None
+    while bad - ok > 1:
+        mid = (ok + bad) // 2
+        if works(mid):
+            ok = mid
+        else:
+            bad = mid
+    longest = f"--minutes {ok * unit:g}"  # offer only the longest of the shorter sessions
+    tries.options = [o for o in tries.options if o.flag == longest or not o.flag.startswith("--minutes ")
+                     or float(o.flag.split()[1]) > req.minutes]
+    return ok * unit
 
 
 def _playlist(

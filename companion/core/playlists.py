@@ -260,7 +260,7 @@ def parse(text: str, *, base_dir: Path, name: str = "", source: str = "") -> Pla
     if urls:
         notes.append(f"{WARNING}skipped {len(urls)} URL{'s' if len(urls) > 1 else ''} "
                      f"(companion plays local files only), e.g. {urls[0]}")
-    arc = str(meta.pop("arc", "") or "")
+    arc = str(meta.get("arc", "") or "")
     return Playlist(name=name, entries=_restart(entries), path=source, arc=arc, meta=meta,
                     notes=tuple(notes))
 
