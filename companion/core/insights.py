@@ -47,7 +47,8 @@ from companion.core.models import (
 )
 
 __all__ = [
-    "SMALL_N", "STAT_KEYS", "RESPONDER_RULES", "paired_values", "scale_stats", "outcome_counts",
+    "SMALL_N", "STAT_KEYS", "RESPONDER_RULES", "paired_values", "missing_after", "is_responder",
+    "responder_rule_text", "signed_rank_permutation_p", "scale_stats", "outcome_counts",
     "completion_rate", "group_stats", "top_tracks", "this_week", "streak", "summary_sentence",
     "filter_sessions", "parse_since", "summarize",
 ]
@@ -84,6 +85,15 @@ def paired_values(sessions: Iterable[Session], scale: str = "stress") -> tuple[l
         after.append(float(a.value))
         late += int(a.late)
     return before, after, late
+
+
+def missing_after(sessions: Iterable[Session], scale: str = "stress") -> int:
+    """Ended sessions rated before on ``scale`` but not after: left out of the paired figures."""
+    return sum(
+        1 for s in sessions
+        if s.outcome != OUTCOME_IN_PROGRESS and s.value("before", scale) is not None
+        and s.value("after", scale) is None
+    )
 
 
 def is_responder(before: float, after: float, scale: str = "stress") -> bool | None:
@@ -123,6 +133,7 @@ def scale_stats(sessions: Sequence[Session], scale: str = "stress") -> dict[str,
         "scale": scale, "n": n, "mean_before": None, "mean_after": None, "mean_change": None,
         "sd_change": None, "ci95": None, "dz": None, "wilcoxon_p": None, "responder_rate": None,
         "completion_rate": completion_rate(sessions), "n_late": n_late, "n_responders": None,
+        "n_missing_after": missing_after(sessions, scale),
     }
     if n == 0:
         return out
@@ -365,9 +376,12 @@ def summary_sentence(st: dict[str, Any]) -> str:
         verb = "fell" if change < 0 else "rose"
         return (f"{word.capitalize()} {verb} by exactly {_fmt(abs(change))} {unit} in each of the {n} "
                 f"sessions{late}; identical changes say little about how much they vary.{small}")
+    if change == 0:
+        return (f"On average {word} did not change over {n} sessions (95 % CI {_fmt(low)} to "
+                f"{_fmt(high)} {unit}, after − before){late}.{small}")
     if low < 0 < high or low == 0 or high == 0:
-        verb = "fell" if change < 0 else "rose" if change > 0 else "did not change"
-        amount = f" {_fmt(abs(change))} {unit}" if change else ""
+        verb = "fell" if change < 0 else "rose"
+        amount = f" {_fmt(abs(change))} {unit}"
         return (f"On average {word} {verb}{amount} over {n} sessions, but the 95 % CI "
                 f"({_fmt(low)} to {_fmt(high)} {unit}, after − before) includes no change, so this "
                 f"could be chance{late}.{small}")
@@ -390,6 +404,11 @@ def _cautions(st: dict[str, Any], per_playlist: dict[str, Any], tracks: list[dic
     if st["n_late"]:
         out.append(f"{st['n_late']} of {n} ratings after were given late (after the session had "
                    "ended); they may differ from how you felt right after listening.")
+    if st["n_missing_after"]:
+        k = st["n_missing_after"]
+        out.append(f"{k} session{'s have' if k != 1 else ' has'} a rating before but none after and "
+                   f"{'are' if k != 1 else 'is'} left out; if those sessions went differently, the "
+                   "average could be off (`companion rate SESSION_ID` adds one late).")
     if n >= 2 and st["sd_change"] == 0:
         out.append("Every session changed by exactly the same amount, so the 95 % interval has no "
                    "width; it does not mean the figure is certain.")
@@ -437,7 +456,7 @@ def summarize(sessions: Sequence[Session], *, scale: str = "stress", now: dateti
     """Everything ``companion stats`` shows, as one JSON-ready dict.
 
     The selected scale's :data:`STAT_KEYS` sit at the top level; beside them: ``scale``,
-    ``sd_change``, ``n_late``, ``n_responders``, ``sessions`` (outcome counts), ``scales`` (every
+    ``sd_change``, ``n_late``, ``n_responders``, ``n_missing_after``, ``sessions`` (outcome counts), ``scales`` (every
     numeric scale that has ratings), ``per_playlist``, ``per_arc``, ``top_tracks``, ``this_week``,
     ``streak``, ``cautions`` and ``summary``.
     """

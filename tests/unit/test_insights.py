@@ -250,3 +250,16 @@ def test_fast_exact_p_equals_scipys_permutation_p_for_small_tied_samples():
             continue
         st = insights.scale_stats([session(5, 5 + x) for x in d])
         assert st["wilcoxon_p"] == pytest.approx(stats.wilcoxon(d).pvalue, abs=1e-12), d
+
+
+def test_sessions_without_a_rating_after_are_counted_and_flagged():
+    ss = [session(6, 3), session(7, 5), session(8, None, outcome=OUTCOME_STOPPED),
+          session(5, None, outcome=OUTCOME_IN_PROGRESS)]  # still playing: not missing
+    r = insights.summarize(ss, now=NOW)
+    assert r["n"] == 2 and r["n_missing_after"] == 1
+    assert any("1 session has a rating before but none after" in c for c in r["cautions"])
+
+
+def test_zero_mean_change_with_spread_says_no_change():
+    r = insights.summarize([session(5, 3), session(5, 7), session(4, 4)], now=NOW)
+    assert r["summary"].startswith("On average stress did not change over 3 sessions (95 % CI")
