@@ -70,11 +70,13 @@ class CompanionApp(App[int]):
         self.theme = "nord"  # cool, low-contrast colours: calm to look at for twenty minutes
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Hide navigation while a session is in progress: stop it first (s or escape)."""
+        """Hide navigation during a session (stop it first); dim the screen we are on."""
         from companion.tui.screens.session import SessionScreen
 
         if action in _NAVIGATION and isinstance(self.screen, SessionScreen):
             return False
+        if action == "switch_mode" and parameters and parameters[0] == self.current_mode:
+            return None  # where we are already: shown dimmed
         return True
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
@@ -116,9 +118,25 @@ def make_app(
 
 def run_app(listener: str | None = None) -> int:
     """Run the app in this terminal until the person quits. Returns the exit code."""
+    _start_resource_tracker()
     app = make_app(listener)
     try:
         app.run()
     finally:
         app.store.close()
     return app.return_code or 0
+
+
+def _start_resource_tracker() -> None:
+    """Start multiprocessing's resource tracker while ``sys.stderr`` is still the terminal.
+
+    Scans analyse in spawned worker processes; spawning starts the tracker and hands it
+    ``sys.stderr.fileno()``, which is -1 under Textual's print capture ("bad value(s) in
+    fds_to_keep"). Started here, before the app runs, it is already there when a scan needs it.
+    """
+    from multiprocessing import resource_tracker
+
+    try:
+        resource_tracker.ensure_running()
+    except Exception:  # no tracker: only process-pool scans are affected, and they say so
+        pass

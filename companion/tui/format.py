@@ -22,11 +22,6 @@ def clock(seconds: float | None) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
-def minutes(seconds: float) -> str:
-    """Whole minutes for a playlist length: ``20 min``."""
-    return f"{seconds / 60:.0f} min"
-
-
 def bpm(value: float | None) -> str:
     return "–" if value is None else f"{value:.0f}"
 
@@ -50,7 +45,10 @@ def stress_change(before: float | None, after: float | None) -> str:
     def one(v: float | None) -> str:
         return "–" if v is None else f"{v:g}"
 
-    return f"{one(before)} → {one(after)}"
+    text = f"{one(before)} → {one(after)}"
+    if before is not None and after is not None and after != before:
+        text += f"  ({after - before:+g})".replace("-", "−")
+    return text
 
 
 def date_time(iso: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from numbers import Real
@@ -41,7 +42,7 @@ def progress_callback(key: str, post: Callable[[Message], Any]) -> Callable[...,
             values = [getattr(obj, "done", None), getattr(obj, "total", None),
                       getattr(obj, "message", "") or getattr(obj, "path", "")]
         numbers = [float(v) for v in values if isinstance(v, Real) and not isinstance(v, bool)]
-        text = " ".join(str(v) for v in values if isinstance(v, str) and v)
+        text = " ".join(os.path.basename(v) for v in values if isinstance(v, str) and v)
         fraction: float | None = None
         if len(numbers) >= 2 and numbers[1] > 0:
             fraction = numbers[0] / numbers[1]

@@ -71,7 +71,7 @@ async def test_session_flow_stores_both_ratings_and_shows_them_in_history(
         assert session.outcome == OUTCOME_STOPPED
         table = app.screen.query_one("#sessions", DataTable)
         row = table.get_row_at(0)
-        assert row[1] == "evening" and row[4] == "7 → 3"
+        assert row[1] == "evening" and row[4] == "7 → 3  (−4)"
         assert "One session" in str(app.screen.query_one("#insight").render())
 
 
@@ -89,7 +89,7 @@ async def test_playlist_played_to_the_end_is_completed(store: Store, library: Pl
     assert session.minutes_listened > 0
 
 
-@pytest.mark.parametrize("typed", ["11", "abc", "-1", "4.5", ""])
+@pytest.mark.parametrize("typed", ["11", "abc", "4.5"])
 async def test_invalid_rating_is_explained_and_stores_nothing(
     store: Store, library: Playlist, typed: str
 ) -> None:
@@ -220,3 +220,51 @@ async def test_library_lists_tracks_and_flags_unsure_tempi(store: Store, library
         assert [r[0] for r in rows] == ["Harbour Lights", "Slow Tide", "Evening Fern"]
         assert rows[1][3] == "78" and rows[1][5] == "unsure"
         assert "3 tracks · 1 with an unsure tempo" in str(app.screen.query_one("#library-summary").render())
+
+
+async def test_scan_runs_in_the_background_with_progress_and_can_be_cancelled(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from companion.core import scan as scan_mod
+
+    music = tmp_path / "my music"
+    music.mkdir()
+    started, seen_cancel = threading.Event(), []
+
+    def fake_scan(paths, store_, *, progress=None, cancel=None, **kwargs):
+        assert [str(p) for p in paths] == [str(music.resolve())]
+        add_library(store_, music)
+        progress(1, 3, str(music / "01 Harbour Lights.wav"), 0)
+        started.set()
+        while not cancel():  # a long scan, until the person cancels it
+            threading.Event().wait(0.01)
+        seen_cancel.append(True)
+        return scan_mod.ScanSummary(found=3, analysed=1)
+
+    monkeypatch.setattr(scan_mod, "scan", fake_scan)
+    app = make_app(store=store, auto_demo=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("l", "s")
+        field = app.screen.query_one("#folder")
+        field.value = str(music)
+        await pilot.press("enter")
+        panel = app.screen.query_one("#scan-panel", JobPanel)
+        await wait_until(pilot, lambda: "1 of 3 · 01 Harbour Lights.wav" in str(
+            panel.query_one(".job-detail").render()))
+        assert footer_keys(app).get("c") == "Cancel scan" and "s" not in footer_keys(app)
+        await pilot.press("c")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert seen_cancel and not panel.display
+        assert any("cancelled" in msg for msg, _ in notes(app))
+        assert app.screen.query_one("#tracks", DataTable).row_count == 3  # what was analysed is kept
+
+
+async def test_scan_of_a_missing_folder_is_refused_in_the_dialog(store: Store) -> None:
+    app = make_app(store=store, auto_demo=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("l", "s")
+        app.screen.query_one("#folder").value = "/no/such/folder"
+        await pilot.press("enter")
+        await pilot.pause()
+        assert ("/no/such/folder is not a folder", "error") in notes(app)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 from threading import Event
+from typing import TYPE_CHECKING
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -20,16 +21,8 @@ from companion.tui.progress import Progress, progress_callback
 from companion.tui.screens.base import WorkerScreen
 from companion.tui.widgets.bars import JobPanel, TitleBar
 
-UNSURE_CONFIDENCE = 0.6  # replaced by companion.core.tempo's value when it is importable
-
-
-def unsure_threshold() -> float:
-    try:
-        from companion.core.tempo import UNSURE_CONFIDENCE as value
-    except ImportError:
-        return UNSURE_CONFIDENCE
-    return float(value)
-
+if TYPE_CHECKING:
+    from companion.core.scan import ScanSummary
 
 class FolderScreen(ModalScreen[str | None]):
     """Ask which folder to scan."""
@@ -103,7 +96,8 @@ class LibraryScreen(WorkerScreen):
 
     def refresh_tracks(self) -> None:
         tracks: list[Track] = self.app.store.tracks()  # type: ignore[attr-defined]
-        threshold = unsure_threshold()
+        from companion.core.tempo import UNSURE_CONFIDENCE as threshold  # numpy: not at start-up
+
         table = self.query_one("#tracks", DataTable)
         table.clear()
         unsure = errors = 0
@@ -172,7 +166,7 @@ class LibraryScreen(WorkerScreen):
         try:
             result = scan(
                 [folder], self.app.store,  # type: ignore[attr-defined]
-                progress=progress_callback("scan", self.post_message), cancel=self._cancel,
+                progress=progress_callback("scan", self.post_message), cancel=self._cancel.is_set,
             )
         except BaseException:
             self.post_message(self.ScanFinished(ok=False, cancelled=self._cancel.is_set()))
@@ -198,10 +192,11 @@ class LibraryScreen(WorkerScreen):
             self.notify(message.summary or "Scan finished.", title="Scan finished")
 
 
-def _summary(result: object) -> str:
-    """A one-line report from whatever ``scan`` returns (a summary object or nothing)."""
-    if result is None:
-        return ""
-    parts = [f"{getattr(result, k)} {k.replace('_', ' ')}" for k in
-             ("analysed", "skipped", "errors", "failed") if isinstance(getattr(result, k, None), int)]
-    return ", ".join(parts) or str(result)
+def _summary(result: ScanSummary) -> str:
+    """One line from the scan's summary, in the words of the library table."""
+    text = f"{result.found} files: {result.analysed} analysed, {result.skipped_unchanged} unchanged"
+    if result.errors:
+        text += f", {result.errors} unreadable"
+    if result.removed:
+        text += f", {result.removed} gone from disk"
+    return text

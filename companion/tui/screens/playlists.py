@@ -13,7 +13,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.widgets import DataTable, Footer, Label, Static
+from textual.widgets import DataTable, Footer, Static
 
 from companion.core.models import Playlist
 from companion.tui import format as fmt
@@ -35,9 +35,10 @@ class PlaylistsScreen(WorkerScreen):
 
     @dataclass
     class DemoFinished(Message):
-        """The demo library worker ended (successfully or not)."""
+        """The demo library worker ended; ``error`` says why when it failed."""
 
         ok: bool
+        error: str = ""
 
     @dataclass
     class PlaylistBuilt(Message):
@@ -48,6 +49,7 @@ class PlaylistsScreen(WorkerScreen):
         self.playlists: list[Playlist] = []
         self.track_count = 0
         self.demo_running = False
+        self.demo_error = ""  # why the last demo attempt failed, shown until one succeeds
 
     def compose(self) -> ComposeResult:
         yield TitleBar("Playlists")
@@ -57,13 +59,13 @@ class PlaylistsScreen(WorkerScreen):
                 yield DataTable(id="playlists", cursor_type="row", zebra_stripes=False)
                 yield Static("", id="playlists-empty", classes="empty")
             with Vertical(id="playlist-detail", classes="panel"):
-                yield Label("", id="detail-title", classes="panel-title")
                 yield Static("", id="detail-meta", classes="muted")
                 yield DataTable(id="detail-tracks", cursor_type="none", show_cursor=False)
         yield Footer()
 
     def on_mount(self) -> None:
         table = self.query_one("#playlists", DataTable)
+        table.border_title = "Your playlists"
         table.add_column("Playlist", key="name")
         table.add_column("Arc", key="arc")
         table.add_column("Tracks", key="tracks")
@@ -95,7 +97,7 @@ class PlaylistsScreen(WorkerScreen):
         table.clear()
         for p in self.playlists:
             table.add_row(
-                p.name, p.arc or "–", str(len(p.tracks)), fmt.minutes(p.total_s), fmt.tempo_span(p),
+                p.name, p.arc or "–", str(len(p.tracks)), fmt.clock(p.total_s), fmt.tempo_span(p),
                 key=p.name,
             )
         names = [p.name for p in self.playlists]
@@ -125,8 +127,10 @@ class PlaylistsScreen(WorkerScreen):
         if self.demo_running:
             empty.update("Preparing the demo library. Your playlists will appear here.")
         elif self.track_count == 0:
+            failed = (f"The demo library could not be created: {self.demo_error}\n\n"
+                      if self.demo_error else "")
             empty.update(
-                "There is no music in your library yet.\n\n"
+                failed + "There is no music in your library yet.\n\n"
                 "Press [b]d[/b] to create the bundled demo library, or [b]l[/b] to scan a folder "
                 "of your own music."
             )
@@ -143,9 +147,9 @@ class PlaylistsScreen(WorkerScreen):
         panel.display = p is not None
         if p is None:
             return
-        self.query_one("#detail-title", Label).update(p.name)
-        meta = [f"{p.arc or 'no arc'} · {len(p.tracks)} tracks · {fmt.clock(p.total_s)}",
-                fmt.tempo_span(p)]
+        panel.border_title = p.name
+        meta = [f"{p.arc or 'no arc'} · {len(p.tracks)} tracks · {fmt.clock(p.total_s)} · "
+                f"{fmt.tempo_span(p)}"]
         meta += list(p.notes)
         self.query_one("#detail-meta", Static).update("\n".join(meta))
         tracks = self.query_one("#detail-tracks", DataTable)
@@ -219,8 +223,8 @@ class PlaylistsScreen(WorkerScreen):
 
             ensure_demo(self.app.store, progress=progress_callback("demo", self.post_message))  # type: ignore[attr-defined]
             self.post_message(self.DemoFinished(ok=True))
-        except BaseException:
-            self.post_message(self.DemoFinished(ok=False))
+        except BaseException as exc:
+            self.post_message(self.DemoFinished(ok=False, error=str(exc)))
             raise
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="plan")
@@ -242,6 +246,7 @@ class PlaylistsScreen(WorkerScreen):
     @on(DemoFinished)
     def _demo_finished(self, message: DemoFinished) -> None:
         self.demo_running = False
+        self.demo_error = message.error
         self.query_one("#demo-panel", JobPanel).finish()
         self.refresh_playlists(select="demo")
         if message.ok:

@@ -84,9 +84,9 @@ class SessionScreen(WorkerScreen):
         p = self.playlist
         yield TitleBar(f"Session · {p.name}")
         with ContentSwitcher(initial=BEFORE, id="phases"):
-            with Vertical(id=BEFORE, classes="phase"):
+            with Vertical(id=BEFORE, classes="phase"), Vertical(classes="column"):
                 yield Static(
-                    f"[b]{p.name}[/b]   {p.arc or 'playlist'} · {len(p.tracks)} tracks · "
+                    f"[b]{p.name}[/b] · {p.arc or 'playlist'} · {len(p.tracks)} tracks · "
                     f"{fmt.clock(p.total_s)} · {fmt.tempo_span(p)}",
                     classes="session-about",
                 )
@@ -94,7 +94,7 @@ class SessionScreen(WorkerScreen):
                                    id="rate-before")
                 yield Static("type a number and press enter to begin · escape goes back",
                              classes="muted hint", id="before-hint")
-            with Vertical(id=PLAYING, classes="phase"):
+            with Vertical(id=PLAYING, classes="phase"), Vertical(classes="column wide"):
                 yield Label("", id="np-title", classes="np-title")
                 yield Label("", id="np-artist", classes="np-artist")
                 yield Label("", id="np-meta", classes="np-meta")
@@ -110,7 +110,7 @@ class SessionScreen(WorkerScreen):
                                       id="session-bar")
                     yield Label("", id="session-time", classes="np-time")
                 yield Label("", id="np-state", classes="np-state")
-            with Vertical(id=AFTER, classes="phase"):
+            with Vertical(id=AFTER, classes="phase"), Vertical(classes="column"):
                 yield Static("", id="after-summary", classes="session-about")
                 yield RatingPrompt("And now: how stressed do you feel?", id="rate-after")
                 yield Static("type a number and press enter · escape skips this rating",

@@ -24,7 +24,7 @@ class StressScale(Static):
     value: reactive[int | None] = reactive(None)
 
     def render(self) -> Text:
-        text = Text(justify="center")
+        text = Text()
         for n in range(STRESS_MIN, STRESS_MAX + 1):
             style = "bold reverse" if n == self.value else "dim"
             text.append(f" {n} ", style=style)
