@@ -71,6 +71,7 @@ def test_sigkilled_companion_play_is_found_interrupted(tmp_path, companion_home,
             proc.kill()
             proc.wait()
         log.close()
+        (tmp_path / "out.wav").unlink(missing_ok=True)  # minutes of audio: don't keep it around
 
     assert main(["history", "--format", "json"]) == 0
     out, err = capsys.readouterr()
