@@ -1,0 +1,146 @@
+"""The build and playlist verbs, run as a person runs them: `python -m companion ...`."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from companion.core.store import Store
+from tests.unit.test_plan import analysis_rows, make_library
+
+
+def run(*args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
+    """`python -m companion ARGS` in a new process, as a person runs it."""
+    p = subprocess.run([sys.executable, "-m", "companion", *args], capture_output=True, text=True,
+                       env=os.environ.copy(), timeout=60)
+    if ok:
+        assert p.returncode == 0, p.stderr
+    return p
+
+
+def call(*args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
+    """The same through ``companion.cli.main`` in this process: many verbs stay fast."""
+    from companion.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(list(args))
+    p = subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
+    if ok:
+        assert code == 0, p.stderr
+    return p
+
+
+@pytest.fixture
+def library(tmp_path: Path):
+    tracks = make_library(250, root=str(tmp_path / "music"))
+    for t in tracks:
+        Path(t.path).parent.mkdir(parents=True, exist_ok=True)
+        Path(t.path).touch()
+    with Store() as store:
+        store.save_analysis(analysis_rows(tracks))
+    return tracks
+
+
+def show(name: str) -> dict:
+    return json.loads(call("playlist", "show", name, "--format", "json").stdout)
+
+
+def test_build_prints_the_plan_and_saves_it(library, companion_home: Path):
+    p = run("build", "--arc", "u-sequence", "--start", "90", "--target", "60", "--minutes", "20",
+            "--name", "calm evening")
+    lines = p.stdout.splitlines()
+    assert lines[0].split()[:4] == ["#", "BPM", "planned", "length"]
+    assert any(ln.split()[-1] == "silence" for ln in lines)
+    assert "calm evening:" in p.stdout and "u-sequence 90 → 60 BPM" in p.stdout
+    assert (companion_home / "playlists" / "calm evening.m3u8").is_file()
+    data = show("calm evening")
+    assert data["arc"] == "u-sequence" and data["meta"]["max_step_pct"] == 8
+    first = data["tracks"][0]
+    assert {"path", "title", "bpm", "planned_bpm", "start_offset_s"} <= set(first)
+    assert first["start_offset_s"] == 0 and first["path"].startswith(str(Path(library[0].path).parents[1]))
+    offsets = [t["start_offset_s"] for t in data["tracks"]]
+    assert offsets == sorted(offsets)
+    assert 19 * 60 <= data["total_s"] <= 21 * 60
+
+
+def test_build_json_and_defaults(library):
+    data = json.loads(call("build", "--name", "d", "--format", "json", "--seed", "3").stdout)
+    assert data["meta"]["target_bpm"] == 60 and data["meta"]["minutes"] == 20
+    assert data["meta"]["arc"] == "step-down" and data["meta"]["seed"] == 3
+    assert any("80th percentile" in n for n in data["notes"])
+
+
+def test_an_impossible_build_says_why_in_one_line_and_exits_2(library):
+    p = run("build", "--name", "x", "--start", "90", "--target", "25", ok=False)
+    assert p.returncode == 2 and "Traceback" not in p.stderr
+    assert p.stderr.startswith("companion: ") and len(p.stderr.strip().splitlines()) == 1
+    assert "nearest plan" in p.stderr or "short" in p.stderr
+    p = run("build", "--name", "bad/name", ok=False)
+    assert p.returncode == 2 and "'bad/name'" in p.stderr
+
+
+def test_list_import_export(library, tmp_path: Path):
+    assert "no playlists yet" in call("playlist", "list").stdout
+    call("build", "--name", "b", "--start", "85")
+    m3u = tmp_path / "mine.m3u"
+    m3u.write_text("\r\n".join(["#EXTINF:100,X - Y", os.path.relpath(library[0].path, tmp_path),
+                                "https://example.org/a.mp3", library[1].path]) + "\r\n")
+    p = run("playlist", "import", str(m3u))
+    assert "imported 2 tracks" in p.stdout and "skipped 1 URL" in p.stdout
+    rows = json.loads(call("playlist", "list", "--format", "json").stdout)
+    assert [r["name"] for r in rows] == ["b", "mine"]
+    assert show("mine")["tracks"][0]["bpm"] == library[0].bpm  # enriched from the library
+    assert call("playlist", "import", str(m3u), ok=False).returncode == 2  # exists already
+    out = tmp_path / "out.m3u8"
+    call("playlist", "export", "b", str(out))
+    assert out.read_text().startswith("#EXTM3U")
+
+
+def test_curation_verbs(library):
+    call("build", "--name", "c", "--start", "88", "--minutes", "20")
+    before = [t["path"] for t in show("c")["tracks"]]
+    call("playlist", "move", "c", "2", "--down")
+    assert [t["path"] for t in show("c")["tracks"]][1:3] == [before[2], before[1]]
+    call("playlist", "move", "c", "3", "--up")
+    call("playlist", "move", "c", "1", "--to", "3")
+    assert [t["path"] for t in show("c")["tracks"]][2] == before[0]
+    call("playlist", "move", "c", "3", "--to", "1")
+    assert [t["path"] for t in show("c")["tracks"]] == before
+
+    alts = call("playlist", "alternatives", "c", "2", "--format", "json")
+    options = json.loads(alts.stdout)
+    assert len(options) == 5 and options[0]["n"] == 1
+    call("playlist", "replace", "c", "2", "--with", "1")
+    assert show("c")["tracks"][1]["path"] == options[0]["path"]
+    call("playlist", "replace", "c", "2", before[1])
+    assert show("c")["tracks"][1]["path"] == before[1]
+
+    call("playlist", "lock", "c", "1")
+    assert show("c")["tracks"][0]["locked"]
+    call("playlist", "replan", "c", "--seed", "4")
+    after = show("c")["tracks"]
+    assert after[0]["path"] == before[0] and after[0]["locked"]
+    call("playlist", "unlock", "c", "1")
+    assert not show("c")["tracks"][0]["locked"]
+
+    n = len(show("c")["tracks"])
+    call("playlist", "remove", "c", str(n))
+    assert len(show("c")["tracks"]) == n - 1
+    p = run("playlist", "remove", "c", "99", ok=False)
+    assert p.returncode == 2 and "position 99" in p.stderr
+
+    call("playlist", "duplicate", "c", "c two")
+    call("playlist", "rename", "c", "d")
+    names = [r["name"] for r in json.loads(call("playlist", "list", "--format", "json").stdout)]
+    assert names == ["c two", "d"]
+    call("playlist", "delete", "d")
+    p = call("playlist", "show", "d", ok=False)
+    assert p.returncode == 2 and "no playlist named 'd'" in p.stderr
