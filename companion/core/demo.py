@@ -154,22 +154,45 @@ def ensure_demo(
 ) -> Playlist:
     """Synthesise the demo library, scan it into ``store`` and build the ``demo`` playlist.
 
-    Idempotent: a second run writes no audio, the scan skips unchanged files, and the playlist
-    is rebuilt only when it is missing or no longer matches the library.
-    progress(done, total, what) reports synthesis, then the scan.
-    """
-    from companion.core import paths as paths_mod
-    from companion.core import planner, scan
+    Idempotent: a second run writes no audio, the scan skips unchanged files, and a saved
+    ``demo`` playlist whose tracks are all still in the demo library is kept as it is (also
+    when the listener has curated it). The playlist uses the demo tracks only, never the
+    listener's own music.
 
-    folder = paths_mod.demo_library_dir()
-    files = synthesise_library(folder, progress=progress)
-    scan.scan([folder], store, jobs=jobs, progress=progress)
+    progress : progress(done, total, what), first for synthesis ("synthesising NAME"), then
+        for the scan ("analysing NAME"); done/total count files within each stage.
+    jobs : scan worker processes (default: the number of cores).
+    """
+    from dataclasses import replace
+
+    from companion.core import paths as paths_mod
+    from companion.core import planner, playlists, scan
+
+    folder = paths_mod.demo_library_dir().resolve()
+
+    def synth_progress(done: int, total: int, name: str) -> None:
+        if progress is not None:
+            progress(done, total, f"synthesising {name}")
+
+    def scan_progress(done: int, total: int, path: str, errors: int) -> None:
+        if progress is not None:
+            progress(done, total, f"analysing {Path(path).name}" if path else "analysing")
+
+    files = synthesise_library(folder, progress=synth_progress)
+    scan.scan([folder], store, jobs=jobs, progress=scan_progress)
     existing = _existing_playlist(files)
     if existing is not None:
         return existing
-    return planner.build(
-        store, name=DEMO_PLAYLIST, arc="step-down", start_bpm=90, target_bpm=60, minutes=20
+    pl = planner.plan(
+        store.tracks(),
+        name=DEMO_PLAYLIST,
+        arc="step-down",
+        start_bpm=90,
+        target_bpm=60,
+        minutes=20,
+        filters={"folder": str(folder)},
     )
+    return replace(pl, path=str(playlists.save(pl)))
 
 
 def render_track(spec: DemoTrack) -> np.ndarray:
@@ -182,15 +205,14 @@ def render_track(spec: DemoTrack) -> np.ndarray:
 
 def _existing_playlist(files: list[Path]) -> Playlist | None:
     """The saved demo playlist, when it exists and every track in it is still in the library."""
-    try:
-        from companion.core import playlists
-        from companion.core.errors import CompanionError
+    from companion.core import playlists
+    from companion.core.errors import CompanionError
 
-        try:
-            pl = playlists.load(DEMO_PLAYLIST)
-        except CompanionError:
-            return None
-    except (ImportError, AttributeError):
+    if not playlists.exists(DEMO_PLAYLIST):
+        return None
+    try:
+        pl = playlists.load(DEMO_PLAYLIST)
+    except CompanionError:
         return None
     names = {str(p.resolve()) for p in files}
     if pl.tracks and all(str(Path(e.path).resolve()) in names for e in pl.tracks):
