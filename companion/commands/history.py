@@ -224,10 +224,6 @@ def _pct(x: float | None) -> str:
     return "" if x is None else f"{100 * x:.0f} %"
 
 
-def _ci(ci: list[float] | None) -> str:
-    return "" if ci is None else f"{ci[0]:.1f} to {ci[1]:.1f}"
-
-
 def _p(p: float | None) -> str:
     if p is None:
         return ""
@@ -239,7 +235,7 @@ def _stat_row(name: str, st: dict[str, Any]) -> dict[str, Any]:
             "before": "" if st["mean_before"] is None else f"{st['mean_before']:.1f}",
             "after": "" if st["mean_after"] is None else f"{st['mean_after']:.1f}",
             "change": "" if st["mean_change"] is None else f"{st['mean_change']:+.1f}",
-            "ci": _ci(st["ci95"]), "dz": "" if st["dz"] is None else f"{st['dz']:+.2f}",
+            "ci": insights.format_ci(st["ci95"]), "dz": "" if st["dz"] is None else f"{st['dz']:+.2f}",
             "p": _p(st["wilcoxon_p"]), "resp": _pct(st["responder_rate"]),
             "done": _pct(st["completion_rate"])}
 

@@ -48,7 +48,7 @@ from companion.core.models import (
 
 __all__ = [
     "SMALL_N", "STAT_KEYS", "RESPONDER_RULES", "paired_values", "missing_after", "is_responder",
-    "responder_rule_text", "signed_rank_permutation_p", "scale_stats", "outcome_counts",
+    "responder_rule_text", "signed_rank_permutation_p", "scale_stats", "outcome_counts", "format_ci",
     "completion_rate", "group_stats", "top_tracks", "this_week", "streak", "summary_sentence",
     "filter_sessions", "parse_since", "summarize",
 ]
@@ -349,7 +349,17 @@ def streak(sessions: Iterable[Session], now: datetime | None = None) -> dict[str
 
 
 def _fmt(x: float) -> str:
-    return f"{x:.1f}"
+    """One decimal, but never rounds a non-zero bound to "0.0" (or shows "-0.0")."""
+    for digits in (1, 2, 3):
+        text = f"{x:.{digits}f}"
+        if float(text) != 0 or x == 0:
+            return text
+    return f"{x:.1g}"
+
+
+def format_ci(ci: Sequence[float] | None) -> str:
+    """``low to high`` as tables show a 95 % interval; "" when there is none."""
+    return "" if ci is None else f"{_fmt(ci[0])} to {_fmt(ci[1])}"
 
 
 def summary_sentence(st: dict[str, Any]) -> str:

@@ -263,3 +263,9 @@ def test_sessions_without_a_rating_after_are_counted_and_flagged():
 def test_zero_mean_change_with_spread_says_no_change():
     r = insights.summarize([session(5, 3), session(5, 7), session(4, 4)], now=NOW)
     assert r["summary"].startswith("On average stress did not change over 3 sessions (95 % CI")
+
+
+def test_interval_bounds_never_round_to_a_misleading_zero():
+    assert insights.format_ci([-2.01, -0.04]) == "-2.0 to -0.04"
+    assert insights.format_ci([-1.26, 0.0]) == "-1.3 to 0.0"
+    assert insights.format_ci(None) == ""
