@@ -254,7 +254,10 @@ def _print_stats(r: dict[str, Any]) -> None:
               + (f"; completion rate {_pct(r['completion_rate'])}" if r["completion_rate"] is not None else "")
               + "\n\n")
     if c["total"] == 0:
-        out.write("No sessions yet. `companion play NAME` starts one; its ratings will show here.\n")
+        if any(r["filters"].values()):
+            out.write("No sessions match these filters; `companion history` lists them all.\n")
+        else:
+            out.write("No sessions yet. `companion play NAME` starts one; its ratings will show here.\n")
         return
     out.write(f"{r['summary']}\n\n")
     out.write("Before and after each session (change = after − before; negative = fell)\n")

@@ -378,7 +378,8 @@ def summary_sentence(st: dict[str, Any]) -> str:
                 "listening helps.")
     change = st["mean_change"]
     low, high = st["ci95"]
-    late = f"; {st['n_late']} of the ratings after were given late" if st["n_late"] else ""
+    k = st["n_late"]
+    late = f"; {k} of the ratings after {'was' if k == 1 else 'were'} given late" if k else ""
     small = f" With only {n} sessions, treat this as a first impression." if n < SMALL_N else ""
     if st["sd_change"] == 0:
         if change == 0:
@@ -412,7 +413,8 @@ def _cautions(st: dict[str, Any], per_playlist: dict[str, Any], tracks: list[dic
         out.append(f"Only {n} sessions have {_WORDS.get(st['scale'], st['scale'])} rated before and "
                    f"after; below {SMALL_N}, averages and p-values can swing a lot with one more session.")
     if st["n_late"]:
-        out.append(f"{st['n_late']} of {n} ratings after were given late (after the session had "
+        out.append(f"{st['n_late']} of {n} ratings after {'was' if st['n_late'] == 1 else 'were'} "
+                   "given late (after the session had "
                    "ended); they may differ from how you felt right after listening.")
     if st["n_missing_after"]:
         k = st["n_missing_after"]

@@ -286,8 +286,9 @@ def prompt_ratings(
             return ratings
     else:
         lead = "How do you feel now? " if phase == "after" else "Before we start. "
+        tail = " (Enter to skip for now)" if phase == "after" and not late else ""
         stress = _ask_one(
-            "stress", phase, f"{lead}{STRESS_PROMPT}: ", ask, say, interactive, late,
+            "stress", phase, f"{lead}{STRESS_PROMPT}{tail}: ", ask, say, interactive, late,
             required=phase == "before",
         )
         if stress is None:

@@ -151,7 +151,7 @@ def test_late_ratings_are_included_and_counted():
     st = insights.scale_stats([session(6, 3), session(7, 5, late=True, outcome=OUTCOME_INTERRUPTED)])
     assert st["n"] == 2 and st["n_late"] == 1
     s = insights.summarize([session(6, 3), session(7, 5, late=True, outcome=OUTCOME_INTERRUPTED)], now=NOW)
-    assert "1 of the ratings after were given late" in s["summary"]
+    assert "1 of the ratings after was given late" in s["summary"]
     assert any("given late" in c for c in s["cautions"])
 
 
