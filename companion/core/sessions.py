@@ -241,6 +241,9 @@ def listener_scales(store: Store, listener: str) -> tuple[str, ...]:
 
 def set_listener_scales(store: Store, listener: str, scales: Iterable[str]) -> tuple[str, ...]:
     """Choose the optional scales asked of a listener (stress is always asked). Creates the listener."""
+    listener = listener.strip()
+    if not listener or len(listener) > 64 or not listener.isprintable():
+        raise UserInputError(f"listener name {listener!r}: give 1–64 printable characters")
     wanted = [s.strip() for s in scales if s.strip()]
     unknown = [s for s in wanted if s not in SCALES]
     if unknown:
@@ -739,7 +742,9 @@ def import_history(store: Store, path: str | Path, *, listener: str | None = Non
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserInputError(f"{path}: cannot read it ({exc.__class__.__name__}: {exc})") from None
+    except OSError as exc:
+        raise UserInputError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+    except UnicodeDecodeError:
+        raise UserInputError(f"{path}: not a text file; give a csv or json history export") from None
     sessions = parse_history(text, source=str(path), listener=listener)
     return store.import_sessions(sessions)

@@ -191,6 +191,9 @@ def test_given_stress_is_validated_and_not_asked(store):
 def test_unknown_scale_names_the_allowed_ones(store):
     with pytest.raises(UserInputError, match="'mood'.*stress,vas,stai6,heart_rate,note"):
         sessions.set_listener_scales(store, "anna", ["vas", "mood"])
+    with pytest.raises(UserInputError, match="listener name"):
+        sessions.set_listener_scales(store, "  ", ["vas"])
+    assert store.listener_settings("me") == {}
 
 
 # -- late ratings ----------------------------------------------------------------------------------
