@@ -679,7 +679,7 @@ def _session_from_record(rec: Mapping[str, Any], where: str, listener: str | Non
         raise UserInputError(f"{where}: minutes_listened {minutes!r} must be 0 or more")
     outcome = text("outcome")
     if not outcome:
-        outcome = OUTCOME_COMPLETED if text("completed").lower() in ("true", "1", "yes") else OUTCOME_STOPPED
+        outcome = OUTCOME_COMPLETED if _truthy(rec.get("completed")) else OUTCOME_STOPPED
     if outcome not in ENDED_OUTCOMES + (OUTCOME_IN_PROGRESS,):
         raise UserInputError(f"{where}: outcome {outcome!r} is not one of {', '.join(ENDED_OUTCOMES)}")
     try:
@@ -702,16 +702,20 @@ def _ratings_of(rec: Mapping[str, Any]) -> list[Rating]:
         for r in rec["ratings"]:
             if not isinstance(r, dict):
                 raise UserInputError("a rating is not an object")
+            try:
+                items = tuple(int(i) for i in r.get("items") or ())
+            except (TypeError, ValueError):
+                raise UserInputError(f"STAI-6 items {r.get('items')!r} are not whole numbers") from None
             rating = Rating(
                 scale=str(r.get("scale", "")), phase=str(r.get("phase", "")),
                 value=None if r.get("value") is None else _float(r["value"], str(r.get("scale"))),
-                text=str(r.get("text") or ""), items=tuple(int(i) for i in r.get("items") or ()),
-                late=bool(r.get("late")), recorded_at=str(r.get("recorded_at") or ""),
+                text=str(r.get("text") or ""), items=items, late=_truthy(r.get("late")),
+                recorded_at=str(r.get("recorded_at") or ""),
             )
             out.append(validate_rating(rating))
         return out
     out = []
-    late_after = str(rec.get("stress_after_late") or "").strip().lower() in ("true", "1", "yes")
+    late_after = _truthy(rec.get("stress_after_late"))
     stamp = str(rec.get("ended_at") or rec.get("started_at") or "")
     for scale in SCALE_NAMES:
         for phase in PHASES:
@@ -725,6 +729,10 @@ def _ratings_of(rec: Mapping[str, Any]) -> list[Rating]:
                 value = _float(raw, f"{scale}_{phase}")
                 out.append(validate_rating(Rating(scale, phase, value, late=late, recorded_at=stamp)))
     return out
+
+
+def _truthy(raw: Any) -> bool:
+    return raw is True or str(raw or "").strip().lower() in ("true", "1", "yes")
 
 
 def _float(raw: Any, name: str) -> float:

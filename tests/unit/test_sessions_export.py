@@ -119,6 +119,8 @@ def test_import_into_another_listener(store, tmp_path):
     ('[{"started_at": "2026-11-20T19:00:00+00:00", "playlist": "demo",\n "ratings": [{"scale": "stress", '
      '"phase": "before", "value": -2}]}]', "record 1: stress rating '-2.0' is out of range"),
     ('[{"started_at": ', "line 1: not valid JSON"),
+    ('[{"started_at": "2026-11-20T19:00:00+00:00", "playlist": "demo", "ratings": [{"scale": "stai6", '
+     '"phase": "before", "value": 40, "items": ["a"]}]}]', "record 1: STAI-6 items"),
     ("", "is empty"),
 ])
 def test_malformed_import_names_the_line_and_adds_nothing(store, tmp_path, body, message):
