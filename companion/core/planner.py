@@ -38,6 +38,7 @@ import numpy as np
 from companion.core.arcs import Arc, load_arc
 from companion.core.errors import PlanError, UserInputError
 from companion.core.models import STATUS_OK, Playlist, PlaylistEntry, Track
+from companion.core.tempo import UNSURE_CONFIDENCE
 
 if TYPE_CHECKING:
     from companion.core.store import Store
@@ -105,8 +106,6 @@ def _tempi(t: Track) -> list[tuple[float, float, bool]]:
     """(bpm, confidence, is_alternative) for each tempo a track may be used at: its own, and
     for an unsure track its plausible alternatives (half, double, ...), each as likely as the
     analysis thought, times the doubt about the main tempo."""
-    from companion.core.tempo import UNSURE_CONFIDENCE
-
     bpm = float(t.bpm or 0.0)
     conf = _UNKNOWN_CONFIDENCE if t.bpm_confidence is None else float(t.bpm_confidence)
     out = [(bpm, conf, False)]
@@ -129,43 +128,45 @@ def tempo_for_slot(track: Track, planned_bpm: float | None) -> float | None:
 
 
 def _uses(tracks: Sequence[Track], seed: int) -> _Uses:
-    artists: dict[str, int] = {}
-    rows = [(i, b, c, alt) for i, t in enumerate(tracks) for b, c, alt in _tempi(t)]
-    n = len(rows)
-    track = np.fromiter((r[0] for r in rows), dtype=np.int64, count=n)
-    bpm = np.fromiter((r[1] for r in rows), dtype=np.float64, count=n)
-    base = np.array([float(t.bpm) for t in tracks], dtype=np.float64)[track] if n else np.zeros(0)
-    scale = bpm / np.where(base > 0, base, 1.0)
-
-    def col(values: Iterable[float | None]) -> np.ndarray:
-        return np.array([np.nan if v is None else float(v) for v in values], dtype=np.float64)
-
-    t_dur = col(t.duration_s for t in tracks)
-    t_loud = col(t.loudness_lufs for t in tracks)
-    t_start = col(t.bpm_start if t.bpm_start and t.bpm_start > 0 else None for t in tracks)
-    t_end = col(t.bpm_end if t.bpm_end and t.bpm_end > 0 else None for t in tracks)
-    t_artist = np.array(
-        [artists.setdefault(t.artist.strip().casefold(), len(artists)) if t.artist.strip() else -1
+    n = len(tracks)
+    # One pass over the Track objects; None becomes nan in a float array.
+    cols = np.array(
+        [(t.bpm, t.bpm_confidence, t.duration_s, t.loudness_lufs, t.bpm_start, t.bpm_end)
          for t in tracks],
-        dtype=np.int64,
-    )
+        dtype=np.float64,
+    ).reshape(n, 6)
+    base, conf0, t_dur, t_loud, t_start, t_end = cols.T
+    conf0 = np.where(np.isnan(conf0), _UNKNOWN_CONFIDENCE, conf0)
+    t_start = np.where(t_start > 0, t_start, np.nan)
+    t_end = np.where(t_end > 0, t_end, np.nan)
+    # Alternatives of unsure tracks: usually a small share, so a Python loop over those only.
+    extra = [(i, b, c, True) for i in np.flatnonzero(conf0 < UNSURE_CONFIDENCE).tolist()
+             if tracks[i].bpm_alternatives for b, c, _ in _tempi(tracks[i])[1:]]
+    track = np.concatenate([np.arange(n), np.array([r[0] for r in extra], dtype=np.int64)])
+    bpm = np.concatenate([base, [r[1] for r in extra]])
+    conf = np.concatenate([conf0, [r[2] for r in extra]])
+    alt = np.concatenate([np.zeros(n, dtype=bool), np.ones(len(extra), dtype=bool)])
+    names = [t.artist.strip().casefold() for t in tracks]
+    uniq, inverse = np.unique(np.array(names + [""], dtype=object).astype(str), return_inverse=True)
+    t_artist = np.where(uniq[inverse[:n]] == "", -1, inverse[:n]).astype(np.int64)
     order = np.argsort(np.log(bpm), kind="stable")
     track = track[order]
+    scale = bpm[order] / base[track]
     # A per-track preference from (seed, path): stable when the library grows or is reordered.
-    pref = np.array([zlib.crc32(f"{seed}:{t.path}".encode()) / 2**32 for t in tracks],
-                    dtype=np.float64) * _W_SEED
+    pref = np.array([zlib.crc32(f"{seed}:{t.path}".encode()) for t in tracks],
+                    dtype=np.float64) / 2**32 * _W_SEED
     with np.errstate(invalid="ignore", divide="ignore"):
         return _Uses(
             tracks=list(tracks),
             track=track,
             lb=np.log(bpm[order]),
             dur=t_dur[track],
-            conf=np.fromiter((r[2] for r in rows), dtype=np.float64, count=n)[order],
+            conf=conf[order],
             loud=t_loud[track],
             artist=t_artist[track],
-            lstart=np.log(t_start[track] * scale[order]),
-            lend=np.log(t_end[track] * scale[order]),
-            alt=np.fromiter((r[3] for r in rows), dtype=bool, count=n)[order],
+            lstart=np.log(t_start[track] * scale),
+            lend=np.log(t_end[track] * scale),
+            alt=alt[order],
             pref=pref[track],
         )
 
@@ -246,7 +247,8 @@ class _Search:
         self.silence_t = None if arc.silence_at is None else arc.silence_at * total
         self.silence_s = arc.silence_s
         locked_paths = {e.path for e in req.locked}
-        self.excluded = np.array([t.path in locked_paths for t in u.tracks], dtype=bool)
+        self.excluded = (np.array([t.path in locked_paths for t in u.tracks], dtype=bool)
+                         if locked_paths else np.zeros(len(u.tracks), dtype=bool))
         self.n_real = len(u.lb)
         if req.locked:
             self.u = _with_locked_rows(u, req.locked)
@@ -442,14 +444,16 @@ def filter_tracks(tracks: Iterable[Track], filters: Mapping[str, Any] | None = N
             return []
         return [str(x).casefold() for x in ([v] if isinstance(v, str) else v)]
 
-    folders = [str(Path(x).expanduser().resolve()).rstrip("/") + "/" for x in many("folder")]
+    raw = f.get("folder")
+    folders = [str(Path(x).expanduser().resolve()).rstrip("/") + "/"
+               for x in ([raw] if isinstance(raw, str) else raw or []) if str(x)]
     artist, album, genre = many("artist"), many("album"), many("genre")
     exclude = {str(Path(x).expanduser().resolve()) for x in (f.get("exclude") or [])}
     out = []
     for t in tracks:
         if t.status != STATUS_OK or not t.bpm or not (MIN_BPM <= t.bpm <= MAX_BPM) or t.duration_s <= 0:
             continue
-        if folders and not any(t.path.casefold().startswith(x) for x in folders):
+        if folders and not any(t.path.startswith(x) for x in folders):
             continue
         if artist and not any(a in t.artist.casefold() for a in artist):
             continue
@@ -759,8 +763,10 @@ def _diagnose(u: _Uses, req: _Request) -> tuple[str, list[_Option]]:
     if not reasons:
         reasons.append("the library has too little music along this arc")
     options.sort(key=lambda o: (o.rank, o.flag.split()[0], abs(float(o.flag.split()[1]) - _asked(req, o))))
-    kinds: set[str] = set()
-    offer = [o for o in options if not (o.flag.split()[0] in kinds or kinds.add(o.flag.split()[0]))]
+    offer: list[_Option] = []
+    for o in options:  # the smallest change of each kind
+        if all(x.flag.split()[0] != o.flag.split()[0] for x in offer):
+            offer.append(o)
     return "; ".join(reasons[:2]), offer[:3]
 
 

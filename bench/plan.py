@@ -1,0 +1,110 @@
+"""Planner benchmark: plan times over synthetic libraries of 1 k, 20 k and 100 k tracks.
+
+    python bench/plan.py                  # all three sizes, every bundled arc
+    python bench/plan.py --sizes 20000    # one size
+    python bench/plan.py --store          # also `build` through a Store (SQLite read included)
+
+Prints, per size and arc, the median time of ``planner.plan`` (library arrays built inside,
+as a caller pays them) and its growth against the previous size, plus a yardstick measured in
+the same run: one Python pass over the library (reading every track's tempo). The issue asks
+that 20 k tracks plan well under a second on this kind of machine; the ratios show how the
+search grows (the tempo index keeps each step to the tracks that fit, so growth stays well
+below linear in the library size once the beam is full).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from companion.core import planner  # noqa: E402
+from companion.core.models import TempoAlternative, Track  # noqa: E402
+
+ARCS = ("step-down", "u-sequence", "sleep")
+
+
+def library(n: int, seed: int = 0) -> list[Track]:
+    """A plausible personal library: tempi log-normal around 95 BPM (40–190), 2–8 minutes,
+    a quarter unsure with half/double alternatives, about ten tracks per artist."""
+    rng = np.random.default_rng(seed)
+    bpm = np.clip(np.exp(rng.normal(np.log(95), 0.3, n)), 40, 190).round(1)
+    dur = rng.uniform(120, 480, n).round(1)
+    conf = rng.uniform(0, 1, n).round(2)
+    loud = rng.uniform(-30, -10, n).round(1)
+    artist = rng.integers(0, max(1, n // 10), n)
+    out = []
+    for i in range(n):
+        b = float(bpm[i])
+        alts = (TempoAlternative(round(b * 2, 1), 0.5, "2"), TempoAlternative(round(b / 2, 1), 0.3, "1/2"))
+        out.append(Track(
+            path=f"/library/artist{artist[i]:05d}/track{i:07d}.flac", title=f"Track {i}",
+            artist=f"Artist {artist[i]}", duration_s=float(dur[i]), bpm=b,
+            bpm_confidence=float(conf[i]), bpm_alternatives=alts if conf[i] < 0.6 else (),
+            loudness_lufs=float(loud[i]), bpm_start=b * 1.01, bpm_end=b * 0.99,
+        ))
+    return out
+
+
+def timed(fn, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[1_000, 20_000, 100_000])
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--store", action="store_true", help="also time build() through a Store")
+    args = ap.parse_args()
+
+    print(f"{'tracks':>8} {'arc':<11} {'plan s':>8} {'growth':>7} {'yardstick s':>12} {'plan/yard':>10}  plan")
+    prev: dict[str, float] = {}
+    prev_n = None
+    for n in args.sizes:
+        lib = library(n)
+        yard = timed(lambda lib=lib: sum(t.bpm or 0 for t in lib), args.repeat)
+        for arc in ARCS:
+            def run(arc: str = arc, lib: list[Track] = lib) -> None:
+                planner.plan(lib, arc=arc, start_bpm=95, target_bpm=60, minutes=20)
+
+            run()  # warm caches (arc file, numpy paths)
+            t = timed(run, args.repeat)
+            pl = planner.plan(lib, arc=arc, start_bpm=95, target_bpm=60, minutes=20)
+            growth = f"{t / prev[arc]:.1f}x" if arc in prev else "-"
+            shape = " ".join(f"{e.used_bpm:.0f}" if not e.is_silence else "·" for e in pl.entries)
+            print(f"{n:>8} {arc:<11} {t:>8.3f} {growth:>7} {yard:>12.4f} {t / yard:>10.0f}  {shape}")
+            prev[arc] = t
+        if prev_n:
+            print(f"{'':>8} (library grew {n / prev_n:.0f}x)")
+        prev_n = n
+        if args.store:
+            from companion.core.store import Store
+            from tests.unit.test_plan import analysis_rows
+
+            with tempfile.TemporaryDirectory() as d:
+                import os
+
+                os.environ["COMPANION_HOME"] = d
+                with Store() as store:
+                    store.save_analysis(analysis_rows(lib))
+                    t = timed(lambda store=store: planner.build(
+                        store, name="bench", arc="u-sequence", start_bpm=95), args.repeat)
+                    read = timed(lambda store=store: store.tracks(status="ok"), args.repeat)
+                print(f"{n:>8} build (store read {read:.3f} s + plan + save): {t:.3f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
