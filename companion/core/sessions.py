@@ -675,8 +675,8 @@ def _session_from_record(rec: Mapping[str, Any], where: str, listener: str | Non
         underruns = int(float(text("underruns") or 0))
     except ValueError:
         raise UserInputError(f"{where}: minutes_listened and underruns must be numbers") from None
-    if not minutes >= 0:
-        raise UserInputError(f"{where}: minutes_listened {minutes!r} must be 0 or more")
+    if not 0 <= minutes <= 24 * 60:
+        raise UserInputError(f"{where}: minutes_listened {minutes!r} must be from 0 to 1440")
     outcome = text("outcome")
     if not outcome:
         outcome = OUTCOME_COMPLETED if _truthy(rec.get("completed")) else OUTCOME_STOPPED

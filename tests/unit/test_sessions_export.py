@@ -138,3 +138,32 @@ def test_history_row_has_every_column(store):
     _fill(store)
     for s in store.sessions():
         assert set(sessions.history_row(s)) == set(sessions.HISTORY_COLUMNS)
+
+
+def test_any_malformed_json_gives_a_user_error_never_a_traceback():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    scalars = st.none() | st.booleans() | st.integers(-5, 200) | st.floats(allow_nan=True) | st.text(max_size=8)
+    values = st.recursive(scalars, lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=6), c, max_size=3),
+                          max_leaves=6)
+    rating = st.fixed_dictionaries({}, optional={
+        "scale": st.sampled_from(["stress", "vas", "stai6", "heart_rate", "note", "mood"]) | values,
+        "phase": st.sampled_from(["before", "after", "during"]) | values,
+        "value": values, "items": values, "late": values, "text": values})
+    record = st.fixed_dictionaries({}, optional={
+        "started_at": st.sampled_from(["2026-11-20T19:00:00+00:00", "2026-11-20", "x"]) | values,
+        "playlist": st.sampled_from(["demo", ""]) | values, "minutes_listened": values,
+        "outcome": st.sampled_from(["completed", "nope"]) | values, "underruns": values,
+        "ratings": st.lists(rating, max_size=3) | values, "stress_before": values, "completed": values,
+        "snapshot": values, "uid": values, "listener": values})
+
+    @settings(max_examples=60, deadline=None)
+    @given(st.lists(record, max_size=3))
+    def check(records):
+        try:
+            sessions.parse_history(json.dumps(records), source="f.json")
+        except UserInputError as exc:
+            assert "\n" not in str(exc) and str(exc).startswith("f.json")
+
+    check()
