@@ -16,6 +16,7 @@ Each first marks sessions left open by a killed process as interrupted.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import sys
 from datetime import datetime
@@ -172,8 +173,6 @@ def cmd_history(args: argparse.Namespace) -> int:
                           "after": after})
         cols = ["id", "started"] + (["listener"] if args.all_listeners else []) + [
             "playlist", "arc", "minutes", "outcome", "before", "after"]
-        import io
-
         buf = io.StringIO()
         print_table(table, cols, out=buf, headers={"before": "stress before", "after": "stress after"})
         _write_or_print(buf.getvalue(), args.output, what)
