@@ -57,6 +57,18 @@ def _wait_for_heartbeat(proc: subprocess.Popen, minutes: float) -> None:
     raise AssertionError("the player never got that far")
 
 
+def _wait_until_dead_unreaped(pid: int) -> None:
+    stat = Path(f"/proc/{pid}/stat")
+    deadline = time.monotonic() + 10
+    while stat.exists() and time.monotonic() < deadline:
+        text = stat.read_text()
+        if text[text.rindex(")") + 2] == "Z":
+            return
+        time.sleep(0.01)
+    if not stat.exists():  # no /proc: nothing to wait for but the kill itself
+        time.sleep(0.2)
+
+
 def test_sigkilled_session_is_found_interrupted_with_minutes_listened(companion_home):
     proc, sid = _start_player(companion_home)
     try:
@@ -67,7 +79,7 @@ def test_sigkilled_session_is_found_interrupted_with_minutes_listened(companion_
             assert store.session(sid).outcome == OUTCOME_IN_PROGRESS
             proc.send_signal(signal.SIGKILL)
             # not reaped yet: a zombie still answers kill(pid, 0) and must count as dead
-            time.sleep(0.2)
+            _wait_until_dead_unreaped(proc.pid)
             recovered = sessions.recover_interrupted(store)
             proc.wait(timeout=10)
             assert [s.id for s in recovered] == [sid]
