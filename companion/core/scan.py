@@ -21,6 +21,8 @@ from companion.core.errors import UserInputError
 from companion.core.models import AnalysisResult
 
 if TYPE_CHECKING:
+    from multiprocessing.context import BaseContext
+
     from companion.core.store import Store
 
 __all__ = ["ScanSummary", "ProgressCallback", "scan", "discover", "default_jobs"]
@@ -31,6 +33,12 @@ ProgressCallback = Callable[[int, int, str, int], None]
 _BATCH_FILES = 25  # save at least this often ...
 _BATCH_SECONDS = 2.0  # ... or after this long, whichever comes first: a crash loses little
 _POLL_S = 0.2  # how often a parallel scan looks at ``cancel``
+# What every worker needs; the forkserver imports it once (names that fail to import are skipped).
+_WORKER_PRELOAD = (
+    "companion.core.analysis", "companion.core.loudness", "companion.core.tags",
+    "companion.core.tempo", "numpy", "scipy.fft", "scipy.ndimage", "scipy.signal", "soxr",
+    "soundfile", "mutagen",
+)
 _CRASH_REASON = "decoding this file crashed the analysis process; the file may be damaged"
 
 
@@ -250,15 +258,10 @@ class _Run:
         Returns the files in flight when a worker died. With ``alone``, files run one at a time
         and a file that kills its worker is recorded as an error at once.
         """
-        import multiprocessing
         from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
         from concurrent.futures.process import BrokenProcessPool
 
-        pool = ProcessPoolExecutor(
-            max_workers=workers,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_init_worker,
-        )
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=_worker_context(), initializer=_init_worker)
         in_flight = 1 if alone else 2 * workers  # a little queued work keeps every worker busy
         running: dict[Future[AnalysisResult], str] = {}
         crashed: list[str] = []
@@ -291,6 +294,22 @@ class _Run:
         return crashed
 
 
+def _worker_context() -> BaseContext:
+    """Where worker processes come from. Never plain fork: the caller may be a TUI with threads.
+
+    A forkserver (where the platform has one) imports the analysis modules once; every worker,
+    in this scan and the next, is forked from it ready to work instead of importing them again.
+    Its workers see the environment of the moment the server started, which analysis ignores.
+    """
+    import multiprocessing
+
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(list(_WORKER_PRELOAD))
+    return ctx
+
+
 class _NoWorkers(Exception):
     """A worker process died before it could analyse anything."""
 
@@ -310,11 +329,14 @@ _worker_problem = ""
 
 
 def _init_worker() -> None:
-    """Once per worker process: quiet the C decoders' chatter, pay the librosa/numba warm-up."""
+    """Once per worker process: keep it off the terminal, let the tempo estimator warm up."""
     global _worker_problem
     try:
+        # libmpg123 & co. chatter on fd 2 (errors are recorded per file instead), and nothing a
+        # worker prints may land in a TUI's screen on fd 1.
         devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, 2)  # libmpg123 & co. write to fd 2; errors are recorded per file instead
+        os.dup2(devnull, 1)
+        os.dup2(devnull, 2)
         os.close(devnull)
     except OSError:
         pass
