@@ -64,7 +64,8 @@ __all__ = [
 ]
 
 RING_S = 2.0  # how far the feeder decodes ahead: headroom against a busy CPU
-STOP_FADE_S = 2.0  # `q` and Ctrl-C: a short, gentle fade rather than a cut
+STOP_FADE_S = 2.0
+REWRITE_MARGIN_S = 0.3  # queued audio kept when the plan changes under it (> any callback period)  # `q` and Ctrl-C: a short, gentle fade rather than a cut
 VOLUME_STEP = 0.1
 _MAX_BLOCK = 8192  # the consumer processes bigger callbacks in pieces of this size
 _FIX_HINT = (
@@ -168,6 +169,10 @@ class _Deck:
         self.stopping = False
         self.muted = False  # consumer acknowledges: at zero gain, holding, not consuming
         self.finished = False
+        # sleep timer: a slow fade of its own, so pause and skip still work during it
+        self.sleep_gain = 1.0
+        self.sleep_target = 1.0
+        self.sleep_step = self._rate(render.RAMP_S)
         # volume, ramped at the same short rate
         self.volume = volume
         self.volume_target = volume
@@ -223,7 +228,8 @@ class _Deck:
         self.played += take
         self.gain = self._apply(out, n, self.gain, self.target, self.step)
         self.volume = self._apply(out, n, self.volume, self.volume_target, self._rate(render.RAMP_S))
-        if self.stopping and self.gain == 0.0:
+        self.sleep_gain = self._apply(out, n, self.sleep_gain, self.sleep_target, self.sleep_step)
+        if (self.stopping and self.gain == 0.0) or (self.sleep_target == 0.0 and self.sleep_gain == 0.0):
             self.finished = True
             emitted = min(emitted, take)
         if self.eof and self.read >= self.write:
@@ -288,7 +294,7 @@ class _PumpOutput(_Output):
     """File and null outputs: a thread plays the consumer's part, paced or flat out."""
 
     def __init__(self, *, realtime: bool = False, sample_rate: int | None = None, channels: int = 2,
-                 block_frames: int = 1024) -> None:
+                 block_frames: int | None = None) -> None:
         self.realtime = realtime
         self._rate_given = sample_rate
         self.channels = channels
@@ -300,6 +306,8 @@ class _PumpOutput(_Output):
 
     def prepare(self, first_track_rate: int | None) -> None:
         self.sample_rate = int(self._rate_given or first_track_rate or 44100)
+        if self._block is None:  # 10 ms, like a sound card's period
+            self._block = max(64, self.sample_rate // 100)
 
     def open(self, deck: _Deck) -> None:
         self._deck = deck
@@ -311,6 +319,7 @@ class _PumpOutput(_Output):
 
     def _run(self) -> None:
         deck = self._deck
+        assert self._block is not None
         buf = np.zeros((self._block, self.channels), dtype=np.float32)
         t0 = time.monotonic()
         frames_out = 0
@@ -527,8 +536,10 @@ class Player:
         self._notices: list[str] = []
         self._paused = False
         self._holding = False  # a skip/previous/fault transition is under way
+        self._block = 4096  # frames rendered at a time (set by start)
         self._stopped_early = False
         self._sleep = ""
+        self._sleep_minutes: float | None = None
         self._error: str | None = None
         self._feeder: threading.Thread | None = None
         self._done = threading.Event()
@@ -554,9 +565,12 @@ class Player:
         self._renderer = render.SessionRenderer(self.playlist.entries, settings,
                                                 gain_db_of=self._levels.gain_db, **kwargs)
         self._publish()
-        self._deck = _Deck(settings.sample_rate, settings.channels,
-                           max(int(self._ring_s * settings.sample_rate), 4 * _MAX_BLOCK), self._volume)
+        capacity = max(int(self._ring_s * settings.sample_rate), 256)
+        self._block = min(settings.block_frames, capacity // 4)
+        self._deck = _Deck(settings.sample_rate, settings.channels, capacity, self._volume)
         self._fill()  # queue audio before the stream asks for it
+        with self._lock:
+            self._arm_sleep_fade()
         self._levels.start()
         self.output.open(self._deck)
         self._feeder = threading.Thread(target=self._feed_loop, name="companion-feeder", daemon=True)
@@ -624,8 +638,6 @@ class Player:
             if deck is None or deck.finished:
                 self._done.set()
                 return
-            if not (deck.eof and deck.available() == 0):
-                self._stopped_early = True
             step = deck._rate(max(fade_s, render.RAMP_S))
             deck.step = max(step, deck.step) if deck.stopping else step
             deck.stopping = True
@@ -648,32 +660,31 @@ class Player:
         self._commands.put(("end_after", None))
 
     def sleep_fade(self, minutes: float | None) -> None:
-        """Sleep timer: fade out over ``minutes`` from now, then end. None cancels it."""
-        deck = self._deck
+        """Sleep timer: fade out over ``minutes`` from now, then end. None cancels it (the
+        level comes back over a second). Pause, skip and volume keep working meanwhile."""
+        if minutes is not None and (not math.isfinite(minutes) or minutes <= 0):
+            raise UserInputError(f"sleep fade {minutes!r} minutes must be more than 0")
         with self._lock:
-            if minutes is None:
-                if deck is not None and deck.stopping and self._sleep.startswith("fade"):
-                    deck.stopping = False
-                    deck.step = deck._rate(render.RAMP_S * 20)
-                    self._stopped_early = False
-                    self._retarget()
-                self._sleep = ""
-                return
-            if not math.isfinite(minutes) or minutes <= 0:
-                raise UserInputError(f"sleep fade {minutes!r} minutes must be more than 0")
-            self._sleep = f"fade: {minutes:g} min"
-            if deck is not None:
-                deck.step = deck._rate(minutes * 60.0)
-                deck.stopping = True
-                deck.target = 0.0
-                self._stopped_early = True
+            self._sleep_minutes = minutes
+            self._sleep = "" if minutes is None else f"fade: {minutes:g} min"
+            self._arm_sleep_fade()
+
+    def _arm_sleep_fade(self) -> None:
+        deck, minutes = self._deck, self._sleep_minutes
+        if deck is None:
+            return  # armed by start()
+        if minutes is None:
+            deck.sleep_step = deck._rate(1.0)
+            deck.sleep_target = 1.0
+        else:
+            deck.sleep_step = deck._rate(minutes * 60.0)
+            deck.sleep_target = 0.0
 
     def _retarget(self) -> None:
         deck = self._deck
         if deck is None or deck.stopping:
             return
-        if not self._sleep.startswith("fade"):
-            deck.step = deck._rate(render.RAMP_S)
+        deck.step = deck._rate(render.RAMP_S)
         deck.target = 0.0 if (self._paused or self._holding) else 1.0
 
     # -- status -------------------------------------------------------------------------
@@ -707,7 +718,7 @@ class Player:
             total_s=deck.played / sr + (0.0 if finished else max(0.0, (total - pos) / sr)),
             paused=self._paused,
             finished=finished,
-            stopped_early=self._stopped_early,
+            stopped_early=self._stopped_early or (finished and not (deck.eof and deck.read >= deck.write)),
             underruns=deck.underruns,
             error=self._error,
             volume=self._volume,
@@ -718,9 +729,13 @@ class Player:
 
     def _heard_position(self, ring_index: int) -> int:
         with self._lock:
-            for ring_at, pos in reversed(self._marks):
-                if ring_at <= ring_index:
-                    return pos + (ring_index - ring_at)
+            return self._map(ring_index)
+
+    def _map(self, ring_index: int) -> int:
+        """Session frame queued at ``ring_index`` (hold the lock)."""
+        for ring_at, pos in reversed(self._marks):
+            if ring_at <= ring_index:
+                return pos + (ring_index - ring_at)
         return 0
 
     def _publish(self) -> None:
@@ -767,7 +782,7 @@ class Player:
         """Render into the ring until it is full or the session is rendered."""
         deck, r = self._deck, self._renderer
         assert deck is not None and r is not None
-        block = r.settings.block_frames
+        block = self._block
         while not deck.eof:
             room = deck.cap - deck.available()
             if room < block:
@@ -812,13 +827,37 @@ class Player:
             heard = self.status().index
             if cmd == "end_after":
                 if heard is not None:
-                    r.end_after(heard)
-                    self._publish()
+                    before = len(r.slots)
+                    self._rewrite(lambda h=heard: r.end_after(h))
+                    self._stopped_early = self._stopped_early or len(r.slots) < before
                 continue
             if heard is None:
                 heard = 0
             target = {"skip": heard + 1, "previous": heard - 1, "jump": arg}[cmd]
             self._transition(lambda t=target, c=cmd: r.seek_entry(_next_playable(r, t, c)))
+
+    def _rewrite(self, change: Callable[[], object]) -> None:
+        """Change the plan from just after what is being heard, without a gap: the queued audio
+        past the next :data:`REWRITE_MARGIN_S` is thrown away and rendered again."""
+        deck, r = self._deck, self._renderer
+        assert deck is not None and r is not None
+        with self._lock:
+            cut = deck.read + int(REWRITE_MARGIN_S * deck.sr)
+            if cut < deck.write:
+                pos = self._map(cut)
+                deck.eof = False
+                deck.write = cut
+                while self._marks and self._marks[-1][0] >= cut:
+                    self._marks.pop()
+                if deck.read > deck.write:  # the consumer overtook us (a stalled feeder)
+                    deck.write = deck.read
+                    self._marks.append((deck.read, pos))
+                r.rewind(pos)
+            change()
+            self._publish()
+        if r.finished:
+            deck.eof = True
+        self._fill()
 
     def _transition(self, change: Callable[[], object], keep: tuple[int, np.ndarray] | None = None) -> None:
         """Ramp the consumer to silence, drop the queue, apply ``change``, refill, ramp up."""

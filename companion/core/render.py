@@ -60,6 +60,7 @@ SILENCE_FADE_S = 3.0  # fade around a silence segment when the crossfade is shor
 RAMP_S = 0.05  # pause/resume/skip/stop ramps: short enough to feel instant, long enough not to click
 
 _KNEE = 10.0 ** (PEAK_CEILING_DBFS / 20.0)
+_LIMIT = 0.999  # the soft knee's asymptote: below full scale even after 16-bit rounding
 
 
 # -- curves -----------------------------------------------------------------------------------
@@ -81,12 +82,12 @@ def raised_cosine(x: np.ndarray) -> np.ndarray:
 
 def soft_limit(block: np.ndarray) -> np.ndarray:
     """Peak guard on the mix, in place: samples below the ceiling pass untouched; above it a
-    tanh knee bends them so they never reach full scale (|y| < 1). Returns ``block``."""
+    tanh knee bends them so they never reach full scale (|y| < 0.999). Returns ``block``."""
     mag = np.abs(block)
     over = mag > _KNEE
     if over.any():
-        k = _KNEE
-        bent = k + (1.0 - k) * np.tanh((mag[over] - k) / (1.0 - k))
+        k, room = _KNEE, _LIMIT - _KNEE
+        bent = k + room * np.tanh((mag[over].astype(np.float64) - k) / room)
         block[over] = np.copysign(bent, block[over]).astype(block.dtype, copy=False)
     return block
 
@@ -179,7 +180,7 @@ class RenderSettings:
                 raise UserInputError(f"{name.removesuffix('_s').replace('_', '-')} {value!r} must be 0 or more")
         if not -70.0 <= self.target_lufs <= 0.0:
             raise UserInputError(f"target loudness {self.target_lufs} LUFS is out of range; use -70 to 0 (default -20)")
-        if self.channels not in (1, 2) or self.sample_rate < 8000:
+        if self.channels not in (1, 2) or self.sample_rate <= 0:
             raise UserInputError(f"unsupported output format {self.sample_rate} Hz × {self.channels} channels")
 
     def frames(self, seconds: float) -> int:
@@ -266,16 +267,17 @@ class _Voice:
             close()
 
 
-SourceOpener = Callable[[str, RenderSettings], Iterator[np.ndarray]]
+SourceOpener = Callable[[str, RenderSettings, float], Iterator[np.ndarray]]  # path, settings, start_s
 GainOf = Callable[[int], float]
 
 
-def open_track(path: str, settings: RenderSettings) -> Iterator[np.ndarray]:
-    """Decode ``path`` blockwise, converted to the output rate and channels."""
+def open_track(path: str, settings: RenderSettings, start_s: float = 0.0) -> Iterator[np.ndarray]:
+    """Decode ``path`` blockwise from ``start_s`` seconds, converted to the output rate and channels."""
     from companion.core import audio_io
 
     return audio_io.read_blocks(
-        path, block_frames=16384, sample_rate=settings.sample_rate, channels=settings.channels
+        path, block_frames=16384, sample_rate=settings.sample_rate, channels=settings.channels,
+        start_s=start_s,
     )
 
 
@@ -441,6 +443,14 @@ class SessionRenderer:
         self._replan_fade_out()
         return bool(self.slots)
 
+    def rewind(self, position: int) -> None:
+        """Render again from ``position`` (≤ the current one) with the same plan: the player
+        throws away queued audio it has not played yet, then changes the plan from there."""
+        for k in list(self._voices):
+            self._drop_voice(k)
+        self.position = min(max(0, position), self.position)
+        self._first = 0
+
     def end_after(self, index: int) -> None:
         """Sleep timer "end after this track": drop the entries after ``index``; the session
         fade-out then covers the end of that track (shortened if it is nearly over)."""
@@ -496,11 +506,10 @@ class SessionRenderer:
         if k in self._voices:
             return self._voices[k]
         e = self.entries[slot.index]
+        skip = max(0, at - slot.start)  # joined mid-slot (rewind): start decoding there
         try:
-            blocks = iter(self.open_source(e.path, self.settings))
-            voice = _Voice(blocks, slot.length, self.settings.channels)
-            if at > slot.start:  # joined mid-slot: drop what was skipped
-                voice.read(at - slot.start)
+            blocks = iter(self.open_source(e.path, self.settings, skip / self.settings.sample_rate))
+            voice = _Voice(blocks, slot.length - skip, self.settings.channels)
         except ReadError as exc:
             raise _SlotFailed(k, exc.reason) from exc
         gain_db = (self.gain_db_of(slot.index) if self.gain_db_of else 0.0) + self._drops[slot.index]
