@@ -210,6 +210,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
     filters = {k: getattr(args, k) for k in ("folder", "artist", "album", "genre", "exclude")
                if getattr(args, k)}
+    replaced = playlists.exists(playlists.validate_name(args.name))
     with Store() as store:
         pl = planner.build(
             store, name=args.name, arc=args.arc, start_bpm=args.start, target_bpm=args.target,
@@ -217,6 +218,8 @@ def cmd_build(args: argparse.Namespace) -> int:
             filters=filters or None, nearest=args.nearest,
         )
     _print_playlist(pl, args.format, saved=Path(pl.path))
+    if replaced and args.format == "table":
+        print(f"note: this replaced the earlier playlist {args.name!r}")
     return 0
 
 

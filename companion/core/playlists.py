@@ -193,7 +193,8 @@ def dumps(playlist: Playlist) -> str:
     if meta:
         lines.append(_TAG_PLAYLIST + json.dumps(meta, sort_keys=True, default=str))
     for n in playlist.notes:
-        lines.append(_TAG_NOTE + _one_line(n))
+        if not n.startswith(WARNING):  # warnings are worked out afresh on every load
+            lines.append(_TAG_NOTE + _one_line(n))
     for e in playlist.entries:
         if e.is_silence:
             lines.append(f"{_TAG_SILENCE}{e.silence_s:g}")
@@ -277,13 +278,16 @@ def _read(path: Path, name: str, *, store: Store | None, fill_only: bool) -> Pla
     pl = parse(text, base_dir=path.resolve().parent, name=name, source=str(path))
     if store is not None:
         pl = _enrich(pl, store, fill_only=fill_only)
+    from companion.core.planner import check_plan
+
+    warnings = [WARNING + p for p in check_plan(pl, max_step_pct=_max_step(pl))]
     missing = [e.path for e in pl.entries if not e.is_silence and not os.path.exists(e.path)]
     if missing:
         n = len(missing)
-        pl = _with(pl, notes=pl.notes + (
+        warnings.append(
             f"{WARNING}{n} track{'s' if n > 1 else ''} not found (moved or deleted?), e.g. "
-            f"{missing[0]}: rescan its new folder and re-import, or remove {'them' if n > 1 else 'it'}",))
-    return pl
+            f"{missing[0]}: rescan its new folder and re-import, or remove {'them' if n > 1 else 'it'}")
+    return _with(pl, notes=pl.notes + tuple(warnings)) if warnings else pl
 
 
 def _enrich(pl: Playlist, store: Store, *, fill_only: bool) -> Playlist:

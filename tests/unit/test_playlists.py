@@ -137,6 +137,21 @@ def test_moved_files_stay_in_the_playlist_with_a_note(planned: Playlist):
     pl = playlists.load("evening")
     assert [e.path for e in pl.entries] == [e.path for e in planned.entries]
     assert any("1 track not found" in n and gone in n for n in pl.notes)
+    playlists.save(pl)  # warnings are worked out on load, never piled up in the file
+    again = playlists.load("evening")
+    assert sum("not found" in n for n in again.notes) == 1
+
+
+def test_a_hand_edited_step_too_large_is_named_on_load(planned: Playlist):
+    path = playlists.save(planned)
+    lines = path.read_text().splitlines()
+    songs = [i for i, ln in enumerate(lines) if ln and not ln.startswith("#")]
+    # swap the first and last track lines (and their two metadata lines) by hand
+    a, b = songs[0], songs[-1]
+    lines[a - 2:a + 1], lines[b - 2:b + 1] = lines[b - 2:b + 1], lines[a - 2:a + 1]
+    path.write_text("\n".join(lines) + "\n")
+    pl = playlists.load("evening")
+    assert any(n.startswith("warning: the step from track") for n in pl.notes)
 
 
 def test_a_file_edited_by_another_program_is_still_read(planned: Playlist, tmp_path: Path):
@@ -187,7 +202,9 @@ def test_remove_lock_and_unlock(planned: Playlist):
         playlists.lock(planned, k)
 
 
-def test_the_five_alternatives_fit_the_slot_and_replace_keeps_the_plan_valid(planned, library):
+def test_the_five_alternatives_fit_the_slot_and_replace_keeps_the_plan_valid():
+    library = make_library(600)  # fixed paths: the same plan every run
+    planned = planner.plan(library, arc="u-sequence", start_bpm=90, name="evening")
     alts = playlists.replace_candidates(library, planned, 2)
     assert len(alts) == 5
     inside = {e.path for e in planned.entries}
