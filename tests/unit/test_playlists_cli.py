@@ -117,7 +117,7 @@ def test_curation_verbs(library):
 
     alts = call("playlist", "alternatives", "c", "2", "--format", "json")
     options = json.loads(alts.stdout)
-    assert len(options) == 5 and options[0]["n"] == 1
+    assert 1 <= len(options) <= 5 and options[0]["n"] == 1
     call("playlist", "replace", "c", "2", "--with", "1")
     assert show("c")["tracks"][1]["path"] == options[0]["path"]
     call("playlist", "replace", "c", "2", before[1])
