@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -36,6 +36,7 @@ __all__ = [
     "DEMO_TRACKS",
     "SAMPLE_RATE",
     "DemoTrack",
+    "duration_s",
     "ensure_demo",
     "render_track",
     "synthesise_library",
@@ -127,17 +128,23 @@ DEMO_TRACKS: tuple[DemoTrack, ...] = (
 # -- public API ------------------------------------------------------------------------------
 
 
-def synthesise_library(folder: str | Path, *, progress: Progress | None = None) -> list[Path]:
+def synthesise_library(
+    folder: str | Path,
+    *,
+    progress: Progress | None = None,
+    tracks: Sequence[DemoTrack] = DEMO_TRACKS,
+) -> list[Path]:
     """Write the demo tracks into ``folder`` (created if needed); return their paths in order.
 
     Files already present with the recorded content are left untouched (same bytes, same
     mtime). A file that is missing, changed or written by an older generator is rendered again.
+    tracks : which recipes to write (default: the whole library).
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     manifest = _read_manifest(folder)
     paths: list[Path] = []
-    for i, spec in enumerate(DEMO_TRACKS):
+    for i, spec in enumerate(tracks):
         path = folder / spec.filename
         entry = manifest.get(spec.filename)
         if not (entry and _file_matches(path, entry)):
@@ -145,7 +152,7 @@ def synthesise_library(folder: str | Path, *, progress: Progress | None = None) 
             _write_manifest(folder, manifest)
         paths.append(path)
         if progress is not None:
-            progress(i + 1, len(DEMO_TRACKS), spec.filename)
+            progress(i + 1, len(tracks), spec.filename)
     return paths
 
 
@@ -193,6 +200,12 @@ def ensure_demo(
         filters={"folder": str(folder)},
     )
     return replace(pl, path=str(playlists.save(pl)))
+
+
+def duration_s(spec: DemoTrack) -> float:
+    """The length of the rendered track, seconds (whole bars plus the ringing tail)."""
+    c = _Composer(spec)
+    return int(round((c.bars * c.bar_s + _TAIL_S) * SAMPLE_RATE)) / SAMPLE_RATE
 
 
 def render_track(spec: DemoTrack) -> np.ndarray:
