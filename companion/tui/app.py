@@ -97,7 +97,13 @@ class CompanionApp(App[int]):
         # Sessions a killed process left open become "interrupted", keeping what was listened.
         from companion.core.sessions import recover_interrupted
 
-        recover_interrupted(self.store)
+        mine = [s for s in recover_interrupted(self.store) if s.listener == self.listener]
+        if mine:
+            self.notify(
+                f"Your session with {mine[-1].playlist} was interrupted after "
+                f"{mine[-1].minutes_listened:.0f} minutes. In History (h), press r to say how "
+                "you feel now.", title="Welcome back", timeout=12,
+            )
 
 
 def make_app(

@@ -99,6 +99,14 @@ def add_past_sessions(store: Store, listener: str = "me") -> None:
         ))
 
 
+@pytest.fixture(autouse=True)
+def quick_stop(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stopping fades out over 3 s for a listener; a tenth of that is enough for a test."""
+    from companion.tui.screens import session
+
+    monkeypatch.setattr(session, "STOP_FADE_S", 0.3)
+
+
 @pytest.fixture
 def store(companion_home: Path) -> Store:
     s = Store()

@@ -89,17 +89,18 @@ async def test_playlist_played_to_the_end_is_completed(store: Store, library: Pl
     assert session.minutes_listened > 0
 
 
-@pytest.mark.parametrize("typed", ["11", "abc", "4.5"])
-async def test_invalid_rating_is_explained_and_stores_nothing(
-    store: Store, library: Playlist, typed: str
-) -> None:
+async def test_invalid_ratings_are_explained_and_store_nothing(store: Store, library: Playlist) -> None:
     app = make_app(store=store, output_factory=paced_output)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("enter", *typed, "enter")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
-        assert session_screen(app).phase == BEFORE
-        assert any(sev == "error" and "0 to 10" in msg for msg, sev in notes(app))
+        await pilot.press("enter")
+        field = app.screen.query_one(".rating-input")
+        for typed in ("11", "abc", "4.5", "-1", ""):
+            field.value = typed
+            await pilot.press("enter")
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            assert session_screen(app).phase == BEFORE
+            assert repr(typed) in notes(app)[-1][0] and notes(app)[-1][1] == "error"
     assert store.sessions() == []
 
 
@@ -268,3 +269,48 @@ async def test_scan_of_a_missing_folder_is_refused_in_the_dialog(store: Store) -
         await pilot.press("enter")
         await pilot.pause()
         assert ("/no/such/folder is not a folder", "error") in notes(app)
+
+
+async def test_a_session_without_a_rating_after_can_be_rated_later(store: Store) -> None:
+    from companion.core.models import Rating, Session
+
+    store.import_session(Session(
+        id=0, listener="me", playlist="evening", arc="step-down",
+        started_at="2025-03-03T20:10:00+00:00", ended_at="2025-03-03T20:20:00+00:00",
+        minutes_listened=10.0, outcome="interrupted", uid="no-after",
+        ratings=(Rating("stress", "before", 8.0, recorded_at="2025-03-03T20:10:00+00:00"),),
+    ))
+    app = make_app(store=store, auto_demo=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("h")
+        await pilot.pause()
+        assert footer_keys(app).get("r") == "Rate how you feel now"
+        await pilot.press("r", "4", "enter")
+        await pilot.pause()
+        assert "r" not in footer_keys(app)  # rated now
+        row = app.screen.query_one("#sessions", DataTable).get_row_at(0)
+        assert row[4] == "8 → 4  (−4)"
+    after = store.sessions()[0].rating("after")
+    assert after is not None and after.value == 4 and after.late
+
+
+def test_the_app_starts_without_loading_audio_analysis_or_statistics(tmp_path: Path) -> None:
+    """Opening the app (mounted, first screen drawn) imports no librosa, numba, scipy, sounddevice."""
+    import subprocess
+    import sys
+
+    code = (
+        "import asyncio, sys\n"
+        "from companion.tui.app import make_app\n"
+        "async def main():\n"
+        "    app = make_app(auto_demo=False)\n"
+        "    async with app.run_test(size=(120, 36)) as pilot:\n"
+        "        await pilot.pause()\n"
+        "asyncio.run(main())\n"
+        "print(sorted({k.split('.')[0] for k in sys.modules} & "
+        "{'librosa', 'numba', 'scipy', 'sounddevice'}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                         env={**__import__("os").environ, "COMPANION_HOME": str(tmp_path)})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "[]"

@@ -87,7 +87,7 @@ class LibraryScreen(WorkerScreen):
         table.add_column("Length", key="duration")
         table.add_column("BPM", key="bpm")
         table.add_column("Confidence", key="confidence")
-        table.add_column("", key="flag")
+        table.add_column("Note", key="flag")
         self.refresh_tracks()
 
     def on_screen_resume(self) -> None:

@@ -33,6 +33,7 @@ from companion.tui.widgets.rating import RatingPrompt
 POLL_S = 0.25  # how often the player's status is read
 HEARTBEAT_S = 15.0  # how often minutes listened are saved, so a crash loses little
 VOLUME_STEP = 0.1  # a tenth of full volume per key press
+STOP_FADE_S = 3.0  # stopping fades out gently rather than cutting off
 
 BEFORE, PLAYING, AFTER = "before", "playing", "after"
 
@@ -42,8 +43,6 @@ class SessionScreen(WorkerScreen):
 
     # One key can mean different things in each phase; check_action enables the right one.
     BINDINGS = [
-        Binding("enter", "begin", "Begin", priority=True, id="begin"),
-        Binding("enter", "save_after", "Save rating", priority=True, id="save-after"),
         Binding("space", "pause", "Pause/resume", id="pause"),
         Binding("n", "skip", "Skip", id="skip"),
         Binding("s", "stop", "Stop", id="stop"),
@@ -91,7 +90,7 @@ class SessionScreen(WorkerScreen):
                     classes="session-about",
                 )
                 yield RatingPrompt("Before you listen: how stressed do you feel right now?",
-                                   id="rate-before")
+                                   begins=True, id="rate-before")
                 yield Static("type a number and press enter to begin · escape goes back",
                              classes="muted hint", id="before-hint")
             with Vertical(id=PLAYING, classes="phase"), Vertical(classes="column wide"):
@@ -110,9 +109,11 @@ class SessionScreen(WorkerScreen):
                                       id="session-bar")
                     yield Label("", id="session-time", classes="np-time")
                 yield Label("", id="np-state", classes="np-state")
+                yield Label("", id="np-next", classes="np-next")
             with Vertical(id=AFTER, classes="phase"), Vertical(classes="column"):
                 yield Static("", id="after-summary", classes="session-about")
-                yield RatingPrompt("And now: how stressed do you feel?", id="rate-after")
+                yield RatingPrompt("And now: how stressed do you feel?", begins=False,
+                                   id="rate-after")
                 yield Static("type a number and press enter · escape skips this rating",
                              classes="muted hint")
         yield Footer()
@@ -134,20 +135,14 @@ class SessionScreen(WorkerScreen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("pause", "skip", "stop", "volume"):
             return self.phase == PLAYING and not self.stopping
-        if action in ("begin", "back"):
+        if action == "back":
             return self.phase == BEFORE and not self.opening
-        if action in ("save_after", "skip_rating"):
+        if action == "skip_rating":
             return self.phase == AFTER
         return True
 
-    def action_begin(self) -> None:
-        self.query_one("#rate-before", RatingPrompt).submit()
-
     def action_back(self) -> None:
         self.app.pop_screen()
-
-    def action_save_after(self) -> None:
-        self.query_one("#rate-after", RatingPrompt).submit()
 
     def action_skip_rating(self) -> None:
         self._go_to_history()
@@ -167,7 +162,7 @@ class SessionScreen(WorkerScreen):
         if self.player is None or self.stopping:
             return
         self.stopping = True
-        self.player.stop()
+        self.player.stop(fade_s=STOP_FADE_S)
         self.query_one("#np-state", Label).update("fading out gently…")
         self.refresh_bindings()
 
@@ -276,6 +271,7 @@ class SessionScreen(WorkerScreen):
         if not self.stopping:
             state = "paused · space resumes" if st.paused else "playing"
             self.query_one("#np-state", Label).update(f"{state} · volume {st.volume * 100:.0f} %")
+        self.query_one("#np-next", Label).update(_coming_next(self.playlist, st.index))
         for notice in st.notices[self._notices_shown:]:
             self.notify(notice, severity="warning", timeout=8)
         self._notices_shown = len(st.notices)
@@ -335,6 +331,17 @@ class SessionScreen(WorkerScreen):
                     self.app.store, self.session_id, outcome=OUTCOME_STOPPED,  # type: ignore[attr-defined]
                     minutes_listened=st.minutes_listened, underruns=st.underruns,
                 )
+
+
+def _coming_next(playlist: Playlist, index: int | None) -> str:
+    """``next: Willow Shade · 80 BPM`` for the entry after ``index``; "" at the last one."""
+    if index is None or index + 1 >= len(playlist.entries):
+        return ""
+    e = playlist.entries[index + 1]
+    if e.is_silence:
+        return f"next: a silence of {fmt.clock(e.silence_s)}"
+    tempo = e.used_bpm or e.bpm
+    return f"next: {e.title or e.display_name}" + (f" · {tempo:.0f} BPM" if tempo else "")
 
 
 def _track_number(playlist: Playlist, index: int | None) -> tuple[int, int]:

@@ -21,7 +21,7 @@ class BeatPulse(Widget):
     monotonic clock so the pulse stays smooth.
     """
 
-    DEFAULT_CSS = "BeatPulse { height: 1; width: 100%; }"
+    DEFAULT_CSS = "BeatPulse { height: 1; width: 100%; content-align: center middle; }"
 
     def __init__(self, *, id: str | None = None) -> None:  # noqa: A002 - Textual's own name
         super().__init__(id=id)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
 from textual.reactive import reactive
@@ -33,6 +34,18 @@ class StressScale(Static):
         return text
 
 
+class BeginInput(Input):
+    """The rating before: enter begins the session (and says so in the footer)."""
+
+    BINDINGS = [Binding("enter", "submit", "Begin")]
+
+
+class SaveInput(Input):
+    """The rating after: enter saves it."""
+
+    BINDINGS = [Binding("enter", "submit", "Save rating")]
+
+
 class RatingPrompt(Vertical):
     """A question, the 0–10 scale and an input; posts :class:`RatingPrompt.Rated` when valid.
 
@@ -49,15 +62,17 @@ class RatingPrompt(Vertical):
         def control(self) -> RatingPrompt:
             return self.prompt
 
-    def __init__(self, question: str, *, id: str) -> None:  # noqa: A002 - Textual's own name
+    def __init__(self, question: str, *, begins: bool, id: str) -> None:  # noqa: A002
         super().__init__(id=id, classes="rating-prompt")
         self.question = question
+        self.input_type = BeginInput if begins else SaveInput
 
     def compose(self) -> ComposeResult:
         yield Label(self.question, classes="rating-question")
         yield Static(SCALE_HINT, classes="muted rating-hint")
         yield StressScale(classes="rating-scale")
-        yield Input(placeholder="a whole number, 0–10", max_length=6, classes="rating-input")
+        yield self.input_type(placeholder="a whole number, 0–10", max_length=6,
+                              classes="rating-input")
 
     def focus_input(self) -> None:
         self.query_one(Input).focus()
@@ -76,14 +91,10 @@ class RatingPrompt(Vertical):
 
     @on(Input.Submitted)
     def _submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        self.submit()
-
-    def submit(self) -> None:
         """Check what was typed: post :class:`Rated`, or explain what is wrong."""
-        text = self.query_one(Input).value
+        event.stop()
         try:
-            value = parse_stress(text)
+            value = parse_stress(event.value)
         except UserInputError as exc:
             self.notify(str(exc), title="Not a rating", severity="error")
             return
