@@ -75,6 +75,9 @@ _W_SEED = 0.25  # the per-seed preference: up to this much
 _W_SILENCE = 0.5  # × (distance of the silence from its time, in median track lengths)²
 _W_LENGTH = 0.3  # × ((total - asked) / 5 %)² when comparing finished plans
 _UNKNOWN_CONFIDENCE = 0.6
+# An unsure track's alternative tempo is used only with at least this much evidence (0–1):
+# on the demo library, levels below it were wrong every time (e.g. 3/2 of a halved tempo).
+MIN_ALTERNATIVE_SCORE = 0.25
 
 
 def step_pct(from_bpm: float, to_bpm: float) -> float:
@@ -104,14 +107,16 @@ class _Uses:
 
 def _tempi(t: Track) -> list[tuple[float, float, bool]]:
     """(bpm, confidence, is_alternative) for each tempo a track may be used at: its own, and
-    for an unsure track its plausible alternatives (half, double, ...), each as likely as the
-    analysis thought, times the doubt about the main tempo."""
+    for an unsure track its plausible alternatives (half, double, ...; score at least
+    ``MIN_ALTERNATIVE_SCORE``), each as likely as the analysis thought, times the doubt about
+    the main tempo."""
     bpm = float(t.bpm or 0.0)
     conf = _UNKNOWN_CONFIDENCE if t.bpm_confidence is None else float(t.bpm_confidence)
     out = [(bpm, conf, False)]
     if conf < UNSURE_CONFIDENCE and bpm > 0:
         for a in t.bpm_alternatives:
-            if MIN_BPM <= a.bpm <= MAX_BPM and abs(math.log(a.bpm / bpm)) > 0.04:
+            if (a.score >= MIN_ALTERNATIVE_SCORE and MIN_BPM <= a.bpm <= MAX_BPM
+                    and abs(math.log(a.bpm / bpm)) > 0.04):
                 out.append((float(a.bpm), float(a.score) * (1.0 - conf), True))
     return out
 
