@@ -26,7 +26,7 @@ def bpm(value: float | None) -> str:
     return "–" if value is None else f"{value:.0f}"
 
 
-def tempo_span(playlist: Playlist) -> str:
+def tempo_span(playlist: Playlist, *, unit: bool = True) -> str:
     """The tempo the playlist starts at and ends at, ``92 → 61 BPM``, with the lowest if it dips."""
     tempos = [e.used_bpm or e.bpm for e in playlist.tracks]
     known = [t for t in tempos if t]
@@ -36,7 +36,7 @@ def tempo_span(playlist: Playlist) -> str:
     span = f"{first:.0f} → {last:.0f}"
     if low < min(first, last) - 0.5:
         span = f"{first:.0f} → {low:.0f} → {last:.0f}"
-    return f"{span} BPM"
+    return f"{span} BPM" if unit else span
 
 
 def stress_change(before: float | None, after: float | None) -> str:

@@ -23,12 +23,13 @@ class BuildRequest:
     minutes: float
 
 
-def arc_names() -> list[str]:
-    """The arcs the planner knows (bundled and the user's own presets), step-down first."""
+def arcs_on_offer() -> dict[str, str]:
+    """name -> description of every arc (bundled and the user's own presets), step-down first."""
     from companion.core.arcs import BUILTIN_ARCS, list_arcs
 
-    names = [a.name for a in list_arcs()] or list(BUILTIN_ARCS)
-    return sorted(names, key=lambda n: (n not in BUILTIN_ARCS, BUILTIN_ARCS.index(n) if n in BUILTIN_ARCS else 0, n))
+    found = {a.name: a.description for a in list_arcs()}
+    order = [n for n in BUILTIN_ARCS if n in found] + sorted(n for n in found if n not in BUILTIN_ARCS)
+    return {n: found[n] for n in order} or dict.fromkeys(BUILTIN_ARCS, "")
 
 
 class BuildScreen(ModalScreen[BuildRequest | None]):
@@ -40,7 +41,8 @@ class BuildScreen(ModalScreen[BuildRequest | None]):
     ]
 
     def compose(self) -> ComposeResult:
-        arcs = arc_names()
+        self.arcs = arcs_on_offer()
+        first = next(iter(self.arcs))
         with Vertical(id="build-dialog", classes="dialog"):
             yield Label("Build a playlist", classes="dialog-title")
             yield Static(
@@ -49,7 +51,9 @@ class BuildScreen(ModalScreen[BuildRequest | None]):
             )
             with Grid(id="build-form"):
                 yield Label("Arc")
-                yield Select([(a, a) for a in arcs], value=arcs[0], allow_blank=False, id="arc")
+                yield Select([(a, a) for a in self.arcs], value=first, allow_blank=False, id="arc")
+                yield Static("")
+                yield Static(self.arcs[first], id="arc-about", classes="muted")
                 yield Label("Start BPM")
                 yield Input("", id="start", type="number", placeholder="blank: from your library")
                 yield Label("Target BPM")
@@ -63,6 +67,10 @@ class BuildScreen(ModalScreen[BuildRequest | None]):
 
     def on_mount(self) -> None:
         self.query_one("#name", Input).focus()
+
+    @on(Select.Changed, "#arc")
+    def _arc_changed(self, event: Select.Changed) -> None:
+        self.query_one("#arc-about", Static).update(self.arcs.get(str(event.value), ""))
 
     @on(Input.Submitted)
     def _submitted(self) -> None:

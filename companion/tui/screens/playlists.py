@@ -70,7 +70,7 @@ class PlaylistsScreen(WorkerScreen):
         table.add_column("Arc", key="arc")
         table.add_column("Tracks", key="tracks")
         table.add_column("Length", key="length")
-        table.add_column("Tempo", key="tempo")
+        table.add_column("BPM", key="tempo")
         detail = self.query_one("#detail-tracks", DataTable)
         detail.add_column("#", key="n")
         detail.add_column("BPM", key="bpm")
@@ -97,7 +97,8 @@ class PlaylistsScreen(WorkerScreen):
         table.clear()
         for p in self.playlists:
             table.add_row(
-                p.name, p.arc or "–", str(len(p.tracks)), fmt.clock(p.total_s), fmt.tempo_span(p),
+                p.name, p.arc or "–", str(len(p.tracks)), fmt.clock(p.total_s),
+                fmt.tempo_span(p, unit=False),
                 key=p.name,
             )
         names = [p.name for p in self.playlists]
@@ -199,7 +200,7 @@ class PlaylistsScreen(WorkerScreen):
     def action_build(self) -> None:
         def built(request: BuildRequest | None) -> None:
             if request is not None:
-                self.notify(f"Building {request.name}…", timeout=3)
+                self.notify(f"Building {request.name}…", timeout=2)
                 self.build_playlist(request)
 
         self.app.push_screen(BuildScreen(), built)
@@ -260,7 +261,6 @@ class PlaylistsScreen(WorkerScreen):
     def _playlist_built(self, message: PlaylistBuilt) -> None:
         p = message.playlist
         self.refresh_playlists(select=p.name)
+        # The planner's notes are in the detail panel beside the list.
         self.notify(f"{p.name}: {len(p.tracks)} tracks, {fmt.clock(p.total_s)}, {fmt.tempo_span(p)}",
                     title="Playlist built")
-        for note in p.notes:
-            self.notify(note, severity="information", timeout=8)

@@ -12,6 +12,7 @@ from textual.widget import Widget
 _DIM = Color.parse("#3b4a54")
 _BRIGHT = Color.parse("#9fd3c7")
 _FPS = 15
+_MIN_WIDTH, _MAX_WIDTH = 4, 24  # cells
 
 
 class BeatPulse(Widget):
@@ -48,9 +49,8 @@ class BeatPulse(Widget):
         return (1.0 - phase) ** 3
 
     def render(self) -> Text:
+        """A short line that swells and brightens on the beat and settles between beats."""
         glow = self.glow()
         color = _DIM.blend(_BRIGHT, glow)
-        dot = "●" if glow > 0.35 else "•" if glow > 0.08 else "·"
-        text = Text(justify="center")
-        text.append(f"  {dot}  ", style=Style(color=color.rich_color, bold=glow > 0.35))
-        return text
+        width = _MIN_WIDTH + round(glow * (_MAX_WIDTH - _MIN_WIDTH) / 2) * 2
+        return Text("━" * width, style=Style(color=color.rich_color))
