@@ -109,8 +109,10 @@ def run_play(args: argparse.Namespace) -> int:
     store = Store()
     try:
         playlist = playlists.load(args.playlist, store=store)
-        for note in playlist.notes:
+        for note in playlist.notes[:3]:
             print(f"note: {note}", file=sys.stderr)
+        if len(playlist.notes) > 3:
+            print(f"note: … and {len(playlist.notes) - 3} more (`companion playlist show`)", file=sys.stderr)
         if args.output:
             output: Any = player_mod.FileOutput(args.output)
         else:

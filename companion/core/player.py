@@ -867,7 +867,8 @@ class Player:
             self._holding = True
             self._retarget()
         deadline = time.monotonic() + 2.0
-        while not deck.muted and not deck.finished and time.monotonic() < deadline:
+        while (self._feeder is not None and not deck.muted and not deck.finished
+               and time.monotonic() < deadline):  # before the output opens nothing is heard
             self._notify()
             time.sleep(0.002)
         with self._lock:

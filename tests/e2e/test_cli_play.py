@@ -1,0 +1,157 @@
+"""`companion play` and `companion devices` as a user runs them."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from companion.cli import main
+from companion.core.store import Store
+
+SR = 22050
+
+
+def _playlist(folder: Path, n: int = 3, seconds: float = 2.0, repeat: int = 1) -> Path:
+    import soundfile as sf
+
+    lines = ["#EXTM3U"]
+    for i in range(n):
+        t = np.arange(int(seconds * SR)) / SR
+        path = folder / f"tone{i}.wav"
+        sf.write(path, (0.2 * np.sin(2 * np.pi * (220 + 110 * i) * t)).astype(np.float32), SR)
+        lines.append(f"#EXTINF:{seconds:.0f},Synth - Tone {i}")
+        lines.append(str(path))
+    m3u = folder / "tones.m3u8"
+    m3u.write_text("\n".join(lines[:1] + lines[1:] * repeat) + "\n")
+    return m3u
+
+
+def _run(args: list[str], home: Path, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "companion", *args], env={**os.environ, "COMPANION_HOME": str(home), **env},
+        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60,
+    )
+
+
+def _no_device_env(tmp_path: Path) -> dict[str, str]:
+    conf = tmp_path / "no-device.conf"
+    conf.write_text("pcm.!default { type hw card 99 }\n")  # a sound card that is not there
+    return {"ALSA_CONFIG_PATH": str(conf)}
+
+
+def test_play_to_a_file_stores_the_session_and_writes_what_would_be_heard(tmp_path, companion_home) -> None:
+    import soundfile as sf
+
+    m3u = _playlist(tmp_path)
+    out = tmp_path / "session.wav"
+    proc = _run(["play", str(m3u), "--pre", "5", "--post", "3", "--output", str(out),
+                 "--crossfade", "0.5", "--fade-in", "0.2", "--fade-out", "0.5"], companion_home)
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr and "Synth - Tone 2" in proc.stderr  # the status line
+    info = sf.info(out)
+    assert info.samplerate == SR and info.frames == int((3 * 2.0 - 2 * 0.5) * SR)
+    with Store() as store:
+        [session] = store.sessions()
+    assert session.playlist == "tones" and session.outcome == "completed"
+    assert session.value("before") == 5 and session.value("after") == 3
+    assert session.minutes_listened == pytest.approx(5.0 / 60, abs=1e-3)
+    assert "Tone 2" in session.snapshot
+
+
+def test_gapless_option_plays_tracks_back_to_back(tmp_path, companion_home, capsys) -> None:
+    import soundfile as sf
+
+    out = tmp_path / "gapless.flac"
+    assert main(["play", str(_playlist(tmp_path)), "--pre", "4", "--post", "4", "--output", str(out),
+                 "--gapless", "--fade-in", "0", "--fade-out", "0"]) == 0
+    assert sf.info(out).frames == 3 * 2 * SR
+
+
+def test_no_sound_device_is_one_line_and_nothing_is_stored(tmp_path, companion_home) -> None:
+    proc = _run(["play", str(_playlist(tmp_path)), "--pre", "5", "--post", "3"], companion_home,
+                **_no_device_env(tmp_path))
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("companion: "), proc.stderr
+    assert "libportaudio2" in lines[0] and "--output FILE.wav" in lines[0]
+    with Store() as store:
+        assert store.sessions() == []
+
+    proc = _run(["devices"], companion_home, **_no_device_env(tmp_path))
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in proc.stderr and "--output FILE.wav" in proc.stderr
+
+
+def test_devices_lists_the_outputs(tmp_path, companion_home) -> None:
+    conf = Path(__file__).resolve().parents[1] / "alsa-capture.conf"
+    proc = _run(["devices", "--format", "csv"], companion_home,
+                ALSA_CONFIG_PATH=f"/usr/share/alsa/alsa.conf:{conf}")
+    assert proc.returncode == 0, proc.stderr
+    header, *rows = proc.stdout.strip().splitlines()
+    assert header == "index,name,channels,default_samplerate,default"
+    assert any(",default," in r and r.endswith(",true") for r in rows)
+
+
+@pytest.mark.parametrize("flag", ["--pre", "--post"])
+def test_a_bad_rating_by_flag_exits_2_and_stores_nothing(tmp_path, companion_home, flag, capsys) -> None:
+    other = "--post" if flag == "--pre" else "--pre"
+    code = main(["play", str(_playlist(tmp_path)), flag, "11", other, "3", "--output", str(tmp_path / "x.wav")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith(f"companion: {flag}: ") and "0 to 10" in err
+    assert len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "x.wav").exists()
+    with Store() as store:
+        assert store.sessions() == []
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_an_invalid_answer_is_explained_and_asked_again(tmp_path, companion_home, monkeypatch, capsys) -> None:
+    monkeypatch.setattr(sys, "stdin", _Terminal("eleven\n4\n"))
+    code = main(["play", str(_playlist(tmp_path)), "--post", "2", "--output", str(tmp_path / "x.wav")])
+    assert code == 0
+    err = capsys.readouterr().err
+    assert "'eleven' is not a number" in err
+    with Store() as store:
+        [session] = store.sessions()
+    assert session.value("before") == 4 and session.value("after") == 2
+
+
+def test_ctrl_c_ends_gracefully_records_minutes_and_still_takes_the_rating_after(tmp_path, companion_home) -> None:
+    m3u = _playlist(tmp_path, n=1, seconds=10.0, repeat=2000)  # hours: the signal lands mid-session
+    out_file = tmp_path / "long.wav"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "companion", "play", str(m3u), "--pre", "6", "--post", "2",
+         "--output", str(out_file)],
+        env={**os.environ, "COMPANION_HOME": str(companion_home)},
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and proc.poll() is None:
+            if out_file.exists() and out_file.stat().st_size > 2_000_000:  # it is playing
+                break
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err[-2000:]
+    assert "Traceback" not in err
+    with Store() as store:
+        [session] = store.sessions()
+    assert session.outcome == "stopped_early" and session.minutes_listened > 0
+    assert session.value("before") == 6 and session.value("after") == 2
+    assert "stopped early" in out
