@@ -5,6 +5,7 @@
                     [--folder F] [--artist A] [--album A] [--genre G] [--exclude PATH]
                     [--format table|json]
     companion playlist list [--format table|json]
+    companion playlist arcs [--format table|json]
     companion playlist show NAME [--format table|json]
     companion playlist import FILE [--name NAME]
     companion playlist export NAME FILE
@@ -46,6 +47,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     q = ps.add_parser("list", help="saved playlists, by name")
     add_format_arg(q, ("table", "json"))
     q.set_defaults(func=cmd_list)
+
+    q = ps.add_parser("arcs", help="the arc presets `build --arc` accepts, yours included")
+    add_format_arg(q, ("table", "json"))
+    q.set_defaults(func=cmd_arcs)
 
     q = ps.add_parser("show", help="a playlist's tracks with their tempi and start times")
     q.add_argument("name", metavar="NAME")
@@ -238,6 +243,13 @@ def cmd_list(args: argparse.Namespace) -> int:
         return 0
     emit(rows, ("name", "tracks", "length", "arc", "start_bpm", "target_bpm"), args.format,
          headers={"start_bpm": "start", "target_bpm": "target"})
+    return 0
+
+
+def cmd_arcs(args: argparse.Namespace) -> int:
+    rows = [{"name": a.name, "description": a.description, "silence_s": a.silence_s,
+             "fade_out_s": a.fade_out_s, "path": a.path} for a in arcs.list_arcs()]
+    emit(rows, ("name", "description", "path"), args.format)
     return 0
 
 

@@ -271,10 +271,7 @@ def _read(path: Path, name: str, *, store: Store | None, fill_only: bool) -> Pla
         data = path.read_bytes()
     except OSError as exc:
         raise ReadError(path, f"cannot read the playlist ({exc.strerror})") from exc
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = data.decode("latin-1")  # old .m3u files from Windows players
+    text = _decode(data)
     pl = parse(text, base_dir=path.resolve().parent, name=name, source=str(path))
     if store is not None:
         pl = _enrich(pl, store, fill_only=fill_only)
@@ -288,6 +285,20 @@ def _read(path: Path, name: str, *, store: Store | None, fill_only: bool) -> Pla
             f"{WARNING}{n} track{'s' if n > 1 else ''} not found (moved or deleted?), e.g. "
             f"{missing[0]}: rescan its new folder and re-import, or remove {'them' if n > 1 else 'it'}")
     return _with(pl, notes=pl.notes + tuple(warnings)) if warnings else pl
+
+
+def _decode(data: bytes) -> str:
+    """Text of a playlist file: UTF-8 (with or without BOM), UTF-16 with BOM, else Latin-1
+    (old .m3u files from Windows players)."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError:
+            pass
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
 
 
 def _enrich(pl: Playlist, store: Store, *, fill_only: bool) -> Playlist:
@@ -327,7 +338,7 @@ def _resolve(line: str, base_dir: Path) -> str | None:
     p = Path(line).expanduser()
     if not p.is_absolute():
         p = base_dir / p
-    return os.path.abspath(p)
+    return str(p.resolve())  # as the library stores paths (symlinks resolved)
 
 
 def _extinf(rest: str) -> tuple[float, str]:

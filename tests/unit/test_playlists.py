@@ -111,6 +111,14 @@ def test_import_without_extm3u_header_windows_paths_and_latin1(tmp_path: Path):
     assert not pl.notes
 
 
+def test_import_reads_utf16_files_with_a_bom(tmp_path: Path):
+    (tmp_path / "ä.flac").touch()
+    f = tmp_path / "win.m3u"
+    f.write_bytes("#EXTM3U\r\n#EXTINF:5,Ä - B\r\nä.flac\r\n".encode("utf-16"))
+    pl = playlists.import_m3u(f)
+    assert [(e.path, e.artist, e.title) for e in pl.entries] == [(str(tmp_path / "ä.flac"), "Ä", "B")]
+
+
 def test_an_empty_playlist_file_imports_as_an_empty_playlist(tmp_path: Path):
     for text in ("", "#EXTM3U\n", "\n\n# nothing\n"):
         pl = playlists.import_m3u(_write(tmp_path / "empty.m3u8", text))

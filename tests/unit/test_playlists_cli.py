@@ -87,6 +87,15 @@ def test_an_impossible_build_says_why_in_one_line_and_exits_2(library):
     assert p.returncode == 2 and "'bad/name'" in p.stderr
 
 
+def test_arcs_lists_bundled_and_own_presets(companion_home: Path):
+    (companion_home / "presets").mkdir(parents=True)
+    (companion_home / "presets" / "mine.arc").write_text("[arc]\ndescription = my own\n"
+                                                         "[curve]\n0 = start\n1 = target\n")
+    rows = json.loads(call("playlist", "arcs", "--format", "json").stdout)
+    assert [r["name"] for r in rows] == ["mine", "sleep", "step-down", "u-sequence"]
+    assert rows[0]["description"] == "my own"
+
+
 def test_list_import_export(library, tmp_path: Path):
     assert "no playlists yet" in call("playlist", "list").stdout
     call("build", "--name", "b", "--start", "85")
