@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -133,26 +133,48 @@ def synthesise_library(
     *,
     progress: Progress | None = None,
     tracks: Sequence[DemoTrack] = DEMO_TRACKS,
+    jobs: int | None = 1,
 ) -> list[Path]:
     """Write the demo tracks into ``folder`` (created if needed); return their paths in order.
 
     Files already present with the recorded content are left untouched (same bytes, same
     mtime). A file that is missing, changed or written by an older generator is rendered again.
+
     tracks : which recipes to write (default: the whole library).
+    jobs : worker processes rendering tracks side by side (None: the number of cores).
+        The files are the same whatever the number.
+
+    Raises CompanionError when the folder cannot be written.
     """
+    from companion.core.errors import CompanionError
+
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CompanionError(f"{folder}: cannot create the demo library ({exc.strerror})") from exc
     manifest = _read_manifest(folder)
-    paths: list[Path] = []
-    for i, spec in enumerate(tracks):
-        path = folder / spec.filename
-        entry = manifest.get(spec.filename)
-        if not (entry and _file_matches(path, entry)):
-            manifest[spec.filename] = _write_track(spec, path)
-            _write_manifest(folder, manifest)
-        paths.append(path)
+    paths = [folder / spec.filename for spec in tracks]
+    todo = [
+        spec
+        for spec, path in zip(tracks, paths, strict=True)
+        if not (spec.filename in manifest and _file_matches(path, manifest[spec.filename]))
+    ]
+    done = 0
+
+    def finished(spec: DemoTrack) -> None:
+        nonlocal done
+        done += 1
         if progress is not None:
-            progress(i + 1, len(tracks), spec.filename)
+            progress(done, len(tracks), spec.filename)
+
+    for spec in tracks:
+        if spec not in todo:
+            finished(spec)
+    for spec, partial in _encode_all(todo, folder, _job_count(jobs, len(todo))):
+        manifest[spec.filename] = _install(partial, folder / spec.filename)
+        _write_manifest(folder, manifest)
+        finished(spec)
     return paths
 
 
@@ -185,7 +207,7 @@ def ensure_demo(
         if progress is not None:
             progress(done, total, f"analysing {Path(path).name}" if path else "analysing")
 
-    files = synthesise_library(folder, progress=synth_progress)
+    files = synthesise_library(folder, progress=synth_progress, jobs=jobs)
     scan.scan([folder], store, jobs=jobs, progress=scan_progress)
     existing = _existing_playlist(files)
     if existing is not None:
@@ -274,24 +296,64 @@ _FORMATS = {
 }
 
 
-def _write_track(spec: DemoTrack, path: Path) -> dict:
-    """Render, encode and tag one track; replace ``path`` only when the bytes differ."""
+def _job_count(jobs: int | None, work: int) -> int:
+    if jobs is None:
+        from companion.core.scan import default_jobs
+
+        jobs = default_jobs()
+    return max(1, min(jobs, work))
+
+
+def _encode_all(
+    specs: Sequence[DemoTrack], folder: Path, jobs: int
+) -> Iterator[tuple[DemoTrack, Path]]:
+    """(recipe, encoded and tagged file beside its final place) as each track is ready."""
+    if jobs <= 1:
+        for spec in specs:
+            yield spec, _encode_track(spec, str(folder))
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    # never plain fork: the caller may be a TUI with threads
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+        futures = {pool.submit(_encode_track, spec, str(folder)): spec for spec in specs}
+        for future in as_completed(futures):
+            yield futures[future], future.result()
+
+
+def _encode_track(spec: DemoTrack, folder: str) -> Path:
+    """Render, encode and tag one track into a hidden partial file; return its path."""
     import soundfile as sf
 
+    from companion.core.errors import CompanionError
+
     audio = render_track(spec)
-    tmp = path.with_name(f".{path.name}.partial")
-    # Blockwise: libsndfile's Vorbis encoder crashes on very large single writes.
-    with sf.SoundFile(str(tmp), "w", SAMPLE_RATE, 2, **_FORMATS[spec.fmt]) as fh:
-        for i in range(0, len(audio), 32768):
-            fh.write(audio[i : i + 32768])
-    if spec.fmt == "ogg":
-        _fix_ogg_serial(tmp)
-    _tag(tmp, spec)
-    digest, size = _sha256(tmp), tmp.stat().st_size
+    tmp = Path(folder) / f".{spec.filename}.partial"
+    try:
+        # Blockwise: libsndfile's Vorbis encoder crashes on very large single writes.
+        with sf.SoundFile(str(tmp), "w", SAMPLE_RATE, 2, **_FORMATS[spec.fmt]) as fh:
+            for i in range(0, len(audio), 32768):
+                fh.write(audio[i : i + 32768])
+        if spec.fmt == "ogg":
+            _fix_ogg_serial(tmp)
+        _tag(tmp, spec)
+    except (OSError, RuntimeError) as exc:  # soundfile's LibsndfileError is a RuntimeError
+        tmp.unlink(missing_ok=True)
+        raise CompanionError(
+            f"{tmp.parent}: cannot write the demo library ({exc}); check free space and permissions"
+        ) from exc
+    return tmp
+
+
+def _install(partial: Path, path: Path) -> dict:
+    """Move ``partial`` to ``path`` unless ``path`` has the same bytes already (its mtime stays)."""
+    digest, size = _sha256(partial), partial.stat().st_size
     if path.exists() and path.stat().st_size == size and _sha256(path) == digest:
-        tmp.unlink()  # identical: keep the old file and its mtime
+        partial.unlink()
     else:
-        os.replace(tmp, path)
+        os.replace(partial, path)
     return {"size": size, "sha256": digest}
 
 
