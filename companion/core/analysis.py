@@ -7,6 +7,7 @@ the fly, become the signal the tempo estimator wants (``tempo.ANALYSIS_SR``).
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import replace
 from pathlib import Path
@@ -17,6 +18,9 @@ from companion.core.errors import CompanionError, ReadError
 from companion.core.models import AnalysisResult, Track
 
 __all__ = ["analyse_file", "prepare_worker", "is_unsure"]
+
+# Trust a file header's length only this far (a damaged one may claim days); beyond, grow.
+_MAX_PREALLOCATED_S = 3600
 
 
 def analyse_file(path: str | Path) -> AnalysisResult:
@@ -67,18 +71,22 @@ def _analyse(path: str, result: AnalysisResult) -> AnalysisResult:
     import soxr
 
     from companion.core import tempo
-    from companion.core.loudness import LoudnessMeter, native_blocks
+    from companion.core.loudness import LoudnessMeter, native_stream
     from companion.core.tags import read_tags
 
     tags = read_tags(path)
-    sample_rate, channels, blocks = native_blocks(path)
+    info, blocks = native_stream(path)
+    sample_rate, channels = info.sample_rate, info.channels
     meter = LoudnessMeter(sample_rate, channels)
     resampler = None
     if sample_rate != tempo.ANALYSIS_SR:
         resampler = soxr.ResampleStream(sample_rate, tempo.ANALYSIS_SR, 1, dtype="float32")
     # A matrix product mixes down ~30x faster than block.mean(axis=1) (a strided reduction).
     mix = np.full(channels, 1.0 / channels, dtype=np.float32)
-    mono: list[np.ndarray] = []
+    # The mono signal is written into one array sized from the header, so a long file is held
+    # once (a list of pieces joined at the end would need twice the memory at the join).
+    expected = math.ceil(info.frames * tempo.ANALYSIS_SR / sample_rate) + 1024
+    mono = _Buffer(min(expected, _MAX_PREALLOCATED_S * tempo.ANALYSIS_SR))
     frames = 0
     for block in blocks:
         meter.feed(block)
@@ -91,12 +99,33 @@ def _analyse(path: str, result: AnalysisResult) -> AnalysisResult:
         raise ReadError(path, "the file holds no audio")
     no_tempo = getattr(tempo, "TempoError", ())
     try:
-        estimate = tempo.estimate_tempo(np.concatenate(mono), tempo.ANALYSIS_SR)
+        estimate = tempo.estimate_tempo(mono.data, tempo.ANALYSIS_SR)
     except no_tempo:  # silence or a few seconds: still a track, its tempo left to the user
         estimate = None
     # The decoded length is exact; containers (MP3 especially) may only estimate it.
     tags = replace(tags, duration_s=round(frames / sample_rate, 3))
     return replace(result, tags=tags, tempo=estimate, loudness=meter.result())
+
+
+class _Buffer:
+    """A float32 array filled piece by piece; grows (rarely) when the header undercounted."""
+
+    def __init__(self, capacity: int) -> None:
+        self._array = np.empty(max(capacity, 1), dtype=np.float32)
+        self._used = 0
+
+    def append(self, piece: np.ndarray) -> None:
+        end = self._used + len(piece)
+        if end > len(self._array):
+            grown = np.empty(max(end, len(self._array) * 3 // 2), dtype=np.float32)
+            grown[: self._used] = self._array[: self._used]
+            self._array = grown
+        self._array[self._used : end] = piece
+        self._used = end
+
+    @property
+    def data(self) -> np.ndarray:
+        return self._array[: self._used]
 
 
 def _one_line(exc: BaseException) -> str:

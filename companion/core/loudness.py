@@ -16,12 +16,16 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from companion.core.models import Loudness
 
-__all__ = ["LoudnessMeter", "measure_loudness", "measure_loudness_array", "native_blocks", "k_weighting_sos",
+if TYPE_CHECKING:
+    from companion.core.audio_io import AudioInfo
+
+__all__ = ["LoudnessMeter", "measure_loudness", "measure_loudness_array", "native_blocks", "native_stream", "k_weighting_sos",
            "SILENT_PEAK_DBFS"]
 
 # Peak reported for digital silence, instead of -inf (JSON and SQLite stay plain numbers).
@@ -153,15 +157,22 @@ def native_blocks(path: str | Path) -> tuple[int, int, Iterator[np.ndarray]]:
 
     Raises ReadError when the file cannot be opened; the iterator raises it when decoding fails.
     """
+    info, blocks = native_stream(path)
+    return info.sample_rate, info.channels, blocks
+
+
+def native_stream(path: str | Path) -> tuple[AudioInfo, Iterator[np.ndarray]]:
+    """Like :func:`native_blocks`, with the frame count (as the container states it) too."""
     from companion.core import audio_io
 
     if Path(path).suffix.lower() in audio_io.FFMPEG_EXTENSIONS:
         # ffmpeg decodes the whole file at once; ask it only once.
         data, sample_rate = audio_io.load(path)
         step = 65536
-        return sample_rate, data.shape[1], (data[i : i + step] for i in range(0, len(data), step))
+        info = audio_io.AudioInfo(sample_rate, data.shape[1], len(data))
+        return info, (data[i : i + step] for i in range(0, len(data), step))
     info = audio_io.info(path)
-    return info.sample_rate, info.channels, audio_io.read_blocks(path)
+    return info, audio_io.read_blocks(path)
 
 
 def k_weighting_sos(sample_rate: int) -> np.ndarray:

@@ -262,3 +262,10 @@ def test_a_file_that_crashes_a_worker_is_an_error_and_the_rest_is_analysed(
     crashed = store.track(lib / "crash.wav")
     assert crashed.status == STATUS_ERROR and "crashed" in crashed.error
     assert {t.bpm for t in store.tracks() if t.status == STATUS_OK} == {80.0}
+
+
+def test_analysis_buffer_grows_when_the_header_undercounts() -> None:
+    buf = analysis._Buffer(4)
+    for piece in (np.ones(3), np.full(5, 2.0), np.full(2, 3.0)):
+        buf.append(piece.astype(np.float32))
+    assert buf.data.tolist() == [1.0] * 3 + [2.0] * 5 + [3.0] * 2
