@@ -29,8 +29,9 @@ from companion.tui.screens.playlists import PlaylistsScreen
 #: Builds the audio output a Player plays into; ``None`` means the player's default (the device).
 OutputFactory = Callable[[], Any]
 
-# Actions that leave the current screen: not offered while a session is running.
-_NAVIGATION = {"switch_mode", "quit"}
+# Actions that leave the current screen: not offered while a session is running (ctrl+q still
+# quits; the session is then stored as stopped early).
+_NAVIGATION = {"switch_mode", "leave"}
 
 
 class CompanionApp(App[int]):
@@ -50,7 +51,7 @@ class CompanionApp(App[int]):
         Binding("p", "switch_mode('playlists')", "Playlists", id="go-playlists"),
         Binding("l", "switch_mode('library')", "Library", id="go-library"),
         Binding("h", "switch_mode('history')", "History", id="go-history"),
-        Binding("q", "quit", "Quit", id="quit"),
+        Binding("q", "leave", "Quit", id="quit"),
     ]
 
     def __init__(
@@ -78,6 +79,9 @@ class CompanionApp(App[int]):
         if action == "switch_mode" and parameters and parameters[0] == self.current_mode:
             return None  # where we are already: shown dimmed
         return True
+
+    async def action_leave(self) -> None:
+        await self.action_quit()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """The one place worker failures are reported: a notification, never a crash."""

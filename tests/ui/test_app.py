@@ -314,3 +314,16 @@ def test_the_app_starts_without_loading_audio_analysis_or_statistics(tmp_path: P
                          env={**__import__("os").environ, "COMPANION_HOME": str(tmp_path)})
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+async def test_quitting_mid_session_stores_it_as_stopped_early(store: Store, library: Playlist) -> None:
+    app = make_app(store=store, output_factory=paced_output)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("enter", "5", "enter")
+        screen = session_screen(app)
+        await wait_until(pilot, lambda: screen.phase == PLAYING)
+        await pilot.press("q")  # not offered while listening
+        assert app.is_running and screen.phase == PLAYING
+        await pilot.press("ctrl+q")
+    (session,) = store.sessions()
+    assert session.outcome == OUTCOME_STOPPED and session.value("before") == 5

@@ -1,13 +1,14 @@
 """A listening session: the rating before, listening, the rating after, then the history.
 
-The rating before is stored (``sessions.begin``) only once the audio output has opened, so a
-missing sound device leaves nothing behind: its one-line message is shown and the person stays
-here. While listening, the player's ``status()`` is polled four times a second; the controls are
+The rating before is stored (``sessions.begin``) only after the sound output has been checked,
+so a missing device or PortAudio leaves nothing behind: its one-line message is shown and the
+person stays here. While listening, the player's ``status()`` is polled four times a second; the controls are
 called from the UI thread and return at once (fades happen in the player).
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -23,12 +24,12 @@ from companion.core import sessions
 from companion.core.models import OUTCOME_COMPLETED, OUTCOME_STOPPED, Playlist
 from companion.tui import format as fmt
 from companion.tui.screens.base import WorkerScreen
-
-if TYPE_CHECKING:
-    from companion.core.player import PlayerStatus
 from companion.tui.widgets.bars import TitleBar
 from companion.tui.widgets.pulse import BeatPulse
 from companion.tui.widgets.rating import RatingPrompt
+
+if TYPE_CHECKING:
+    from companion.core.player import Player, PlayerStatus
 
 POLL_S = 0.25  # how often the player's status is read
 HEARTBEAT_S = 15.0  # how often minutes listened are saved, so a crash loses little
@@ -55,7 +56,7 @@ class SessionScreen(WorkerScreen):
 
     @dataclass
     class PlaybackStarted(Message):
-        player: Any
+        player: Player
         session_id: int
 
     @dataclass
@@ -66,15 +67,13 @@ class SessionScreen(WorkerScreen):
         super().__init__()
         self.playlist = playlist
         self.phase = BEFORE
-        self.player: Any = None
+        self.player: Player | None = None
         self.session_id: int | None = None
-        self.stress_before: int | None = None
-        self.stopping = False
-        self.opening = False
-        self.minutes_listened = 0.0
+        self.stopping = False  # fading out after s / escape
+        self.opening = False  # the playback worker is checking the output and starting
         self.outcome = ""
         self._poll_timer: Timer | None = None
-        self._last_heartbeat_s = 0.0
+        self._last_heartbeat = time.monotonic()
         self._notices_shown = 0
 
     # -- layout -----------------------------------------------------------------------------
@@ -178,7 +177,6 @@ class SessionScreen(WorkerScreen):
     def _rated_before(self, message: RatingPrompt.Rated) -> None:
         if self.opening:
             return
-        self.stress_before = message.value
         self.opening = True
         self.query_one("#before-hint", Static).update("opening the sound output…")
         self.open_player(message.value)
@@ -276,9 +274,8 @@ class SessionScreen(WorkerScreen):
             self.notify(notice, severity="warning", timeout=8)
         self._notices_shown = len(st.notices)
 
-        self.minutes_listened = st.minutes_listened
-        if self.session_id is not None and st.elapsed_s - self._last_heartbeat_s >= HEARTBEAT_S:
-            self._last_heartbeat_s = st.elapsed_s
+        if self.session_id is not None and time.monotonic() - self._last_heartbeat >= HEARTBEAT_S:
+            self._last_heartbeat = time.monotonic()  # paused or not: the session is alive
             sessions.progress(self.app.store, self.session_id, st.minutes_listened,  # type: ignore[attr-defined]
                               st.underruns)
         if st.finished:
