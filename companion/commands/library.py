@@ -83,7 +83,7 @@ def _summary_line(s: Any) -> str:
         parts.append(f"{s.removed} removed (gone from disk)")
     line = f"{_plural(s.found, 'file')}: {', '.join(parts)} in {s.seconds:.1f} s"
     if s.speed_x:
-        line += f" ({s.speed_x:.0f}× real time)"
+        line += f" ({s.speed_x:.0f}x real time)"
     if s.cancelled:
         line += "; stopped early"
     return line
