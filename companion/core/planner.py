@@ -400,7 +400,9 @@ class _Search:
             return []
         mid = s.t + e.duration_s / 2
         plog = float(self.planned(mid))
-        direction = s.direction if s.use < 0 else (-1 if plog < s.plog - 1e-9 else 1 if plog > s.plog + 1e-9 else s.direction)
+        direction = s.direction
+        if s.use >= 0 and abs(plog - s.plog) > 1e-9:
+            direction = -1 if plog < s.plog else 1
         use = self.n_real + s.locks  # the lock's own row, appended in __init__
         dev = (lb - plog) / self.ltol
         return [_State(s.cost + _W_ARC * min(dev * dev, 4.0), s.t + e.duration_s, use, plog,
@@ -867,6 +869,7 @@ def _playlist(
                      "lengths allow")
     meta: dict[str, Any] = {
         "arc": req.arc.name,
+        "arc_file": req.arc.path,  # re-opens the arc even when it was given as a file
         "start_bpm": req.start_bpm,
         "target_bpm": req.target_bpm,
         "minutes": req.minutes,

@@ -39,6 +39,7 @@ from companion.core.errors import CompanionError, NotFoundError, ReadError, User
 from companion.core.models import Playlist, PlaylistEntry, Track
 
 if TYPE_CHECKING:
+    from companion.core.arcs import Arc
     from companion.core.store import Store
 
 __all__ = [
@@ -403,17 +404,25 @@ def _changed(pl: Playlist, entries: Sequence[PlaylistEntry]) -> Playlist:
     return _with(new, notes=notes)
 
 
-def _planner_curve(pl: Playlist) -> Any:
-    """seconds -> BPM the plan's arc asks for, or None when the file does not say."""
+def _arc_of(pl: Playlist) -> Arc | None:
+    """The arc the playlist was planned with: by name, else from the file it was read from."""
     from companion.core.arcs import load_arc
 
+    for ref in (pl.arc, pl.meta.get("arc_file")):
+        if ref:
+            try:
+                return load_arc(str(ref))
+            except CompanionError:
+                continue
+    return None
+
+
+def _planner_curve(pl: Playlist) -> Any:
+    """seconds -> BPM the plan's arc asks for, or None when the file does not say."""
     m = pl.meta
     start, target, minutes = _num(m.get("start_bpm")), _num(m.get("target_bpm")), _num(m.get("minutes"))
-    if not (pl.arc and start and target and minutes):
-        return None
-    try:
-        arc = load_arc(pl.arc)
-    except CompanionError:
+    arc = _arc_of(pl)
+    if not (arc and start and target and minutes):
         return None
     total = minutes * 60.0
     return lambda t: arc.bpm_at(t / total, start, target)
@@ -506,7 +515,7 @@ def replan_around_locks(pl: Playlist, tracks: Sequence[Track], *, seed: int | No
         kwargs["minutes"] = max(pl.total_s / 60.0, 1.0)
     new = plan(
         tracks,
-        arc=pl.arc or "step-down",
+        arc=_arc_of(pl) or pl.arc or "step-down",
         seed=int(m.get("seed", 0)) if seed is None else seed,
         filters=m.get("filters") or None,
         locked=[e for e in pl.entries if e.locked],

@@ -255,3 +255,14 @@ def test_a_silence_round_trips_as_a_comment_only_companion_reads(tmp_path: Path)
     assert text == "#EXTM3U\n#COMPANION-SILENCE:90\n"
     back = playlists.parse(text, base_dir=tmp_path)
     assert back.entries[0].silence_s == 90 and back.entries[0].is_silence
+
+
+def test_a_plan_from_an_arc_file_re_opens_with_that_arc(tmp_path: Path, library):
+    f = tmp_path / "gentle.arc"
+    f.write_text("[curve]\n0 = start\n0.5 = 75\n1 = target\n")
+    pl = planner.plan(library, arc=str(f), start_bpm=88, name="gentle")
+    playlists.save(pl)
+    back = playlists.load("gentle")
+    assert back.arc == "gentle" and back.meta["arc_file"] == str(f)
+    again = playlists.replan_around_locks(playlists.lock(back, 0), library, seed=2)
+    assert again.arc == "gentle" and again.entries[0].path == pl.entries[0].path
