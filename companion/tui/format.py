@@ -47,8 +47,13 @@ def stress_change(before: float | None, after: float | None) -> str:
 
     text = f"{one(before)} → {one(after)}"
     if before is not None and after is not None and after != before:
-        text += f"  ({after - before:+g})".replace("-", "−")
+        text += f"  ({signed(after - before, '+g')})"
     return text
+
+
+def signed(value: float, spec: str = "+.1f") -> str:
+    """A change with its sign, a true minus for falls: ``−1.5``, ``+2.0``."""
+    return format(value, spec).replace("-", "−")
 
 
 def date_time(iso: str) -> str:

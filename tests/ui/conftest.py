@@ -86,13 +86,13 @@ def save_playlist(name: str, entries: list[PlaylistEntry], arc: str = "step-down
 
 def add_past_sessions(store: Store, listener: str = "me") -> None:
     """Three ended sessions at fixed times (long ago, so 'this week' never changes)."""
-    for i, (day, before, after, minutes, outcome) in enumerate((
-        ("2025-03-03T20:10:00+00:00", 7, 4, 20.0, "completed"),
-        ("2025-03-05T21:30:00+00:00", 6, 5, 8.5, "stopped_early"),
-        ("2025-03-08T19:45:00+00:00", 8, 3, 20.0, "completed"),
+    for i, (day, playlist, before, after, minutes, outcome) in enumerate((
+        ("2025-03-03T20:10:00+00:00", "evening", 7, 4, 20.0, "completed"),
+        ("2025-03-05T21:30:00+00:00", "before sleep", 6, 5, 8.5, "stopped_early"),
+        ("2025-03-08T19:45:00+00:00", "evening", 8, 3, 20.0, "completed"),
     )):
         store.import_session(Session(
-            id=0, listener=listener, playlist="evening", arc="step-down", started_at=day,
+            id=0, listener=listener, playlist=playlist, arc="step-down", started_at=day,
             ended_at=day, minutes_listened=minutes, outcome=outcome, uid=f"fixed-{i}",
             ratings=(Rating("stress", "before", float(before), recorded_at=day),
                      Rating("stress", "after", float(after), recorded_at=day)),

@@ -174,5 +174,13 @@ def headline(found: list[Session]) -> str:
 
     if not found:
         return "Your history will show here after your first session."
-    summary = insights.summary_sentence(insights.scale_stats(found, "stress"))
-    return f"{summary}\n{insights.streak(found)['text']}"
+    lines = [insights.summary_sentence(insights.scale_stats(found, "stress"))]
+    per_playlist = {name: st for name, st in insights.group_stats(found, lambda s: s.playlist).items()
+                    if st["n"]}
+    if len(per_playlist) > 1:
+        lines.append("By playlist (mean change in stress, after − before): " + " · ".join(
+            f"{name} {fmt.signed(st['mean_change'])} (n={st['n']})"
+            for name, st in per_playlist.items()
+        ))
+    lines.append(insights.streak(found)["text"])
+    return "\n".join(lines)

@@ -67,10 +67,10 @@ class PlaylistsScreen(WorkerScreen):
         table = self.query_one("#playlists", DataTable)
         table.border_title = "Your playlists"
         table.add_column("Playlist", key="name")
-        table.add_column("Arc", key="arc")
-        table.add_column("Tracks", key="tracks")
         table.add_column("Length", key="length")
         table.add_column("BPM", key="tempo")
+        table.add_column("Arc", key="arc")
+        table.add_column("Tracks", key="tracks")
         detail = self.query_one("#detail-tracks", DataTable)
         detail.add_column("#", key="n")
         detail.add_column("BPM", key="bpm")
@@ -97,8 +97,8 @@ class PlaylistsScreen(WorkerScreen):
         table.clear()
         for p in self.playlists:
             table.add_row(
-                p.name, p.arc or "–", str(len(p.tracks)), fmt.clock(p.total_s),
-                fmt.tempo_span(p, unit=False),
+                p.name, fmt.clock(p.total_s), fmt.tempo_span(p, unit=False), p.arc or "–",
+                str(len(p.tracks)),
                 key=p.name,
             )
         names = [p.name for p in self.playlists]
