@@ -46,7 +46,7 @@ SAMPLE_RATE = 44100  # Hz
 ALBUM = "companion demo"
 DEMO_PLAYLIST = "demo"
 # Bump when the music changes: files written by an older generator are then rewritten.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 MANIFEST_NAME = ".companion-demo.json"
 
 # progress(done, total, name): called after each track is written or found up to date.
@@ -779,13 +779,18 @@ def _ramp_in(y: np.ndarray, n: int) -> np.ndarray:
 
 
 def _damp_after(y: np.ndarray, hold_n: int, sr: int, release_s: float) -> np.ndarray:
-    """A damper: exponential release from ``hold_n`` on, and a 5 ms fade at the very end."""
+    """A damper: exponential release from ``hold_n`` on, then a fade at the very end."""
     if hold_n < len(y):
         tail = _time(len(y) - hold_n, sr)
         y[hold_n:] *= np.exp(tail * np.float32(-1.0 / release_s))
-    end = min(len(y), int(0.005 * sr))
+    return _fade_end(y, sr)
+
+
+def _fade_end(y: np.ndarray, sr: int, seconds: float = 0.03) -> np.ndarray:
+    """A raised-cosine fade over the last ``seconds``: a note cut short never clicks."""
+    end = min(len(y), int(seconds * sr))
     if end:
-        y[-end:] *= np.linspace(1.0, 0.0, end, dtype=np.float32)
+        y[-end:] *= 0.5 + 0.5 * np.cos(np.linspace(0.0, np.pi, end, dtype=np.float32))
     return y
 
 
@@ -807,7 +812,7 @@ def _bell(f: float, hold_n: int, sr: int) -> np.ndarray:
     amps = np.array([1.0, 0.35, 0.4, 0.25, 0.1, 0.05])
     decays = t0 * np.array([1.0, 0.9, 0.55, 0.4, 0.25, 0.15])
     y = _decaying_partials(_time(n, sr), sr, ratios * f, amps, decays)
-    return _damp_after(_ramp_in(y, int(0.004 * sr)), n, sr, 1.0)
+    return _fade_end(_ramp_in(y, int(0.004 * sr)), sr, 0.2)
 
 
 def _piano(f: float, hold_n: int, sr: int) -> np.ndarray:
@@ -873,7 +878,7 @@ def _drum(sr: int, rng: np.random.Generator) -> np.ndarray:
     y = np.sin(np.cumsum(hz * np.float32(2 * np.pi / sr))) * np.exp(-t / np.float32(0.28))
     noise = rng.standard_normal(n).astype(np.float32) * np.exp(-t / np.float32(0.02))
     y += 0.3 * lfilter([0.03], [1.0, -0.97], noise).astype(np.float32)
-    return _ramp_in(y.astype(np.float32), int(0.002 * sr))
+    return _fade_end(_ramp_in(y.astype(np.float32), int(0.002 * sr)), sr, 0.15)
 
 
 def _band_noise(
@@ -891,7 +896,7 @@ def _tap(sr: int, rng: np.random.Generator) -> np.ndarray:
     t = _time(n, sr)
     y = _band_noise(rng, n, sr, 800, 5000) * np.exp(-t / np.float32(0.03))
     y += 0.5 * np.sin(t * np.float32(2 * np.pi * 190)) * np.exp(-t / np.float32(0.05))
-    return _ramp_in(y, int(0.002 * sr))
+    return _fade_end(_ramp_in(y, int(0.002 * sr)), sr)
 
 
 def _brush(sr: int, rng: np.random.Generator) -> np.ndarray:
@@ -899,7 +904,7 @@ def _brush(sr: int, rng: np.random.Generator) -> np.ndarray:
     n = int(0.4 * sr)
     t = _time(n, sr)
     env = (1.0 - np.exp(-t / np.float32(0.03))) * np.exp(-t / np.float32(0.11))
-    return _band_noise(rng, n, sr, 1500, 9000) * env
+    return _fade_end(_band_noise(rng, n, sr, 1500, 9000) * env, sr)
 
 
 def _shaker(sr: int, rng: np.random.Generator) -> np.ndarray:
