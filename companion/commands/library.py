@@ -71,6 +71,8 @@ def cmd_scan(args: argparse.Namespace) -> int:
             printer.close()
     for path, reason in summary.failures:
         print(f"companion: {path}: {reason}", file=sys.stderr)
+    for note in summary.notes:
+        print(f"companion: {note}", file=sys.stderr)
     if not summary.found:
         print("no audio files found (WAV, FLAC, OGG, Opus, MP3, M4A)", file=sys.stderr)
     print(_summary_line(summary))

@@ -9,6 +9,7 @@ it crashes a worker process. Progress goes to a callback (safe to call from a TU
 from __future__ import annotations
 
 import os
+import stat
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -64,6 +65,7 @@ class ScanSummary:
     audio_s: float = 0.0
     failures: tuple[tuple[str, str], ...] = ()  # (path, one-line reason)
     cancelled: bool = False
+    notes: tuple[str, ...] = ()  # things the user should know, one line each
 
     @property
     def speed_x(self) -> float | None:
@@ -94,12 +96,13 @@ def discover(paths: Iterable[str | Path]) -> tuple[list[Path], list[str]]:
         p = p.resolve()
         if p.is_dir():
             folders.append(p)
-            for top, dirs, names in os.walk(p):
+            for top, dirs, names in os.walk(p):  # does not follow folder links: no cycles
                 dirs[:] = sorted(d for d in dirs if not d.startswith("."))
                 for name in sorted(names):
-                    f = Path(top, name)
-                    if not name.startswith(".") and audio_io.is_audio_file(f) and f.is_file():
-                        files[str(f.resolve())] = None
+                    if name.startswith(".") or not audio_io.is_audio_file(Path(name)):
+                        continue
+                    f = os.path.join(top, name)  # under a resolved folder: only file links remain
+                    files[os.path.realpath(f) if os.path.islink(f) else f] = None
         elif audio_io.is_audio_file(p):
             files[str(p)] = None
         else:
@@ -135,24 +138,21 @@ def scan(
     jobs = default_jobs() if jobs is None else jobs
     if jobs < 1:
         raise UserInputError(f"--jobs must be 1 or more, got {jobs}")
-    folders, files = discover(paths)
+    folders, candidates = discover(paths)
     known: dict[str, tuple[int, float]] = store.known_files()
-
-    gone = [
-        p for p in known
-        if any(p.startswith(f"{folder}{os.sep}") for folder in folders)
-        and p not in files and not os.path.exists(p)
-    ]
-    removed = store.remove_tracks(gone) if gone else 0
+    removed, notes = _forget_deleted(store, folders, known)
 
     todo: list[str] = []
-    skipped = 0
+    found = skipped = 0
     run = _Run(store, progress)
-    for path in files:
+    for path in candidates:
         try:
             st = os.stat(path)
         except OSError:
-            continue  # vanished since the walk
+            continue  # vanished since the walk, or a broken link
+        if not stat.S_ISREG(st.st_mode):
+            continue  # a pipe or device named like audio: reading it could block forever
+        found += 1
         if not force and known.get(path) == (st.st_size, st.st_mtime):
             skipped += 1
         elif Path(path).suffix.lower() in audio_io.FFMPEG_EXTENSIONS and not audio_io.has_ffmpeg():
@@ -176,10 +176,32 @@ def scan(
     finally:
         run.flush()
     return ScanSummary(
-        found=len(files), analysed=run.analysed, skipped_unchanged=skipped, errors=len(run.failures),
+        found=found, analysed=run.analysed, skipped_unchanged=skipped, errors=len(run.failures),
         removed=removed, seconds=round(time.monotonic() - started, 3), audio_s=round(run.audio_s, 3),
-        failures=tuple(run.failures), cancelled=run.cancelled,
+        failures=tuple(run.failures), cancelled=run.cancelled, notes=tuple(notes),
     )
+
+
+def _forget_deleted(
+    store: Store, folders: list[Path], known: dict[str, tuple[int, float]]
+) -> tuple[int, list[str]]:
+    """Remove library entries under ``folders`` whose files are gone from disk.
+
+    A folder that is now completely empty while the library knows files in it is most likely
+    an unplugged drive's mount point: its entries (and their hand-set tempos) are kept.
+    """
+    gone: list[str] = []
+    notes: list[str] = []
+    for folder in folders:
+        prefix = f"{folder}{os.sep}"
+        under = [p for p in known if p.startswith(prefix)]
+        if not under:
+            continue
+        if _is_empty(folder):
+            notes.append(f"{folder} is empty (a drive not mounted?); its {len(under)} tracks are kept")
+            continue
+        gone.extend(p for p in under if not os.path.exists(p))
+    return (store.remove_tracks(gone) if gone else 0), notes
 
 
 class _Run:
@@ -312,6 +334,13 @@ def _worker_context() -> BaseContext:
 
 class _NoWorkers(Exception):
     """A worker process died before it could analyse anything."""
+
+
+def _is_empty(folder: Path) -> bool:
+    try:
+        return not any(folder.iterdir())
+    except OSError:  # unreadable now: treat it like a missing drive
+        return True
 
 
 def _crash_result(path: str) -> AnalysisResult:

@@ -142,6 +142,34 @@ def test_files_deleted_from_disk_are_removed(
     assert "keep.wav" in names
 
 
+def test_an_emptied_folder_keeps_its_tracks_like_an_unplugged_drive(
+    tmp_path: Path, store: Store, quick_tempo: list[int]
+) -> None:
+    drive = tmp_path / "drive"
+    write_tone(drive / "album" / "song.wav")
+    scan.scan([drive], store, jobs=1)
+    store.set_manual_bpm(drive / "album" / "song.wav", 58.0)
+    (drive / "album" / "song.wav").unlink()
+    (drive / "album").rmdir()  # the mount point is all that is left
+    summary = scan.scan([drive], store, jobs=1)
+    assert summary.removed == 0
+    assert summary.notes and "kept" in summary.notes[0]
+    assert store.tracks()[0].bpm == 58.0
+
+
+def test_links_pipes_and_hidden_files(tmp_path: Path, store: Store, quick_tempo: list[int]) -> None:
+    real = write_tone(tmp_path / "elsewhere" / "real.wav")
+    lib = tmp_path / "music"
+    lib.mkdir()
+    (lib / "link.wav").symlink_to(real)
+    (lib / "dangling.wav").symlink_to(tmp_path / "nothing.wav")
+    os.mkfifo(lib / "pipe.wav")
+    write_tone(lib / "._resource-fork.wav")
+    summary = scan.scan([lib], store, jobs=1)
+    assert (summary.found, summary.analysed, summary.errors) == (1, 1, 0)
+    assert [t.path for t in store.tracks()] == [str(real.resolve())]
+
+
 def test_manual_bpm_survives_a_rescan(library: Path, store: Store, quick_tempo: list[int]) -> None:
     scan.scan([library], store, jobs=1)
     store.set_manual_bpm(library / "one.wav", 63.0)
