@@ -35,7 +35,13 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
 
 from companion.core import paths
-from companion.core.errors import CompanionError, NotFoundError, ReadError, UserInputError
+from companion.core.errors import (
+    CompanionError,
+    NotFoundError,
+    ReadError,
+    StoreError,
+    UserInputError,
+)
 from companion.core.models import Playlist, PlaylistEntry, Track
 
 if TYPE_CHECKING:
@@ -101,7 +107,11 @@ def exists(name: str) -> bool:
 def save(playlist: Playlist) -> Path:
     """Write ``playlist`` to ``playlists/NAME.m3u8`` (owner-only, atomically). Returns the path."""
     path = playlist_path(playlist.name)
-    paths.write_private(path, dumps(playlist))
+    try:
+        paths.write_private(path, dumps(playlist))
+    except OSError as exc:
+        raise StoreError(f"{path}: cannot save the playlist ({exc.strerror}); check the folder's "
+                         "permissions and free space") from exc
     return path
 
 
@@ -126,7 +136,10 @@ def delete(name: str) -> Path:
     path = playlist_path(name)
     if not path.is_file():
         raise NotFoundError(f"no playlist named {name!r}; `companion playlist list` shows them")
-    path.unlink()
+    try:
+        path.unlink()
+    except OSError as exc:
+        raise StoreError(f"{path}: cannot delete the playlist ({exc.strerror})") from exc
     return path
 
 

@@ -7,6 +7,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from companion.core import planner, playlists
 from companion.core.errors import NotFoundError, UserInputError
@@ -266,3 +268,31 @@ def test_a_plan_from_an_arc_file_re_opens_with_that_arc(tmp_path: Path, library)
     assert back.arc == "gentle" and back.meta["arc_file"] == str(f)
     again = playlists.replan_around_locks(playlists.lock(back, 0), library, seed=2)
     assert again.arc == "gentle" and again.entries[0].path == pl.entries[0].path
+
+
+PLANNED = planner.plan(make_library(300), arc="u-sequence", start_bpm=90, name="p")
+
+
+@settings(max_examples=40, deadline=None)
+@given(ops=st.lists(st.tuples(st.sampled_from(["move", "remove", "lock"]), st.integers(0, 12),
+                              st.integers(-4, 4)), max_size=8))
+def test_any_curation_keeps_offsets_right_and_names_every_broken_step(ops):
+    pl = PLANNED
+    for op, i, delta in ops:
+        if not pl.entries:
+            break
+        i %= len(pl.entries)
+        if op == "move":
+            pl = playlists.move(pl, i, delta)
+        elif op == "remove":
+            pl = playlists.remove(pl, i)
+        elif not pl.entries[i].is_silence:
+            pl = playlists.lock(pl, i)
+    t = 0.0
+    for e in pl.entries:
+        assert e.start_s == pytest.approx(t)
+        t += e.length_s
+    problems = planner.check_plan(pl, max_step_pct=8)
+    warned = [n[len("warning: "):] for n in pl.notes if n.startswith("warning: ")]
+    assert warned == problems
+    assert {e.path for e in pl.entries} <= {e.path for e in PLANNED.entries}
