@@ -399,19 +399,15 @@ def _tag(path: Path, spec: DemoTrack) -> None:
         TRCK(encoding=3, text=spec.stem[:2].lstrip("0")),
         COMM(encoding=3, lang="eng", desc="", text=comment),
     ]
-    if spec.fmt == "mp3":
-        from mutagen.mp3 import MP3
+    from mutagen.mp3 import MP3
+    from mutagen.wave import WAVE
 
-        f = MP3(path)
-    else:
-        from mutagen.wave import WAVE
-
-        f = WAVE(path)
-    if f.tags is None:
-        f.add_tags()
+    audio = MP3(path) if spec.fmt == "mp3" else WAVE(path)
+    if audio.tags is None:
+        audio.add_tags()
     for frame in frames:
-        f.tags.add(frame)
-    f.save()
+        audio.tags.add(frame)  # type: ignore[union-attr,attr-defined]
+    audio.save()
 
 
 # -- music -----------------------------------------------------------------------------------
@@ -450,6 +446,7 @@ _RHYTHMS = {
 }
 _CADENCE_RHYTHMS = {"4/4": ((8,), (4, 4), (6, 2)), "6/8": ((6,), (3, 3))}
 _TAIL_S = 3.5  # the last chord rings this long after the final bar
+_MelodyNote = tuple[int, int, int, int | None]  # (bar of the phrase, tick, ticks, degree or None)
 
 
 @dataclass(frozen=True)
@@ -558,6 +555,7 @@ class _Composer:
                 )
             return notes
         # broken chord on every tick (pluck/bell), or on every beat under a pad
+        figure: tuple[int, ...]
         if spec.meter == "4/4":
             figure = (r, fifth, third + 12, fifth, r + 12, fifth, third + 12, fifth)
         else:
@@ -615,7 +613,7 @@ class _Composer:
         lo, hi = 2, 11  # scale degrees above base: a singable range
         phrases = (len(chords) - 3) // 4
         rhythms, cadences = _RHYTHMS[spec.meter], _CADENCE_RHYTHMS[spec.meter]
-        written: dict[str, list[tuple[int, int, int | None]]] = {}
+        written: dict[str, list[_MelodyNote]] = {}
         rest_phrase = phrases // 2 if phrases >= 5 else -1  # a breath: accompaniment alone
         notes: list[_Note] = []
         deg = 4
@@ -638,7 +636,7 @@ class _Composer:
                     motif += bar_notes
                     deg = next((n[3] for n in reversed(bar_notes) if n[3] is not None), deg)
                 written.setdefault(label, motif)
-            for b, (tick, length, d) in ((n[0], n[1:]) for n in motif):
+            for b, tick, length, d in motif:
                 if d is None:
                     continue
                 at = (first_bar + b) * self.ticks_per_bar + tick
@@ -659,12 +657,12 @@ class _Composer:
 
     def _bar_line(
         self, bar: int, root: int, rhythms: tuple, deg: int, lo: int, hi: int
-    ) -> list[tuple[int, int, int, int | None]]:
+    ) -> list[_MelodyNote]:
         """One bar of melody: (bar, tick, ticks, degree or None for a rest)."""
         rng = self.rng
         pattern = rhythms[int(rng.integers(len(rhythms)))]
         chord = self.chord_tones(root)
-        out: list[tuple[int, int, int, int | None]] = []
+        out: list[_MelodyNote] = []
         tick = 0
         for i, length in enumerate(pattern):
             strong = tick % self.ticks_per_beat == 0 and (
