@@ -123,8 +123,9 @@ def run_play(args: argparse.Namespace) -> int:
             fade_out_s=args.fade_out, target_lufs=args.target_lufs, level_drop_db=args.level_drop,
             volume=args.volume,
         )
-        if not playlist.tracks:
-            raise UserInputError(f"playlist {playlist.name!r} has no tracks to play")
+        if not any(os.path.isfile(e.path) for e in playlist.tracks):
+            raise UserInputError(f"playlist {playlist.name!r} has no tracks whose files can be found; "
+                                 "`companion playlist show` lists them")
 
         before = _ratings(store, listener, "before", args.pre)
         snapshot = sessions.snapshot_of(playlist) if hasattr(sessions, "snapshot_of") else None

@@ -65,6 +65,7 @@ __all__ = [
 
 RING_S = 2.0  # how far the feeder decodes ahead: headroom against a busy CPU
 STOP_FADE_S = 2.0
+FIRST_MEASURE_MAX_S = 900.0  # a longer first track starts on a quick estimate of its level
 REWRITE_MARGIN_S = 0.3  # queued audio kept when the plan changes under it (> any callback period)  # `q` and Ctrl-C: a short, gentle fade rather than a cut
 VOLUME_STEP = 0.1
 _MAX_BLOCK = 8192  # the consumer processes bigger callbacks in pieces of this size
@@ -176,6 +177,7 @@ class _Deck:
         # volume, ramped at the same short rate
         self.volume = volume
         self.volume_target = volume
+        self._volume_step = self._rate(render.RAMP_S)
         self.underruns = 0
         self.played = 0  # audible frames consumed (excludes pauses)
         self.last_call = time.monotonic()
@@ -200,6 +202,8 @@ class _Deck:
                 emitted += self.process(out[i : i + _MAX_BLOCK], count_underruns=count_underruns)
             return emitted
         avail = self.write - self.read
+        if avail < 0:  # only if the feeder stalled mid-rewrite; play silence until it catches up
+            avail = 0
         if self.target == 0.0 and (self.gain == 0.0 or avail == 0):
             self.gain = 0.0
             out.fill(0.0)
@@ -227,7 +231,7 @@ class _Deck:
         self.read += take
         self.played += take
         self.gain = self._apply(out, n, self.gain, self.target, self.step)
-        self.volume = self._apply(out, n, self.volume, self.volume_target, self._rate(render.RAMP_S))
+        self.volume = self._apply(out, n, self.volume, self.volume_target, self._volume_step)
         self.sleep_gain = self._apply(out, n, self.sleep_gain, self.sleep_target, self.sleep_step)
         if (self.stopping and self.gain == 0.0) or (self.sleep_target == 0.0 and self.sleep_gain == 0.0):
             self.finished = True
@@ -294,8 +298,9 @@ class _PumpOutput(_Output):
     """File and null outputs: a thread plays the consumer's part, paced or flat out."""
 
     def __init__(self, *, realtime: bool = False, sample_rate: int | None = None, channels: int = 2,
-                 block_frames: int | None = None) -> None:
+                 block_frames: int | None = None, speed: float = 1.0) -> None:
         self.realtime = realtime
+        self.speed = speed
         self._rate_given = sample_rate
         self.channels = channels
         self._block = block_frames
@@ -326,7 +331,7 @@ class _PumpOutput(_Output):
         try:
             while not self._stop.is_set() and not deck.finished:
                 if self.realtime:
-                    due = t0 + frames_out / self.sample_rate
+                    due = t0 + frames_out / (self.sample_rate * self.speed)
                     delay = due - time.monotonic()
                     if delay > 0:
                         self._stop.wait(delay)
@@ -361,11 +366,12 @@ class NullOutput(_PumpOutput):
     """Discards the audio (tests, benchmarks). ``realtime=True`` paces it like a sound card.
 
     keep : also keep every emitted block in ``self.frames`` (tests; memory grows).
+    speed : with ``realtime``, consume this many times faster than real time (benchmarks).
     """
 
     def __init__(self, *, realtime: bool = False, sample_rate: int | None = None, channels: int = 2,
-                 keep: bool = False) -> None:
-        super().__init__(realtime=realtime, sample_rate=sample_rate, channels=channels)
+                 keep: bool = False, speed: float = 1.0) -> None:
+        super().__init__(realtime=realtime, sample_rate=sample_rate, channels=channels, speed=speed)
         self._keep = keep
         self._blocks: list[np.ndarray] = []
 
@@ -558,12 +564,15 @@ class Player:
         settings = render.RenderSettings(sample_rate=self.output.sample_rate,
                                          channels=self.output.channels, **self._opts)
         self._levels = _Levels(self.playlist.entries, settings.target_lufs)
-        self._levels.measure(0)  # the first track's level before the first sound
+        self._levels.measure_first()  # the first track's level before the first sound
         kwargs: dict[str, Any] = {}
         if self._open_source is not None:
             kwargs["open_source"] = self._open_source
         self._renderer = render.SessionRenderer(self.playlist.entries, settings,
                                                 gain_db_of=self._levels.gain_db, **kwargs)
+        if not self._renderer.slots:
+            raise UserInputError(f"none of the tracks of {self.playlist.name!r} can be played "
+                                 f"({self._renderer.notices[0] if self._renderer.notices else 'no audio'})")
         self._publish()
         capacity = max(int(self._ring_s * settings.sample_rate), 256)
         self._block = min(settings.block_frames, capacity // 4)
@@ -873,6 +882,8 @@ class Player:
             time.sleep(0.002)
         with self._lock:
             deck.discard()
+            while self._marks and self._marks[-1][0] >= deck.write:
+                self._marks.pop()
             deck.eof = False
             change()
             self._publish()
@@ -913,6 +924,21 @@ class _Levels:
             level = None  # the renderer skips it with a notice
         with self._lock:
             self._levels[e.path] = level
+
+    def measure_first(self) -> None:
+        """Measure the first track now, unless it is so long that listening would wait for it
+        (then its gain comes from the quick estimate)."""
+        from companion.core import audio_io
+
+        for i, e in enumerate(self._entries):
+            if e.is_silence:
+                continue
+            try:
+                if audio_io.info(e.path).duration_s <= FIRST_MEASURE_MAX_S:
+                    self.measure(i)
+            except ReadError:
+                pass  # the renderer reports it
+            return
 
     def gain_db(self, i: int) -> float:
         e = self._entries[i]

@@ -1,0 +1,186 @@
+"""Playback benchmark: underruns and memory of a long session while the CPU is busy scanning.
+
+    python bench/playback.py                  # a 20-minute session vs a 2-minute one (~22 min)
+    python bench/playback.py --minutes 4      # shorter: a 4-minute session vs a 2-minute one
+    python bench/playback.py --load 0         # without the scan-like load
+    python bench/playback.py --speed 4        # consume 4× faster than real time (a harsher test)
+
+What it does:
+
+1. synthesises FLAC tracks (44.1 kHz stereo, soft chords with noise, ``--track-minutes`` long)
+   into a temporary folder;
+2. starts ``--load`` processes (default 2, one per core) that run librosa analysis in a loop —
+   onset strength, beat tracking, chroma — the work a library scan does;
+3. plays the baseline 2-minute session, then the ``--minutes`` session, each in a fresh process,
+   through the real engine (decoding, resampling to 48 kHz, levelling, 6 s crossfades, fades)
+   into a ``NullOutput`` paced in real time. A paced consumer is needed: the ALSA ``file``
+   plugin's ``null`` sink used by the tests is not paced, so underruns through it mean nothing;
+4. prints, per session: underruns (want 0), the lowest the ring buffer ran (seconds of audio
+   queued ahead of the consumer), the peak of Python allocations (tracemalloc) and the peak
+   resident size (VmHWM), and the ratio of the long session's peaks to the baseline's
+   (want about 1: memory must not grow with the session or track length).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+SR = 44100
+
+LOAD = r"""
+import sys, numpy as np, librosa
+sr = 22050
+rng = np.random.default_rng(int(sys.argv[1]))
+t = np.arange(60 * sr) / sr
+y = (0.3 * np.sin(2 * np.pi * 220 * t) + 0.05 * rng.standard_normal(len(t))).astype(np.float32)
+y[:: sr // 2] += 0.8  # clicks at 120 BPM
+print("ready", flush=True)
+while True:
+    env = librosa.onset.onset_strength(y=y, sr=sr)
+    librosa.beat.beat_track(onset_envelope=env, sr=sr)
+    librosa.feature.chroma_stft(y=y, sr=sr)
+"""
+
+SESSION = r"""
+import json, sys, time, tracemalloc
+# Import what playback needs first: tracemalloc then sees the engine's data, not module code.
+import numpy, scipy.signal, soundfile, soxr, pyloudnorm
+from companion.core import loudness, render
+from companion.core.models import Playlist, PlaylistEntry
+from companion.core.player import NullOutput, Player
+tracemalloc.start()
+paths, speed = json.loads(sys.argv[1]), float(sys.argv[2])
+playlist = Playlist("bench", tuple(PlaylistEntry(path=p, title=p) for p in paths))
+out = NullOutput(realtime=True, sample_rate=48000, speed=speed)  # paced like a sound card
+player = Player(playlist, output=out)
+tracemalloc.reset_peak()
+t0 = time.monotonic()
+player.start()
+lowest = float("inf")
+while not player.wait(0.05):
+    deck = player._deck
+    if deck.played > deck.sr and not deck.eof:  # not the pre-filled start, nor the final drain
+        lowest = min(lowest, deck.available() / deck.sr)
+status = player.status()
+player.close()
+wall = time.monotonic() - t0
+peak = tracemalloc.get_traced_memory()[1]
+hwm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM"))
+print(json.dumps({"audio_s": status.elapsed_s, "wall_s": wall, "underruns": status.underruns,
+                  "lowest_lead_s": lowest / speed, "tracemalloc_mib": peak / 2**20,
+                  "rss_mib": hwm / 1024, "error": status.error, "notices": list(status.notices)}))
+"""
+
+
+def synth_track(path: Path, seconds: float, seed: int) -> None:
+    """A soft pad chord with a little noise, written blockwise (the bench's own memory stays low)."""
+    import soundfile as sf
+
+    rng = np.random.default_rng(seed)
+    root = 110.0 * 2 ** (rng.integers(0, 12) / 12)
+    freqs = root * np.array([1.0, 1.25, 1.5, 2.0])
+    amp = 10 ** (rng.uniform(-18, -6) / 20)  # different levels: levelling has work to do
+    block = SR * 10
+    with sf.SoundFile(path, "w", samplerate=SR, channels=2, subtype="PCM_16") as f:
+        for start in range(0, int(seconds * SR), block):
+            n = min(block, int(seconds * SR) - start)
+            t = (start + np.arange(n)) / SR
+            tone = sum(np.sin(2 * np.pi * fr * t + i) for i, fr in enumerate(freqs)) / len(freqs)
+            swell = 0.6 + 0.4 * np.sin(2 * np.pi * t / 17.0)
+            left = amp * (tone * swell + 0.02 * rng.standard_normal(n))
+            right = amp * (np.roll(tone, 37) * swell + 0.02 * rng.standard_normal(n))
+            f.write(np.stack([left, right], axis=1).astype(np.float32))
+
+
+def make_session(folder: Path, minutes: float, track_minutes: float, tag: str) -> list[str]:
+    n = max(1, math.ceil(minutes / track_minutes))
+    seconds = minutes * 60 / n + 6.0 * (n - 1) / n  # crossfades overlap: keep the session length
+    paths = []
+    for i in range(n):
+        path = folder / f"{tag}-{i:02d}.flac"
+        synth_track(path, seconds, seed=zlib.crc32(f"{tag}-{i}".encode()))
+        paths.append(str(path))
+    return paths
+
+
+def run_session(paths: list[str], speed: float) -> dict:
+    proc = subprocess.run([sys.executable, "-c", SESSION, json.dumps(paths), str(speed)],
+                          capture_output=True, text=True, cwd=HERE.parent)
+    if proc.returncode != 0:
+        raise SystemExit(f"session failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def start_load(n: int, niceness: int) -> list[subprocess.Popen]:
+    procs = [subprocess.Popen(["nice", "-n", str(niceness), sys.executable, "-c", LOAD, str(i)],
+                              stdout=subprocess.PIPE, text=True)
+             for i in range(n)]
+    for p in procs:  # librosa's first import takes seconds; wait until each is really working
+        assert p.stdout is not None and p.stdout.readline().strip() == "ready"
+    return procs
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--minutes", type=float, default=20.0, help="the long session (default 20)")
+    ap.add_argument("--baseline", type=float, default=2.0, help="the short session (default 2)")
+    ap.add_argument("--track-minutes", type=float, default=5.0, help="track length (default 5)")
+    ap.add_argument("--load", type=int, default=2, help="busy analysis processes (default 2)")
+    ap.add_argument("--speed", type=float, default=1.0, help="consume this many times real time")
+    ap.add_argument("--load-nice", type=int, default=0,
+                    help="niceness of the load processes (default 0: same priority as playback)")
+    args = ap.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="companion-bench-") as tmp:
+        folder = Path(tmp)
+        t0 = time.monotonic()
+        # Two tracks in the baseline too, so both sessions have crossfades (two voices at once).
+        short = make_session(folder, args.baseline, min(args.track_minutes, args.baseline / 2), "short")
+        long = make_session(folder, args.minutes, args.track_minutes, "long")
+        print(f"synthesised {len(short)} + {len(long)} tracks in {time.monotonic() - t0:.1f} s", flush=True)
+        load = start_load(args.load, args.load_nice)
+        print(f"load: {args.load} librosa analysis processes busy (nice {args.load_nice}); "
+              f"cores: {os.cpu_count()}; load average {os.getloadavg()[0]:.1f}", flush=True)
+        try:
+            rows = []
+            for label, paths, minutes in (("baseline", short, args.baseline), ("long", long, args.minutes)):
+                print(f"playing the {minutes:g}-minute session ({len(paths)} tracks) at "
+                      f"{args.speed:g}× real time …", flush=True)
+                rows.append((label, minutes, run_session(paths, args.speed)))
+        finally:
+            for p in load:
+                p.kill()
+                p.wait()
+
+    print()
+    print(f"{'session':>9} {'audio':>8} {'wall':>8} {'underruns':>9} {'lowest lead':>11} "
+          f"{'tracemalloc':>11} {'peak RSS':>9}")
+    for label, _minutes, r in rows:
+        print(f"{label:>9} {r['audio_s'] / 60:7.1f}m {r['wall_s'] / 60:7.1f}m {r['underruns']:>9} "
+              f"{r['lowest_lead_s']:10.2f}s {r['tracemalloc_mib']:9.1f}Mi {r['rss_mib']:7.1f}Mi")
+        if r["error"] or r["notices"]:
+            print(f"          error: {r['error']}  notices: {r['notices']}")
+    base, longr = rows[0][2], rows[1][2]
+    print()
+    print(f"long / baseline: tracemalloc peak ×{longr['tracemalloc_mib'] / base['tracemalloc_mib']:.2f}, "
+          f"peak RSS ×{longr['rss_mib'] / base['rss_mib']:.2f}; "
+          f"underruns {base['underruns']} and {longr['underruns']} (want 0)")
+    return 0 if longr["underruns"] == 0 and base["underruns"] == 0 else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
