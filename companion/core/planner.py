@@ -115,10 +115,17 @@ def _tempi(t: Track) -> list[tuple[float, float, bool]]:
     out = [(bpm, conf, False)]
     if conf < UNSURE_CONFIDENCE and bpm > 0:
         for a in t.bpm_alternatives:
-            if (a.score >= MIN_ALTERNATIVE_SCORE and MIN_BPM <= a.bpm <= MAX_BPM
-                    and abs(math.log(a.bpm / bpm)) > 0.04):
+            if _usable_alternative(a.bpm, a.score, bpm):
                 out.append((float(a.bpm), float(a.score) * (1.0 - conf), True))
     return out
+
+
+def _usable_alternative(alt_bpm: Any, score: Any, bpm: Any) -> Any:
+    """Whether an alternative tempo may be used (scalars or numpy arrays alike): enough
+    evidence, a plausible tempo, and really another level (more than 4 % away)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return ((score >= MIN_ALTERNATIVE_SCORE) & (alt_bpm >= MIN_BPM) & (alt_bpm <= MAX_BPM)
+                & (np.abs(np.log(alt_bpm / bpm)) > 0.04))
 
 
 def tempo_for_slot(track: Track, planned_bpm: float | None) -> float | None:
@@ -144,13 +151,16 @@ def _uses(tracks: Sequence[Track], seed: int) -> _Uses:
     conf0 = np.where(np.isnan(conf0), _UNKNOWN_CONFIDENCE, conf0)
     t_start = np.where(t_start > 0, t_start, np.nan)
     t_end = np.where(t_end > 0, t_end, np.nan)
-    # Alternatives of unsure tracks: usually a small share, so a Python loop over those only.
-    extra = [(i, b, c, True) for i in np.flatnonzero(conf0 < UNSURE_CONFIDENCE).tolist()
-             if tracks[i].bpm_alternatives for b, c, _ in _tempi(tracks[i])[1:]]
-    track = np.concatenate([np.arange(n), np.array([r[0] for r in extra], dtype=np.int64)])
-    bpm = np.concatenate([base, [r[1] for r in extra]])
-    conf = np.concatenate([conf0, [r[2] for r in extra]])
-    alt = np.concatenate([np.zeros(n, dtype=bool), np.ones(len(extra), dtype=bool)])
+    # Alternative tempi of unsure tracks (the same rule as _tempi, on arrays).
+    alts = np.array([(i, a.bpm, a.score) for i in np.flatnonzero(conf0 < UNSURE_CONFIDENCE).tolist()
+                     for a in tracks[i].bpm_alternatives], dtype=np.float64).reshape(-1, 3)
+    a_track = alts[:, 0].astype(np.int64)
+    keep = _usable_alternative(alts[:, 1], alts[:, 2], base[a_track])
+    a_track, a_bpm, a_score = a_track[keep], alts[keep, 1], alts[keep, 2]
+    track = np.concatenate([np.arange(n), a_track])
+    bpm = np.concatenate([base, a_bpm])
+    conf = np.concatenate([conf0, a_score * (1.0 - conf0[a_track])])
+    alt = np.concatenate([np.zeros(n, dtype=bool), np.ones(a_track.size, dtype=bool)])
     names = [t.artist.strip().casefold() for t in tracks]
     uniq, inverse = np.unique(np.array(names + [""], dtype=object).astype(str), return_inverse=True)
     t_artist = np.where(uniq[inverse[:n]] == "", -1, inverse[:n]).astype(np.int64)
