@@ -1,24 +1,37 @@
 """The playback engine: the only module that touches PortAudio (through sounddevice).
 
-API (everything a face — CLI or TUI — needs; all methods are thread-safe)::
+API (everything a face — CLI or TUI — needs; every method is thread-safe and returns at once,
+the fades happen in the audio thread)::
 
     from companion.core.player import Player, SoundDeviceOutput, FileOutput, NullOutput
 
-    player = Player(playlist, output=SoundDeviceOutput(device=None),   # or FileOutput("x.wav"),
-                    crossfade_s=6.0, fade_in_s=5.0, fade_out_s=15.0,  # NullOutput(realtime=False)
+    player = Player(playlist,                       # models.Playlist (tracks and silences)
+                    output=SoundDeviceOutput(device=None),  # or "name" / index; default if None
+                    # output=FileOutput("x.wav"|"x.flac")   # what would be heard, flat out
+                    # output=NullOutput(realtime=False)     # tests; realtime=True paces it
+                    crossfade_s=6.0, fade_in_s=5.0, fade_out_s=15.0,  # 0 crossfade = gapless
                     target_lufs=-20.0, level_drop_db=0.0, volume=1.0)
-    player.start()            # opens the output; AudioDeviceError (one line) if it cannot
-    player.status()           # PlayerStatus snapshot: poll it on a timer (cheap, never blocks)
+    player.start()            # opens the output; AudioDeviceError / UserInputError (one line)
+    player.status()           # PlayerStatus snapshot; poll it on a timer (cheap, never blocks):
+                              #   index, entry, position_s, entry_length_s, elapsed_s,
+                              #   remaining_s, total_s, paused, finished, stopped_early,
+                              #   underruns, error, volume, bpm, sleep, notices, minutes_listened
     player.toggle_pause()     # or pause() / resume(): 50 ms ramps, no clicks
-    player.skip(); player.previous(); player.jump(index)
-    player.set_volume(0.8)    # 0–1, ramped
-    player.sleep_after_track(); player.sleep_fade(minutes=10)  # sleep timers (None cancels fade)
-    player.stop(fade_s=2.0)   # fade out and end (stopped early)
-    player.wait(timeout)      # True once finished (end of playlist, stop, or error)
-    player.close()            # always: stops threads and closes the output
+    player.skip(); player.previous(); player.jump(index)   # 50 ms ramp out, then the entry
+    player.set_volume(0.8)    # 0–1, clamped, ramped; player.volume reads it
+    player.sleep_after_track()           # sleep timer: end with the track now playing
+    player.sleep_fade(minutes=10)        # sleep timer: fade out over 10 min; None cancels
+    player.stop(fade_s=2.0)   # fade out and end (status().stopped_early)
+    player.wait(timeout)      # True once finished (end of playlist, stop, sleep timer, error)
+    player.close()            # always (or use ``with Player(...) as player``)
 
-    check_output(device)      # raise AudioDeviceError now if playback cannot work (before storing)
-    list_devices()            # [DeviceInfo]; AudioDeviceError if PortAudio is missing
+    check_output(device)      # AudioDeviceError now if playback cannot work (call before
+                              # storing a session); returns the DeviceInfo it would use
+    list_devices()            # [DeviceInfo(index, name, channels, default_samplerate, default)]
+
+Faults: a track that cannot be decoded (before or during the session) is skipped and named in
+``status().notices``; the session goes on. PortAudio missing, no device, or the device gone
+mid-session → AudioDeviceError from start(), or ``status().error`` (one line) and the end.
 
 How it works. A *feeder* thread renders the session with :class:`render.SessionRenderer`
 (decoding each track blockwise, converted to the output's rate and channels, levelled,
@@ -37,6 +50,8 @@ refills, and the consumer ramps back up.
 from __future__ import annotations
 
 import collections
+import dataclasses
+import functools
 import math
 import queue
 import threading
@@ -528,9 +543,10 @@ class Player:
     ) -> None:
         self.playlist = playlist
         self.output = output if output is not None else SoundDeviceOutput()
-        self._opts = dict(crossfade_s=crossfade_s, fade_in_s=fade_in_s, fade_out_s=fade_out_s,
-                          target_lufs=target_lufs, level_drop_db=level_drop_db)
-        render.RenderSettings(**self._opts)  # validate now, before anything opens
+        # Validated now, before anything opens; the output's format is filled in by start().
+        self._settings = render.RenderSettings(crossfade_s=crossfade_s, fade_in_s=fade_in_s,
+                                               fade_out_s=fade_out_s, target_lufs=target_lufs,
+                                               level_drop_db=level_drop_db)
         self._volume = _check_volume(volume)
         self._ring_s = ring_s
         self._open_source = open_source
@@ -561,8 +577,8 @@ class Player:
         if not self.playlist.tracks:
             raise UserInputError(f"playlist {self.playlist.name!r} has no tracks to play")
         self.output.prepare(_first_rate(self.playlist.entries))
-        settings = render.RenderSettings(sample_rate=self.output.sample_rate,
-                                         channels=self.output.channels, **self._opts)
+        settings = dataclasses.replace(self._settings, sample_rate=self.output.sample_rate,
+                                       channels=self.output.channels)
         self._levels = _Levels(self.playlist.entries, settings.target_lufs)
         self._levels.measure_first()  # the first track's level before the first sound
         kwargs: dict[str, Any] = {}
@@ -837,13 +853,13 @@ class Player:
             if cmd == "end_after":
                 if heard is not None:
                     before = len(r.slots)
-                    self._rewrite(lambda h=heard: r.end_after(h))
+                    self._rewrite(functools.partial(r.end_after, heard))
                     self._stopped_early = self._stopped_early or len(r.slots) < before
                 continue
             if heard is None:
                 heard = 0
             target = {"skip": heard + 1, "previous": heard - 1, "jump": arg}[cmd]
-            self._transition(lambda t=target, c=cmd: r.seek_entry(_next_playable(r, t, c)))
+            self._transition(functools.partial(_seek, r, target, cmd))
 
     def _rewrite(self, change: Callable[[], object]) -> None:
         """Change the plan from just after what is being heard, without a gap: the queued audio
@@ -971,6 +987,10 @@ class _Levels:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
+
+
+def _seek(r: render.SessionRenderer, index: int, cmd: str) -> bool:
+    return r.seek_entry(_next_playable(r, index, cmd))
 
 
 def _next_playable(r: render.SessionRenderer, index: int, cmd: str) -> int:

@@ -155,3 +155,55 @@ def test_ctrl_c_ends_gracefully_records_minutes_and_still_takes_the_rating_after
     assert session.outcome == "stopped_early" and session.minutes_listened > 0
     assert session.value("before") == 6 and session.value("after") == 2
     assert "stopped early" in out
+
+
+def test_a_playlist_whose_files_are_all_gone_is_refused_before_anything_is_stored(
+    tmp_path, companion_home, capsys
+) -> None:
+    m3u = tmp_path / "gone.m3u8"
+    m3u.write_text("#EXTM3U\n#EXTINF:60,Nobody - Nothing\n/nowhere/nothing.flac\n")
+    assert main(["play", str(m3u), "--pre", "5", "--output", str(tmp_path / "x.wav")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("companion: ") and "no tracks whose files can be found" in err[-1]
+    with Store() as store:
+        assert store.sessions() == []
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="ALSA and a pseudo-terminal")
+def test_keys_on_the_terminal_pause_and_stop_and_the_terminal_is_restored(tmp_path, companion_home) -> None:
+    import pty
+    import termios
+
+    conf = tmp_path / "null.conf"
+    conf.write_text('pcm.!default { type plug slave.pcm "null" }\n')  # a device that plays nothing
+    m3u = _playlist(tmp_path, n=1, seconds=10.0, repeat=200)
+    master, slave = pty.openpty()
+    before = termios.tcgetattr(slave)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "companion", "play", str(m3u), "--pre", "5", "--post", "3"],
+        env={**os.environ, "COMPANION_HOME": str(companion_home),
+             "ALSA_CONFIG_PATH": f"/usr/share/alsa/alsa.conf:{conf}"},
+        stdin=slave, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and proc.poll() is None:
+            if termios.tcgetattr(slave)[3] & termios.ICANON == 0:  # cbreak: it is listening for keys
+                break
+            time.sleep(0.05)
+        os.write(master, b" ")  # pause
+        time.sleep(0.3)
+        os.write(master, b"q")  # stop (already paused: at once)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        after = termios.tcgetattr(slave)
+        os.close(master)
+        os.close(slave)
+    assert proc.returncode == 0, err[-2000:]
+    assert "space pause/resume" in err and "Traceback" not in err
+    assert after == before  # cbreak mode undone
+    with Store() as store:
+        [session] = store.sessions()
+    assert session.outcome == "stopped_early" and session.value("after") == 3
