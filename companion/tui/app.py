@@ -22,6 +22,7 @@ from textual.worker import Worker, WorkerState
 
 from companion.core.errors import CompanionError
 from companion.core.store import DEFAULT_LISTENER, Store
+from companion.tui.progress import JobCancelled
 from companion.tui.screens.history import HistoryScreen
 from companion.tui.screens.library import LibraryScreen
 from companion.tui.screens.playlists import PlaylistsScreen
@@ -88,6 +89,8 @@ class CompanionApp(App[int]):
         if event.state != WorkerState.ERROR:
             return
         error = event.worker.error
+        if isinstance(error, JobCancelled):
+            return  # stopped on purpose (the app is closing)
         if isinstance(error, CompanionError):
             self.notify(str(error), title="Could not finish", severity="error", timeout=10)
         else:

@@ -28,14 +28,24 @@ class Progress(Message):
         return isinstance(message, Progress) and message.key == self.key
 
 
-def progress_callback(key: str, post: Callable[[Message], Any]) -> Callable[..., None]:
+class JobCancelled(Exception):
+    """Raised from a progress callback to stop a core job that has no ``cancel`` of its own."""
+
+
+def progress_callback(
+    key: str, post: Callable[[Message], Any], *, cancelled: Callable[[], bool] = lambda: False
+) -> Callable[..., None]:
     """A ``progress=`` callback for core jobs that posts :class:`Progress` messages.
 
-    Accepts ``(done, total[, text])``, ``(fraction[, text])`` or an object with ``done``/``total``
-    (and ``message``/``path``) attributes, so it follows the core's callbacks as they settle.
+    Accepts ``(done, total[, text, ...])``, ``(fraction[, text])`` or an object with
+    ``done``/``total`` (and ``message``/``path``) attributes. When ``cancelled()`` is true (the
+    worker was cancelled, e.g. the app is quitting) it raises :class:`JobCancelled`, so the job
+    ends at its next step instead of keeping the process alive.
     """
 
     def callback(*args: Any, **kwargs: Any) -> None:
+        if cancelled():
+            raise JobCancelled(key)
         values = list(args) + list(kwargs.values())
         if len(values) == 1 and not isinstance(values[0], (Real, str)):
             obj = values[0]

@@ -14,6 +14,7 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Input, Label, Static
+from textual.worker import get_current_worker
 
 from companion.core.models import STATUS_ERROR, Track
 from companion.tui import format as fmt
@@ -163,10 +164,12 @@ class LibraryScreen(WorkerScreen):
     def scan_folder(self, folder: str) -> None:
         from companion.core.scan import scan
 
+        worker = get_current_worker()
         try:
             result = scan(
                 [folder], self.app.store,  # type: ignore[attr-defined]
-                progress=progress_callback("scan", self.post_message), cancel=self._cancel.is_set,
+                progress=progress_callback("scan", self.post_message),
+                cancel=lambda: self._cancel.is_set() or worker.is_cancelled,
             )
         except BaseException:
             self.post_message(self.ScanFinished(ok=False, cancelled=self._cancel.is_set()))

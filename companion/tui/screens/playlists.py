@@ -14,6 +14,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Footer, Static
+from textual.worker import get_current_worker
 
 from companion.core.models import Playlist
 from companion.tui import format as fmt
@@ -219,10 +220,13 @@ class PlaylistsScreen(WorkerScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="demo")
     def create_demo(self) -> None:
+        worker = get_current_worker()
         try:
             from companion.core.demo import ensure_demo
 
-            ensure_demo(self.app.store, progress=progress_callback("demo", self.post_message))  # type: ignore[attr-defined]
+            progress = progress_callback("demo", self.post_message,
+                                         cancelled=lambda: worker.is_cancelled)
+            ensure_demo(self.app.store, progress=progress)  # type: ignore[attr-defined]
             self.post_message(self.DemoFinished(ok=True))
         except BaseException as exc:
             self.post_message(self.DemoFinished(ok=False, error=str(exc)))
