@@ -20,7 +20,7 @@ import hashlib
 import json
 import os
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -46,7 +46,7 @@ SAMPLE_RATE = 44100  # Hz
 ALBUM = "companion demo"
 DEMO_PLAYLIST = "demo"
 # Bump when the music changes: files written by an older generator are then rewritten.
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 MANIFEST_NAME = ".companion-demo.json"
 
 # progress(done, total, name): called after each track is written or found up to date.
@@ -192,7 +192,6 @@ def ensure_demo(
         for the scan ("analysing NAME"); done/total count files within each stage.
     jobs : scan worker processes (default: the number of cores).
     """
-    from dataclasses import replace
 
     from companion.core import paths as paths_mod
     from companion.core import planner, playlists, scan
@@ -512,7 +511,17 @@ class _Composer:
             out += self._bass(bar, root, last=bar == len(chords) - 1)
             out += self._percussion(bar, last=bar == len(chords) - 1)
         out += self._melody(chords)
-        return out
+        return [replace(n, velocity=n.velocity * self._dynamics(n.tick, len(chords))) for n in out]
+
+    def _dynamics(self, tick: float, bars: int) -> float:
+        """The shape of the piece: a softer intro and ending, the B phrases a little fuller."""
+        bar = int(tick // self.ticks_per_bar)
+        phrase = (bar - 2) // 4
+        if bar < 2 or bar == bars - 1:
+            return 0.85
+        if phrase == (bars - 3) // 4 - 1:
+            return 0.9
+        return 1.05 if "AABA"[phrase % 4] == "B" else 1.0
 
     def _accent(self, tick_in_bar: int) -> float:
         """Metrical accent: downbeat, other beats, offbeats."""
@@ -602,7 +611,8 @@ class _Composer:
                 for t in range(self.ticks_per_bar)
             ]
             notes.append(_Note(t0, 2, "drum", 0, 0.6, 0.0))
-        return notes
+        # three takes of each sound, so repeated hits are not identical
+        return [replace(n, midi=(bar + i) % 3) for i, n in enumerate(notes)]
 
     def _melody(self, chords: list[int]) -> list[_Note]:
         rng, spec = self.rng, self.spec
@@ -704,7 +714,9 @@ class _Composer:
         cache: dict[tuple, np.ndarray] = {}
         buses: dict[float, np.ndarray] = {}  # mono voices, summed per pan position
         jitter = self.rng.normal(0.0, 0.004, size=4096)  # seconds: a human hand, not a grid
-        for i, note in enumerate(self.notes()):
+        notes = self.notes()
+        loudness = 1.0 + self.rng.normal(0.0, 0.05, size=4096)  # no two notes quite alike
+        for i, note in enumerate(notes):
             hold_n = int(round(note.ticks * self.tick_s * sr))
             key = (note.voice, note.midi, hold_n)
             wave = cache.get(key)
@@ -715,7 +727,7 @@ class _Composer:
             )
             start = max(start, 0)
             end = min(start + len(wave), total)
-            g = np.float32(gains[note.voice] * note.velocity)
+            g = np.float32(gains[note.voice] * note.velocity * loudness[i % len(loudness)])
             if wave.ndim == 2:
                 mix[start:end] += g * wave[: end - start]
             else:
@@ -741,7 +753,7 @@ _NOISE_SEEDS = {"drum": 1, "tap": 2, "brush": 3, "shaker": 4, "piano": 5}
 
 def _voice(kind: str, midi: int, hold_n: int, sr: int, *, seed: int) -> np.ndarray:
     if kind in _NOISE_SEEDS and kind != "piano":
-        rng = np.random.default_rng(seed * 10 + _NOISE_SEEDS[kind])
+        rng = np.random.default_rng(seed * 10 + _NOISE_SEEDS[kind] + 1000 * midi)
         return _PERCUSSION[kind](sr, rng)
     return _PITCHED[kind](_hz(midi), hold_n, sr)
 
