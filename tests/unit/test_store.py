@@ -1,8 +1,8 @@
 from __future__ import annotations
 
 import os
-import stat
 import sqlite3
+import stat
 
 import pytest
 
