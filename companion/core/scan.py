@@ -165,9 +165,9 @@ def scan(
 
     run.total = len(todo) + len(run.early)
     try:
+        run.report("")
         for result in run.early:
             run.add(result)
-        run.report("")
         if todo:
             if in_process if in_process is not None else jobs == 1:
                 run.analyse_here(todo, cancel)
