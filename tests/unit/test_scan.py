@@ -223,6 +223,21 @@ def test_progress_reports_every_file_and_cancel_stops_early(
         assert len(other.tracks()) == 1  # what was done is kept
 
 
+def test_an_exception_from_progress_stops_the_scan_and_keeps_what_was_done(
+    library: Path, store: Store, quick_tempo: list[int]
+) -> None:
+    class Quit(Exception):
+        pass
+
+    def progress(done: int, total: int, path: str, errors: int) -> None:
+        if done == 2:
+            raise Quit  # how the TUI stops a scan when the app quits
+
+    with pytest.raises(Quit):
+        scan.scan([library], store, jobs=1, progress=progress)
+    assert len(store.tracks()) == 2
+
+
 def test_analyse_file_never_raises(tmp_path: Path) -> None:
     for path in (write_corrupt(tmp_path / "x.flac"), tmp_path / "missing.wav", tmp_path):
         result = analysis.analyse_file(path)
