@@ -218,6 +218,15 @@ async def test_library_lists_tracks_and_flags_unsure_tempi(store: Store, library
         assert [r[0] for r in rows] == ["Harbour Lights", "Slow Tide", "Evening Fern"]
         assert rows[1][3] == "78" and rows[1][5] == "unsure"
         assert "3 tracks · 1 with an unsure tempo" in str(app.screen.query_one("#library-summary").render())
+        assert "Analysed BPM" not in footer_keys(app).values()  # nothing corrected yet
+
+        await pilot.press("down", "asterisk")  # Slow Tide was heard at half its tempo
+        await pilot.pause()
+        assert table.get_row_at(1)[3] == "156" and table.get_row_at(1)[5] == "set by you"
+        assert store.track(library.entries[1].path).bpm == 156.0
+        await pilot.press("u")
+        await pilot.pause()
+        assert table.get_row_at(1)[3] == "78" and store.track(library.entries[1].path).bpm == 78.0
 
 
 async def test_scan_runs_in_the_background_with_progress_and_can_be_cancelled(

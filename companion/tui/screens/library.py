@@ -59,6 +59,9 @@ class LibraryScreen(WorkerScreen):
     BINDINGS = [
         Binding("s", "scan", "Scan folder", id="scan"),
         Binding("c", "cancel_scan", "Cancel scan", id="cancel-scan"),
+        Binding("slash", "tempo(0.5)", "Halve BPM", key_display="/", id="halve"),
+        Binding("asterisk", "tempo(2)", "Double BPM", key_display="*", id="double"),
+        Binding("u", "tempo_auto", "Analysed BPM", id="tempo-auto"),
         Binding("r", "refresh", "Refresh", show=False),
     ]
 
@@ -72,6 +75,7 @@ class LibraryScreen(WorkerScreen):
         super().__init__()
         self.scanning = False
         self._cancel = Event()
+        self.tracks: list[Track] = []  # as the table shows them
 
     def compose(self) -> ComposeResult:
         yield TitleBar("Library")
@@ -97,9 +101,11 @@ class LibraryScreen(WorkerScreen):
 
     def refresh_tracks(self) -> None:
         tracks: list[Track] = self.app.store.tracks()  # type: ignore[attr-defined]
+        self.tracks = tracks
         from companion.core.tempo import UNSURE_CONFIDENCE as threshold  # numpy: not at start-up
 
         table = self.query_one("#tracks", DataTable)
+        row = table.cursor_row
         table.clear()
         unsure = errors = 0
         for t in tracks:
@@ -118,6 +124,9 @@ class LibraryScreen(WorkerScreen):
                 "–" if t.bpm_confidence is None else f"{t.bpm_confidence:.2f}",
                 flag, key=t.path,
             )
+        if tracks and row:
+            table.move_cursor(row=min(row, len(tracks) - 1))
+        self.refresh_bindings()
         table.display = bool(tracks)
         empty = self.query_one("#library-empty", Static)
         empty.display = not tracks
@@ -134,7 +143,39 @@ class LibraryScreen(WorkerScreen):
             return not self.scanning
         if action == "cancel_scan":
             return self.scanning
+        if action in ("tempo", "tempo_auto"):
+            track = self._highlighted()
+            if track is None or track.bpm is None or self.scanning:
+                return False
+            return track.is_manual if action == "tempo_auto" else True
         return True
+
+    def _highlighted(self) -> Track | None:
+        table = self.query_one("#tracks", DataTable)
+        if not self.tracks or not 0 <= table.cursor_row < len(self.tracks):
+            return None
+        return self.tracks[table.cursor_row]
+
+    @on(DataTable.RowHighlighted, "#tracks")
+    def _row_highlighted(self) -> None:
+        self.refresh_bindings()
+
+    def action_tempo(self, factor: float) -> None:
+        """Correct a tempo heard at the wrong level (half or double); rescans keep it."""
+        track = self._highlighted()
+        if track is None or track.bpm is None:
+            return
+        fixed = self.app.store.set_manual_bpm(track.path, track.bpm * factor)  # type: ignore[attr-defined]
+        self.refresh_tracks()
+        self.notify(f"{fixed.title}: {fixed.bpm:.1f} BPM, kept as yours on rescans")
+
+    def action_tempo_auto(self) -> None:
+        track = self._highlighted()
+        if track is None:
+            return
+        back = self.app.store.clear_manual_bpm(track.path)  # type: ignore[attr-defined]
+        self.refresh_tracks()
+        self.notify(f"{back.title}: back to the analysed {fmt.bpm(back.bpm)} BPM")
 
     def action_refresh(self) -> None:
         self.refresh_tracks()
