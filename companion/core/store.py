@@ -97,6 +97,13 @@ CREATE TABLE IF NOT EXISTS ratings (
 """
 
 
+# Every track column but beat_times, which is large and only the player's beat pulse needs.
+_TRACK_COLUMNS = (
+    "path, size, mtime, title, artist, album, genre, duration_s, bpm, bpm_confidence, bpm_source, "
+    "bpm_auto, bpm_alternatives, bpm_start, bpm_end, loudness_lufs, peak_dbfs, status, error, analysed_at"
+)
+
+
 def now_iso() -> str:
     """Local time with its UTC offset, to the second."""
     return datetime.now().astimezone().isoformat(timespec="seconds")
@@ -237,7 +244,7 @@ class Store:
 
     def tracks(self, *, status: str | None = None, under: str | None = None) -> list[Track]:
         """All tracks, ordered by path; optionally only one status or those below a folder."""
-        sql, args = "SELECT * FROM tracks", []
+        sql, args = f"SELECT {_TRACK_COLUMNS} FROM tracks", []
         where = []
         if status:
             where.append("status = ?")
@@ -251,7 +258,7 @@ class Store:
         return [_track(r) for r in self._query(sql + " ORDER BY path", args)]
 
     def track(self, path: str | Path) -> Track:
-        rows = self._query("SELECT * FROM tracks WHERE path = ?", (str(Path(path).resolve()),))
+        rows = self._query(f"SELECT {_TRACK_COLUMNS} FROM tracks WHERE path = ?", (str(Path(path).resolve()),))
         if not rows:
             raise NotFoundError(f"{path}: not in the library; run `companion scan` on its folder first")
         return _track(rows[0])
