@@ -39,7 +39,6 @@ class CompanionApp(App[int]):
     """A calm, keyboard-driven listening companion."""
 
     TITLE = "companion"
-    SUB_TITLE = "a listening companion"
     CSS_PATH = "app.tcss"
     ENABLE_COMMAND_PALETTE = False
     MODES = {
@@ -68,7 +67,6 @@ class CompanionApp(App[int]):
         self.store = store if store is not None else Store()
         self.output_factory = output_factory
         self.auto_demo = auto_demo
-        self.sub_title = f"a listening companion · {listener}"
         self.theme = "nord"  # cool, low-contrast colours: calm to look at for twenty minutes
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
