@@ -91,7 +91,7 @@ def run_devices(args: argparse.Namespace) -> int:
 def run_play(args: argparse.Namespace) -> int:
     from companion.core import player as player_mod
     from companion.core import playlists, sessions
-    from companion.core.models import OUTCOME_COMPLETED, OUTCOME_INTERRUPTED, OUTCOME_STOPPED
+    from companion.core.models import OUTCOME_COMPLETED, OUTCOME_STOPPED
     from companion.core.store import Store
 
     listener = listener_of(args)
@@ -133,17 +133,13 @@ def run_play(args: argparse.Namespace) -> int:
                                     snapshot=snapshot, before=before)
         try:
             player.start()
-        except Exception:
-            sessions.finish(store, session_id, outcome=OUTCOME_INTERRUPTED, minutes_listened=0.0)
+        except BaseException:  # no sound came out (Ctrl-C included): end the session honestly
             player.close()
+            sessions.finish(store, session_id, outcome=OUTCOME_STOPPED, minutes_listened=0.0)
             raise
         status = _listen(player, store, session_id, args)
-        if status.error:
-            outcome = OUTCOME_INTERRUPTED
-        elif status.stopped_early:
-            outcome = OUTCOME_STOPPED
-        else:
-            outcome = OUTCOME_COMPLETED
+        # A device lost mid-session also counts as stopped early: what was heard is kept.
+        outcome = OUTCOME_STOPPED if status.stopped_early or status.error else OUTCOME_COMPLETED
         sessions.finish(store, session_id, outcome=outcome, minutes_listened=status.minutes_listened,
                         underruns=status.underruns)
         if args.output:
@@ -197,23 +193,25 @@ def _listen(player: Any, store: Any, session_id: int, args: argparse.Namespace) 
     line = _StatusLine(live=not args.output and sys.stderr.isatty())
     last_progress = time.monotonic()
     interrupts = 0
-    with _keys(player, enabled=not args.output and _stdin_is_tty()):
-        while True:
-            try:
-                while not player.wait(STATUS_EVERY_S):
-                    st = player.status()
-                    line.show(st)
-                    if time.monotonic() - last_progress >= PROGRESS_EVERY_S:
-                        sessions.progress(store, session_id, st.minutes_listened, st.underruns)
-                        last_progress = time.monotonic()
-                break
-            except KeyboardInterrupt:
-                interrupts += 1
-                # First Ctrl-C: a short, gentle fade. A second one: now.
-                player.stop(player_mod.STOP_FADE_S if interrupts == 1 else 0.05)
-                line.say("stopping…")
-    status = player.status()
-    player.close()
+    try:
+        with _keys(player, enabled=not args.output and _stdin_is_tty()):
+            while True:
+                try:
+                    while not player.wait(STATUS_EVERY_S):
+                        st = player.status()
+                        line.show(st)
+                        if time.monotonic() - last_progress >= PROGRESS_EVERY_S:
+                            sessions.progress(store, session_id, st.minutes_listened, st.underruns)
+                            last_progress = time.monotonic()
+                    break
+                except KeyboardInterrupt:
+                    interrupts += 1
+                    # First Ctrl-C: a short, gentle fade. A second one: now.
+                    player.stop(player_mod.STOP_FADE_S if interrupts == 1 else 0.05)
+                    line.say("stopping…")
+        status = player.status()
+    finally:
+        player.close()  # whatever happened, the sound stops and the device is released
     line.show(status)
     line.end()
     return status
