@@ -300,3 +300,23 @@ def test_no_output_device_is_one_actionable_line(monkeypatch: pytest.MonkeyPatch
 def test_an_empty_playlist_is_refused() -> None:
     with pytest.raises(UserInputError, match="no tracks"):
         Player(Playlist("empty", ()), output=NullOutput()).start()
+
+
+def test_tracks_of_other_rates_and_channel_counts_are_converted(tmp_path: Path) -> None:
+    import soundfile as sf
+
+    t48 = np.arange(int(1.0 * 48000)) / 48000
+    sf.write(tmp_path / "mono48k.wav", (0.2 * np.sin(2 * np.pi * 300 * t48)).astype(np.float32), 48000)
+    entries = (
+        PlaylistEntry(path=_tone(tmp_path / "a.wav", 200, 1.0), title="a"),
+        PlaylistEntry(path=str(tmp_path / "mono48k.wav"), title="b"),
+    )
+    out = NullOutput(keep=True)
+    with Player(Playlist("mixed", entries), output=out, crossfade_s=0.0, fade_in_s=0.0, fade_out_s=0.0) as p:
+        p.start()
+        assert p.wait(10)
+    assert out.sample_rate == SR and out.frames.shape == (2 * SR, 2)  # the first track's rate
+    second = out.frames[SR + 100 : 2 * SR - 100]
+    np.testing.assert_allclose(second[:, 0], second[:, 1])  # mono on both speakers
+    spectrum = np.abs(np.fft.rfft(second[:, 0]))
+    assert np.fft.rfftfreq(len(second), 1 / SR)[np.argmax(spectrum)] == pytest.approx(300, abs=2)
