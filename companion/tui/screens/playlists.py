@@ -71,7 +71,6 @@ class PlaylistsScreen(WorkerScreen):
         table.add_column("Length", key="length")
         table.add_column("BPM", key="tempo")
         table.add_column("Arc", key="arc")
-        table.add_column("Tracks", key="tracks")
         detail = self.query_one("#detail-tracks", DataTable)
         detail.add_column("#", key="n")
         detail.add_column("BPM", key="bpm")
@@ -99,7 +98,6 @@ class PlaylistsScreen(WorkerScreen):
         for p in self.playlists:
             table.add_row(
                 p.name, fmt.clock(p.total_s), fmt.tempo_span(p, unit=False), p.arc or "–",
-                str(len(p.tracks)),
                 key=p.name,
             )
         names = [p.name for p in self.playlists]
