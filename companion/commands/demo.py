@@ -28,6 +28,7 @@ def register_demo(sub: Any) -> None:
 def cmd_demo(args: argparse.Namespace) -> int:
     from companion.core import paths
     from companion.core.demo import ensure_demo
+    from companion.core.models import STATUS_ERROR
     from companion.core.store import Store
 
     started = time.monotonic()
@@ -35,8 +36,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     try:
         with Store() as store:
             playlist = ensure_demo(store, progress=printer, jobs=args.jobs)
+            failed = store.tracks(status=STATUS_ERROR, under=str(paths.demo_library_dir()))
     finally:
         printer.close()
+    for track in failed:  # the playlist was built without them; say so rather than hide it
+        print(f"companion: {track.path}: {track.error}", file=sys.stderr)
     seconds = time.monotonic() - started
     tempi = [e.used_bpm or e.bpm for e in playlist.tracks if (e.used_bpm or e.bpm)]
     span = f", {tempi[0]:.0f} → {tempi[-1]:.0f} BPM" if tempi else ""

@@ -185,8 +185,8 @@ def ensure_demo(
 
     Idempotent: a second run writes no audio, the scan skips unchanged files, and a saved
     ``demo`` playlist whose tracks are all still in the demo library is kept as it is (also
-    when the listener has curated it). The playlist uses the demo tracks only, never the
-    listener's own music.
+    when the listener has curated it), unless the music itself had to be written again. The
+    playlist uses the demo tracks only, never the listener's own music.
 
     progress : progress(done, total, what), first for synthesis ("synthesising NAME"), then
         for the scan ("analysing NAME"); done/total count files within each stage.
@@ -206,9 +206,10 @@ def ensure_demo(
         if progress is not None:
             progress(done, total, f"analysing {Path(path).name}" if path else "analysing")
 
+    before = _file_stamps(folder)
     files = synthesise_library(folder, progress=synth_progress, jobs=jobs)
     scan.scan([folder], store, jobs=jobs, progress=scan_progress)
-    existing = _existing_playlist(files)
+    existing = _existing_playlist(files) if _file_stamps(folder) == before else None
     if existing is not None:
         return existing
     pl = planner.plan(
@@ -252,6 +253,18 @@ def _existing_playlist(files: list[Path]) -> Playlist | None:
     if pl.tracks and all(str(Path(e.path).resolve()) in names for e in pl.tracks):
         return pl
     return None
+
+
+def _file_stamps(folder: Path) -> dict[str, tuple[int, int]]:
+    """(size, mtime) of each file in ``folder``: what a rescan would look at."""
+    out = {}
+    for p in folder.iterdir():
+        try:
+            st = p.stat()
+        except OSError:
+            continue
+        out[p.name] = (st.st_size, st.st_mtime_ns)
+    return out
 
 
 def _read_manifest(folder: Path) -> dict[str, dict]:
