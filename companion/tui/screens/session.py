@@ -61,7 +61,12 @@ class SessionScreen(WorkerScreen):
 
     @dataclass
     class PlaybackFailed(Message):
-        """The output could not open: the worker's error is shown by the app."""
+        """Playback could not start: the worker's error is shown by the app.
+
+        stored : whether the session had already been stored (then it is kept as stopped early).
+        """
+
+        stored: bool = False
 
     def __init__(self, playlist: Playlist) -> None:
         super().__init__()
@@ -71,6 +76,7 @@ class SessionScreen(WorkerScreen):
         self.session_id: int | None = None
         self.stopping = False  # fading out after s / escape
         self.opening = False  # the playback worker is checking the output and starting
+        self.gone = False  # the screen has gone (the app is quitting)
         self.outcome = ""
         self._poll_timer: Timer | None = None
         self._last_heartbeat = time.monotonic()
@@ -201,7 +207,7 @@ class SessionScreen(WorkerScreen):
                 before=[sessions.make_rating("stress", "before", stress_before)],
             )
         except BaseException:
-            self.post_message(self.PlaybackFailed())
+            self.post_message(self.PlaybackFailed(stored=False))
             raise
         try:
             player.start()
@@ -209,16 +215,21 @@ class SessionScreen(WorkerScreen):
             # The device went away between the check and the start: end the session honestly.
             player.close()
             sessions.finish(app.store, session_id, outcome=OUTCOME_STOPPED, minutes_listened=0.0)
-            self.post_message(self.PlaybackFailed())
+            self.post_message(self.PlaybackFailed(stored=True))
             raise
+        if self.gone:  # the app quit while the output was opening
+            player.close()
+            sessions.finish(app.store, session_id, outcome=OUTCOME_STOPPED, minutes_listened=0.0)
+            return
         self.post_message(self.PlaybackStarted(player, session_id))
 
     @on(PlaybackFailed)
-    def _playback_failed(self) -> None:
+    def _playback_failed(self, message: PlaybackFailed) -> None:
         self.opening = False
+        kept = ("the session was kept as stopped early" if message.stored
+                else "nothing was stored")
         self.query_one("#before-hint", Static).update(
-            "nothing was stored · fix the sound output and press enter to try again · "
-            "escape goes back"
+            f"{kept} · fix the sound output and press enter to try again · escape goes back"
         )
         self.query_one("#rate-before", RatingPrompt).focus_input()
 
@@ -320,6 +331,7 @@ class SessionScreen(WorkerScreen):
 
     def on_unmount(self) -> None:
         # Leaving the screen any other way (quitting the app) still ends the session honestly.
+        self.gone = True
         if self.player is not None:
             st = self.player.status()
             self.player.close()
