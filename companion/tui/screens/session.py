@@ -24,6 +24,7 @@ from companion.core import sessions
 from companion.core.models import OUTCOME_COMPLETED, OUTCOME_STOPPED, Playlist
 from companion.tui import format as fmt
 from companion.tui.screens.base import WorkerScreen
+from companion.tui.widgets.arc import TempoArc
 from companion.tui.widgets.bars import TitleBar
 from companion.tui.widgets.pulse import BeatPulse
 from companion.tui.widgets.rating import RatingPrompt
@@ -113,6 +114,10 @@ class SessionScreen(WorkerScreen):
                     yield ProgressBar(total=100, show_eta=False, show_percentage=False,
                                       id="session-bar")
                     yield Label("", id="session-time", classes="np-time")
+                with Horizontal(classes="np-row"):
+                    yield Label("tempo", classes="np-label")
+                    yield TempoArc(self.playlist, id="arc")
+                    yield Label("", id="arc-tempo", classes="np-time")
                 yield Label("", id="np-state", classes="np-state")
                 yield Label("", id="np-next", classes="np-next")
             with Vertical(id=AFTER, classes="phase"), Vertical(classes="column"):
@@ -281,6 +286,8 @@ class SessionScreen(WorkerScreen):
             state = "paused · space resumes" if st.paused else "playing"
             self.query_one("#np-state", Label).update(f"{state} · volume {st.volume * 100:.0f} %")
         self.query_one("#np-next", Label).update(_coming_next(self.playlist, st.index))
+        self.query_one("#arc", TempoArc).show(st.index)
+        self.query_one("#arc-tempo", Label).update(fmt.tempo_span(self.playlist))
         for notice in st.notices[self._notices_shown:]:
             self.notify(notice, severity="warning", timeout=8)
         self._notices_shown = len(st.notices)
