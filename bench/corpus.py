@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-CORPUS_VERSION = 1
+CORPUS_VERSION = 2
 DEFAULT_DIR = Path(__file__).resolve().parent / ".corpus"
 SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
 RENDER_SR = 44100
@@ -384,8 +384,9 @@ def perform(p: Piece) -> tuple[list[tuple[float, float, int, int, int]], float]:
 
     out = []
     for nt in notes:
-        on = sec(nt.beat) + rng.normal(0, jitter_sd) + (0.015 if nt.ch == 0 else 0.0)
-        off = sec(nt.beat + nt.dur)
+        start = sec(nt.beat)
+        on = start + rng.normal(0, jitter_sd) + (0.015 if nt.ch == 0 else 0.0)
+        off = on + sec(nt.beat + nt.dur) - start  # the played length follows the onset
         out.append((max(0.0, on) + 0.3, max(on + 0.05, off) + 0.3, nt.pitch, nt.vel, nt.ch))
     # truth: beats per minute over the performed beats, excluding the final held bar
     per_bar = METERS[p.meter][0]

@@ -49,7 +49,7 @@ EDGE_S = 30.0  # bpm_start / bpm_end windows
 
 _N_FFT = 1024
 _HOP = 128
-_N_MELS = 40
+_N_MELS = 80
 _LOW_HZ = 220.0  # bands centred below this are "bass"
 
 # level ratios to the strongest periodicity that are considered as the beat
@@ -60,11 +60,15 @@ _ALTERNATIVES = ((0.5, "1/2"), (2.0, "2"), (2 / 3, "2/3"), (1.5, "3/2"))
 # Fitted by `python bench/tempo.py --fit` (conditional logit over the candidate levels).
 FEATURE_NAMES = (
     "log2_bpm", "log2_bpm_sq", "r", "r_half", "r_third", "r_double", "r_triple",
-    "low_r", "low_r_double", "chroma_r", "chroma_r_double", "log2_onsets_per_beat",
-    "log2_onsets_per_beat_sq",
+    "low_r", "low_r_double", "chroma_r", "chroma_r_double", "r_x4", "low_r_x3", "low_r_x4",
+    "harmony_r", "harmony_r_x2", "harmony_r_x3", "harmony_r_x4", "harmony_r_x6", "harmony_r_x8",
+    "log2_onsets_per_beat",
+    "log2_onsets_per_beat_sq", "log2_bpm_x_onsets", "on_vs_mid", "on_vs_third", "alternation",
+    "low_on_vs_mid", "chroma_on_vs_mid", "log2_ioi_q25_per_beat", "log2_ioi_median_per_beat",
+    "log2_ioi_q75_per_beat",
 )
-WEIGHTS = np.array([0.0, -2.0, 4.0, 0.0, 0.0, 1.0, 0.0, 1.0, 0.5, 1.0, 0.5, 0.0, -0.5])
-TEMPERATURE = 1.0
+WEIGHTS = np.array([-0.104, -0.541, 0.689, -0.140, -0.029, 0.392, 0.183, 0.121, 0.169, 0.536, 0.383, 0.314, 0.212, 0.210, 0.555, 0.232, 0.125, 0.399, -0.069, 0.485, 0.104, -0.273, 0.407, 0.253, 0.153, -0.084, 0.193, 0.201, -0.104, -0.104, -0.104])
+CALIBRATION = (0.975, 0.492)  # Platt scaling (a, b) of the level probability, out-of-fold
 
 
 class TempoError(CompanionError):
@@ -153,11 +157,10 @@ def estimate_tempo(y: np.ndarray, sr: int) -> TempoEstimate:
     analysis = env.window(MAX_ANALYSIS_S)
     acf = analysis.autocorrelations()
     cands, feats = candidate_levels(analysis, acf)
-    scores = feats @ WEIGHTS / TEMPERATURE
-    probs = _softmax(scores)
+    probs = _softmax(feats @ WEIGHTS)
     best = int(np.argmax(probs))
     bpm = refine_bpm(acf.full, env.fps, cands[best])
-    confidence = float(probs[best])
+    confidence = calibrated(float(probs[best]))
 
     alternatives = []
     for ratio, label in _ALTERNATIVES:
@@ -192,7 +195,8 @@ class Envelopes:
 
     full: np.ndarray  # log-mel spectral flux, all bands
     low: np.ndarray  # the same, bass bands only
-    chroma: np.ndarray  # harmonic change (chroma flux)
+    chroma: np.ndarray  # pitch change (chroma flux, 80-2000 Hz, 70 ms)
+    harmony: np.ndarray  # chord change (chroma flux, 80-500 Hz, 0.2 s)
     fps: float
 
     def window(self, max_s: float) -> Envelopes:
@@ -200,12 +204,14 @@ class Envelopes:
         if len(self.full) <= n:
             return self
         a = (len(self.full) - n) // 2
-        return Envelopes(self.full[a : a + n], self.low[a : a + n], self.chroma[a : a + n], self.fps)
+        return Envelopes(self.full[a : a + n], self.low[a : a + n], self.chroma[a : a + n],
+                         self.harmony[a : a + n], self.fps)
 
     def autocorrelations(self) -> Autocorrelations:
-        max_lag = int(4.2 * 60 * self.fps / MIN_BPM) + 2
+        max_lag = int(8.2 * 60 * self.fps / MIN_BPM) + 2
         return Autocorrelations(
-            _acf(self.full, max_lag), _acf(self.low, max_lag), _acf(self.chroma, max_lag)
+            _acf(self.full, max_lag), _acf(self.low, max_lag), _acf(self.chroma, max_lag),
+            _acf(self.harmony, max_lag),
         )
 
 
@@ -214,6 +220,7 @@ class Autocorrelations:
     full: np.ndarray
     low: np.ndarray
     chroma: np.ndarray
+    harmony: np.ndarray
 
 
 def _prepare(y: np.ndarray, sr: int) -> tuple[np.ndarray, int]:
@@ -250,11 +257,11 @@ def _mel_filterbank(sr: int, n_fft: int, n_mels: int, fmin: float, fmax: float) 
     return fb, edges[1:-1]
 
 
-def _chroma_map(sr: int, n_fft: int) -> np.ndarray:
-    """(12, bins) matrix folding 80–2000 Hz into pitch classes."""
+def _chroma_map(sr: int, n_fft: int, fmax: float) -> np.ndarray:
+    """(12, bins) matrix folding 80 Hz–``fmax`` into pitch classes."""
     freqs = np.fft.rfftfreq(n_fft, 1.0 / sr)
     m = np.zeros((12, len(freqs)), dtype=np.float32)
-    ok = (freqs >= 80) & (freqs <= 2000)
+    ok = (freqs >= 80) & (freqs <= fmax)
     pc = np.round(12 * np.log2(freqs[ok] / 440.0)).astype(int) % 12
     m[pc, np.nonzero(ok)[0]] = 1.0
     return m
@@ -264,7 +271,7 @@ def onset_envelopes(y: np.ndarray, sr: int) -> Envelopes:
     """Onset-strength and harmonic-change envelopes of mono audio at ``sr`` Hz."""
     fb, centres = _mel_filterbank(sr, _N_FFT, _N_MELS, 40.0, min(5000.0, sr / 2))
     low_bands = centres < _LOW_HZ
-    cmap = _chroma_map(sr, _N_FFT)
+    cmap = np.vstack([_chroma_map(sr, _N_FFT, 2000.0), _chroma_map(sr, _N_FFT, 500.0)])
     pad = _N_FFT // 2
     yp = np.pad(y, (pad, pad))
     frames = np.lib.stride_tricks.sliding_window_view(yp, _N_FFT)[::_HOP]
@@ -280,23 +287,29 @@ def onset_envelopes(y: np.ndarray, sr: int) -> Envelopes:
     chroma = np.concatenate(chromas)
     # loudness-independent log compression: soft music gets the same treatment as loud
     ref = float(np.percentile(mel, 99)) or 1.0
-    logmel = np.log1p(1000.0 * mel / ref)
-    lag = 2
+    logmel = np.log1p(100.0 * mel / ref)
+    lag = 3
     flux = np.maximum(0.0, logmel[lag:] - logmel[:-lag])
     flux = np.vstack([np.zeros((lag, flux.shape[1]), dtype=flux.dtype), flux])
     full = flux.sum(axis=1)
     low = flux[:, low_bands].sum(axis=1) if low_bands.any() else full
-    norm = np.linalg.norm(chroma, axis=1, keepdims=True)
-    floor = 0.05 * (float(np.percentile(norm, 95)) or 1.0)
-    chroma = chroma / np.maximum(norm, floor)
+    fps = sr / _HOP
+    cflux = _chroma_flux(chroma[:, :12], smooth=6, lag=6)
+    hflux = _chroma_flux(chroma[:, 12:], smooth=int(0.2 * fps), lag=int(0.2 * fps))
+    return Envelopes(
+        _detrend(full, fps), _detrend(low, fps), _detrend(cflux, fps), _detrend(hflux, fps), fps
+    )
+
+
+def _chroma_flux(chroma: np.ndarray, smooth: int, lag: int) -> np.ndarray:
+    """Rectified change of the normalised, smoothed chroma over ``lag`` frames."""
     from scipy.ndimage import uniform_filter1d
 
-    chroma = uniform_filter1d(chroma, 6, axis=0)
-    clag = 8
-    cflux = np.maximum(0.0, chroma[clag:] - chroma[:-clag]).sum(axis=1)
-    cflux = np.concatenate([np.zeros(clag, dtype=cflux.dtype), cflux])
-    fps = sr / _HOP
-    return Envelopes(_detrend(full, fps), _detrend(low, fps), _detrend(cflux, fps), fps)
+    norm = np.linalg.norm(chroma, axis=1, keepdims=True)
+    floor = 0.05 * (float(np.percentile(norm, 95)) or 1.0)
+    chroma = uniform_filter1d(chroma / np.maximum(norm, floor), smooth, axis=0)
+    flux = np.maximum(0.0, chroma[lag:] - chroma[:-lag]).sum(axis=1)
+    return np.concatenate([np.zeros(lag, dtype=flux.dtype), flux])
 
 
 def _detrend(x: np.ndarray, fps: float) -> np.ndarray:
@@ -342,47 +355,105 @@ def _peak_near(r: np.ndarray, fps: float, bpm: float, width: float = 0.05) -> fl
     return float(grid[int(np.argmax(vals))])
 
 
+def _peaks(s: np.ndarray, grid: np.ndarray, n: int) -> list[float]:
+    """The ``n`` highest local maxima of ``s`` over ``grid``."""
+    i = np.nonzero((s[1:-1] > s[:-2]) & (s[1:-1] >= s[2:]))[0] + 1
+    return [float(grid[j]) for j in i[np.argsort(-s[i])][:n]]
+
+
 def candidate_levels(env: Envelopes, acf: Autocorrelations) -> tuple[list[float], np.ndarray]:
-    """Candidate beat tempi (BPM) and their feature rows (see FEATURE_NAMES)."""
+    """Candidate beat tempi (BPM) and their feature rows (see FEATURE_NAMES).
+
+    Candidates: the metrical family of the strongest periodicity, plus the highest peaks of
+    the onset, bass and harmonic-change periodicities (rubato can blur the family).
+    """
     fps = env.fps
     grid = np.exp(np.linspace(math.log(40.0), math.log(250.0), 600))
     salience = _comb(acf.full, fps, grid)
     b0 = float(grid[int(np.argmax(salience))])
+    seeds = [b0 * ratio for ratio in _RATIOS]
+    wide = np.exp(np.linspace(math.log(MIN_BPM), math.log(MAX_BPM), 900))
+    lags = _period(wide, fps)
+    seeds += _peaks(_at(acf.full, lags), wide, 4)
+    seeds += _peaks(_at(acf.low, lags), wide, 2) + _peaks(_at(acf.chroma, lags), wide, 2)
     cands: list[float] = []
-    for ratio in _RATIOS:
-        b = b0 * ratio
+    for b in seeds:
         if not MIN_BPM <= b <= MAX_BPM:
             continue
-        b = _peak_near(acf.full, fps, b)
+        b = _peak_near(acf.full, fps, b, 0.03)
         if all(abs(math.log(b / c)) > 0.04 for c in cands):
             cands.append(b)
-    onsets_per_s = _onset_rate(env.full, fps)
-    rows = [level_features(acf, fps, b, onsets_per_s) for b in cands]
+    onsets = _onsets(env.full)
+    onsets_per_s = len(onsets) / (len(env.full) / fps)
+    ioi = np.diff(onsets) / fps if len(onsets) > 2 else np.array([1.0])
+    ioi_q = np.percentile(ioi, [25, 50, 75])
+    raw = np.array([_level_evidence(acf, fps, b) for b in cands])
+    # relative to the strongest candidate: the ACF scale varies a lot between tracks
+    rel = raw / np.maximum(np.abs(raw).max(axis=0), 1e-6)
+    rows = []
+    for b, ev in zip(cands, rel, strict=True):
+        lb = math.log2(b / 80.0)
+        dens = math.log2(max(onsets_per_s * 60.0 / b, 1e-3))
+        beat_s = 60.0 / b
+        iois = [math.log2(q / beat_s) for q in ioi_q]
+        rows.append([lb, lb * lb, *ev, dens, dens * dens, lb * dens, *_pulse_evidence(env, b), *iois])
     return cands, np.array(rows)
 
 
-def level_features(acf: Autocorrelations, fps: float, bpm: float, onsets_per_s: float) -> list[float]:
+def _pulse_evidence(env: Envelopes, bpm: float) -> list[float]:
+    """Beat-synchronous contrasts of a pulse at ``bpm`` that follows the music.
+
+    on/mid: onsets on the beats against halfway between them (low when the real beats fall
+    in between, i.e. the pulse is too slow), for all bands, the bass and harmonic change;
+    on/third: against the thirds (compound subdivision); alternation: strong-weak
+    alternation of successive beats (high when every other pulse is an off-beat, i.e. the
+    pulse is too fast).
+    """
+    fps = env.fps
+    period = float(_period(bpm, fps))
+    beats = np.round(track_beats(env.full, fps, bpm) * fps).astype(int)
+    if len(beats) < 4:
+        return [0.0] * 5
+    from scipy.ndimage import maximum_filter1d
+
+    def contrast(x: np.ndarray, offsets: tuple[float, ...]) -> tuple[float, np.ndarray]:
+        xm = maximum_filter1d(x, 5)
+        n = len(x) - 1
+        eps = 1e-3 * (float(xm.mean()) + 1e-9)
+        on = xm[beats]
+        off = np.mean([xm[np.clip(np.round(beats + o).astype(int), 0, n)].mean() for o in offsets])
+        # bounded (0..1): clean synthetic audio has silence between onsets
+        return (on.mean() + eps) / (on.mean() + off + 2 * eps), on
+
+    on_mid, on = contrast(env.full, (period / 2,))
+    on_third, _ = contrast(env.full, (period / 3, 2 * period / 3))
+    low_mid, _ = contrast(env.low, (period / 2,))
+    chroma_mid, _ = contrast(env.chroma, (period / 2,))
+    even, odd = on[0::2].mean(), on[1::2].mean()
+    return [on_mid, on_third, abs(even - odd) / (even + odd + 1e-9), low_mid, chroma_mid]
+
+
+def _level_evidence(acf: Autocorrelations, fps: float, bpm: float) -> list[float]:
     lag = float(_period(bpm, fps))
-    lb = math.log2(bpm / 80.0)
-    r = lambda x, m: float(_at(x, lag * m))  # noqa: E731
-    dens = math.log2(max(onsets_per_s * 60.0 / bpm, 1e-3))
     return [
-        lb, lb * lb,
-        r(acf.full, 1), r(acf.full, 0.5), r(acf.full, 1 / 3), r(acf.full, 2), r(acf.full, 3),
-        r(acf.low, 1), r(acf.low, 2), r(acf.chroma, 1), r(acf.chroma, 2),
-        dens, dens * dens,
+        float(_at(r, lag * m))
+        for r, m in (
+            (acf.full, 1), (acf.full, 0.5), (acf.full, 1 / 3), (acf.full, 2), (acf.full, 3),
+            (acf.low, 1), (acf.low, 2), (acf.chroma, 1), (acf.chroma, 2),
+            (acf.full, 4), (acf.low, 3), (acf.low, 4), (acf.harmony, 1), (acf.harmony, 2),
+            (acf.harmony, 3), (acf.harmony, 4), (acf.harmony, 6), (acf.harmony, 8),
+        )
     ]
 
 
-def _onset_rate(x: np.ndarray, fps: float) -> float:
-    """Detected onsets per second (local maxima well above the median)."""
+def _onsets(x: np.ndarray) -> np.ndarray:
+    """Frames of detected onsets: local maxima well above the median."""
     from scipy.ndimage import maximum_filter1d
 
     if not len(x):
-        return 0.0
+        return np.array([], dtype=int)
     thr = float(np.median(x)) + 0.5 * float(np.std(x))
-    peaks = (x == maximum_filter1d(x, 7)) & (x > thr)
-    return float(peaks.sum()) / (len(x) / fps)
+    return np.nonzero((x == maximum_filter1d(x, 7)) & (x > thr))[0]
 
 
 def refine_bpm(r: np.ndarray, fps: float, bpm: float) -> float:
@@ -418,7 +489,7 @@ def track_beats(x: np.ndarray, fps: float, bpm: float) -> np.ndarray:
     half = max(1, int(0.1 * period))
     weights = np.exp(-0.5 * (np.arange(-half, half + 1) / (0.5 * half)) ** 2)
     p = period
-    while beats[-1] + p + half < n:
+    while beats[-1] + p + half + 1 < n:
         guess = int(round(beats[-1] + p))
         seg = x[guess - half : guess + half + 1] * weights
         nxt = guess - half + int(np.argmax(seg)) if seg.max() > 0 else guess
@@ -426,6 +497,13 @@ def track_beats(x: np.ndarray, fps: float, bpm: float) -> np.ndarray:
         p = float(np.clip(0.9 * p + 0.1 * (nxt - beats[-1]), 0.95 * period, 1.05 * period))
         beats.append(nxt)
     return np.array(beats) / fps
+
+
+def calibrated(p: float) -> float:
+    """The model's probability for its chosen level, mapped to the observed hit rate."""
+    p = min(max(p, 1e-4), 1 - 1e-4)
+    a, b = CALIBRATION
+    return 1.0 / (1.0 + math.exp(-(a * math.log(p / (1 - p)) + b)))
 
 
 def _softmax(s: np.ndarray) -> np.ndarray:

@@ -86,3 +86,70 @@ def test_numba_cache_dir_is_set_once(monkeypatch: pytest.MonkeyPatch, tmp_path) 
     assert os.environ["NUMBA_CACHE_DIR"] == str(folder)
     monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "mine"))
     assert str(prepare_numba_cache()) == str(tmp_path / "mine")
+
+
+# -- music: soft, slow, drumless -------------------------------------------------------------------
+
+
+def _tone(freq_hz: float, dur_s: float, *, attack_s: float = 0.01, decay_s: float | None = None,
+          harmonics: int = 4) -> np.ndarray:
+    t = np.arange(int(dur_s * SR)) / SR
+    env = np.minimum(t / attack_s, 1.0)
+    env = env * (np.exp(-t / decay_s) if decay_s else np.minimum(1.0, (dur_s - t) / 0.1))
+    return (env * sum(np.sin(2 * np.pi * freq_hz * k * t) / k**2 for k in range(1, harmonics + 1))).astype(
+        np.float32
+    )
+
+
+def _hz(midi: int) -> float:
+    return 440.0 * 2 ** ((midi - 69) / 12)
+
+
+def soft_piece(bpm: float, beats_per_bar: int, compound: bool, melody: list[tuple[float, float]],
+               seconds: float = 45.0, seed: int = 0) -> np.ndarray:
+    """Pad chords (slow attack) changing every bar, a bass note on each downbeat, a plucked
+    melody with mixed note lengths over two-bar phrases (``melody``: beat offset, beats),
+    and in compound time an eighth-note arpeggio. No drums."""
+    rng = np.random.default_rng(seed)
+    beat = 60.0 / bpm
+    bar_s = beats_per_bar * beat
+    y = np.zeros(int((seconds + 3) * SR), dtype=np.float32)
+
+    def add(start_s: float, sig: np.ndarray, gain: float) -> None:
+        i = int(start_s * SR)
+        seg = y[i : i + len(sig)]
+        seg += gain * sig[: len(seg)]
+
+    chords = [[48, 52, 55], [45, 48, 52], [41, 45, 48], [43, 47, 50]]
+    scale = [60, 62, 64, 65, 67, 69, 71, 72]
+    for bar in range(int(seconds / bar_s)):
+        t0 = bar * bar_s
+        chord = chords[bar % 4]
+        for p in chord:
+            add(t0, _tone(_hz(p), bar_s, attack_s=0.3, harmonics=2), 0.05)
+        add(t0, _tone(_hz(chord[0] - 12), bar_s * 0.9, decay_s=1.5), 0.12)
+        if compound:
+            for e in range(beats_per_bar * 3):
+                add(t0 + e * beat / 3, _tone(_hz(chord[e % 3] + 12), beat, decay_s=0.4),
+                    0.05 if e % 3 == 0 else 0.025)
+        if bar % 2 == 0:
+            for off, dur in melody:
+                note = _tone(_hz(scale[int(rng.integers(0, len(scale)))]), dur * beat, decay_s=0.8)
+                add(t0 + off * beat + rng.normal(0, 0.01), note, 0.1 if off == int(off) else 0.06)
+    return 0.5 * y
+
+
+@pytest.mark.parametrize("bpm", [58.0, 63.0])
+def test_slow_drumless_pad_and_melody_is_not_read_double(bpm: float) -> None:
+    melody = [(0, 1), (1, 0.5), (1.5, 0.5), (2, 1.5), (3.5, 0.5), (4, 2), (6, 1), (7, 0.5), (7.5, 0.5)]
+    est = estimate_tempo(soft_piece(bpm, 4, False, melody, seed=int(bpm)), SR)
+    assert est.bpm == pytest.approx(bpm, rel=0.04)
+
+
+def test_compound_six_eight_reads_the_dotted_quarter() -> None:
+    third = 1 / 3
+    melody = [(0, 2 * third), (2 * third, third), (1, 1), (2, third), (2 + third, third),
+              (2 + 2 * third, third), (3, 1)]
+    est = estimate_tempo(soft_piece(55.0, 2, True, melody, seed=5), SR)
+    assert est.bpm == pytest.approx(55.0, rel=0.04)  # not the eighths (165) nor the bar (27.5)
+    assert "3/2" in {a.ratio for a in est.alternatives}
