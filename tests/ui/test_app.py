@@ -217,8 +217,12 @@ async def test_library_lists_tracks_and_flags_unsure_tempi(store: Store, library
         rows = [table.get_row_at(i) for i in range(table.row_count)]
         assert [r[0] for r in rows] == ["Harbour Lights", "Slow Tide", "Evening Fern"]
         assert rows[1][3] == "78" and rows[1][5] == "unsure"
-        assert "3 tracks · 1 with an unsure tempo" in str(app.screen.query_one("#library-summary").render())
+        summary = app.screen.query_one("#library-summary")
+        assert "3 tracks, by folder · 1 with an unsure tempo" in str(summary.render())
         assert "Analysed BPM" not in footer_keys(app).values()  # nothing corrected yet
+        await pilot.press("o", "o")  # by tempo, then least sure first
+        assert table.get_row_at(0)[0] == "Slow Tide" and "by confidence" in str(summary.render())
+        await pilot.press("o")  # back to folder order
 
         await pilot.press("down", "asterisk")  # Slow Tide was heard at half its tempo
         await pilot.pause()

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from threading import Event
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -24,6 +25,15 @@ from companion.tui.widgets.bars import JobPanel, TitleBar
 
 if TYPE_CHECKING:
     from companion.core.scan import ScanSummary
+
+# How the tracks table can be ordered (``o`` cycles): by where the files are, by tempo (fastest
+# first, as a step-down reads), or least sure tempo first (the ones worth checking).
+SORTS: dict[str, Callable[[Track], Any]] = {
+    "folder": lambda t: t.path,
+    "tempo": lambda t: (t.bpm is None, -(t.bpm or 0.0), t.path),
+    "confidence": lambda t: (t.bpm_confidence is None, t.bpm_confidence or 0.0, t.path),
+}
+
 
 class FolderScreen(ModalScreen[str | None]):
     """Ask which folder to scan."""
@@ -62,6 +72,7 @@ class LibraryScreen(WorkerScreen):
         Binding("slash", "tempo(0.5)", "Halve BPM", key_display="/", id="halve"),
         Binding("asterisk", "tempo(2)", "Double BPM", key_display="*", id="double"),
         Binding("u", "tempo_auto", "Analysed BPM", id="tempo-auto"),
+        Binding("o", "sort", "Sort", id="sort"),
         Binding("r", "refresh", "Refresh", show=False),
     ]
 
@@ -76,6 +87,7 @@ class LibraryScreen(WorkerScreen):
         self.scanning = False
         self._cancel = Event()
         self.tracks: list[Track] = []  # as the table shows them
+        self.sort_by = "folder"
 
     def compose(self) -> ComposeResult:
         yield TitleBar("Library")
@@ -100,7 +112,7 @@ class LibraryScreen(WorkerScreen):
             self.refresh_tracks()
 
     def refresh_tracks(self) -> None:
-        tracks: list[Track] = self.app.store.tracks()  # type: ignore[attr-defined]
+        tracks = sorted(self.app.store.tracks(), key=SORTS[self.sort_by])  # type: ignore[attr-defined]
         self.tracks = tracks
         from companion.core.tempo import UNSURE_CONFIDENCE as threshold  # numpy: not at start-up
 
@@ -131,7 +143,7 @@ class LibraryScreen(WorkerScreen):
         empty = self.query_one("#library-empty", Static)
         empty.display = not tracks
         empty.update("No tracks yet. Press [b]s[/b] to scan a folder of music.")
-        summary = f"{len(tracks)} tracks"
+        summary = f"{len(tracks)} tracks, by {self.sort_by}"
         if unsure:
             summary += f" · {unsure} with an unsure tempo"
         if errors:
@@ -159,6 +171,11 @@ class LibraryScreen(WorkerScreen):
     @on(DataTable.RowHighlighted, "#tracks")
     def _row_highlighted(self) -> None:
         self.refresh_bindings()
+
+    def action_sort(self) -> None:
+        names = list(SORTS)
+        self.sort_by = names[(names.index(self.sort_by) + 1) % len(names)]
+        self.refresh_tracks()
 
     def action_tempo(self, factor: float) -> None:
         """Correct a tempo heard at the wrong level (half or double); rescans keep it."""
