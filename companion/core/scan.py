@@ -22,6 +22,7 @@ from companion.core.errors import UserInputError
 from companion.core.models import AnalysisResult
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
     from multiprocessing.context import BaseContext
 
     from companion.core.store import Store
@@ -280,7 +281,7 @@ class _Run:
         Returns the files in flight when a worker died. With ``alone``, files run one at a time
         and a file that kills its worker is recorded as an error at once.
         """
-        from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+        from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
         from concurrent.futures.process import BrokenProcessPool
 
         pool = ProcessPoolExecutor(max_workers=workers, mp_context=_worker_context(), initializer=_init_worker)
@@ -294,26 +295,39 @@ class _Run:
                 except BrokenProcessPool as exc:
                     raise _NoWorkers from exc
             while not crashed and not self.stop_requested(cancel):
-                while queue and len(running) < in_flight:
-                    path = queue.popleft()
-                    running[pool.submit(_analyse_in_worker, path)] = path
+                try:
+                    while queue and len(running) < in_flight:
+                        fut = pool.submit(_analyse_in_worker, queue[0])
+                        running[fut] = queue.popleft()
+                except BrokenProcessPool:  # a worker died since the last look
+                    pass  # the file not submitted stays first in the queue; wait() sees the rest
                 if not running:
                     break
                 finished, _ = wait(running, timeout=_POLL_S, return_when=FIRST_COMPLETED)
                 for fut in finished:
-                    path = running.pop(fut)
-                    try:
-                        self.add(fut.result())
-                    except BrokenProcessPool:
-                        crashed.append(path)
-            crashed.extend(running.values())
+                    self._collect(fut, running.pop(fut), queue, crashed)
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
+        for fut, path in running.items():  # all done now: keep what finished, suspect the rest
+            self._collect(fut, path, queue, crashed)
         if alone:
             for path in crashed:
                 self.add(_crash_result(path))
             return []
         return crashed
+
+    def _collect(self, fut: Future[AnalysisResult], path: str, queue: deque[str], crashed: list[str]) -> None:
+        from concurrent.futures.process import BrokenProcessPool
+
+        if fut.cancelled():
+            queue.appendleft(path)  # never started
+            return
+        try:
+            result = fut.result()
+        except BrokenProcessPool:
+            crashed.append(path)
+            return
+        self.add(result)
 
 
 def _worker_context() -> BaseContext:

@@ -284,11 +284,10 @@ _FAKE_WORKER = textwrap.dedent(
 )
 
 
-def test_a_file_that_crashes_a_worker_is_an_error_and_the_rest_is_analysed(
-    tmp_path: Path, store: Store, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Spawned workers import functions by name: put stand-ins in a module they can import
-    # (skipping librosa-free analysis keeps this test fast).
+@pytest.fixture
+def fake_workers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Worker processes that skip real analysis (fast) and die on files named "crash..."."""
+    # Workers import functions by name: put the stand-ins in a module they can import.
     (tmp_path / "fake_scan_worker.py").write_text(_FAKE_WORKER)
     monkeypatch.syspath_prepend(str(tmp_path))
     sys.modules.pop("fake_scan_worker", None)
@@ -296,6 +295,11 @@ def test_a_file_that_crashes_a_worker_is_an_error_and_the_rest_is_analysed(
 
     monkeypatch.setattr(scan, "_init_worker", fake_scan_worker.init)
     monkeypatch.setattr(scan, "_analyse_in_worker", fake_scan_worker.analyse)
+
+
+def test_a_file_that_crashes_a_worker_is_an_error_and_the_rest_is_analysed(
+    tmp_path: Path, store: Store, fake_workers: None
+) -> None:
     lib = tmp_path / "music"
     for name in ("a.wav", "b.wav", "crash.wav", "d.wav", "e.wav"):
         write_tone(lib / name, seconds=0.5)
@@ -305,6 +309,20 @@ def test_a_file_that_crashes_a_worker_is_an_error_and_the_rest_is_analysed(
     crashed = store.track(lib / "crash.wav")
     assert crashed.status == STATUS_ERROR and "crashed" in crashed.error
     assert {t.bpm for t in store.tracks() if t.status == STATUS_OK} == {80.0}
+
+
+def test_cancelling_a_parallel_scan_keeps_what_was_analysed(
+    tmp_path: Path, store: Store, fake_workers: None
+) -> None:
+    lib = tmp_path / "music"
+    for i in range(12):
+        write_tone(lib / f"{i:02d}.wav", seconds=0.2)
+    done: list[int] = []
+    summary = scan.scan([lib], store, jobs=2, progress=lambda d, *_: done.append(d),
+                        cancel=lambda: len(done) > 3)
+    assert summary.cancelled
+    assert 3 <= summary.analysed < 12
+    assert len(store.tracks()) == summary.analysed
 
 
 def test_analysis_buffer_grows_when_the_header_undercounts() -> None:
