@@ -22,6 +22,7 @@ from textual.worker import Worker, WorkerState
 
 from companion.core.errors import CompanionError
 from companion.core.store import DEFAULT_LISTENER, Store
+from companion.tui import format as fmt
 from companion.tui.progress import JobCancelled
 from companion.tui.screens.history import HistoryScreen
 from companion.tui.screens.library import LibraryScreen
@@ -106,8 +107,8 @@ class CompanionApp(App[int]):
         if mine:
             self.notify(
                 f"Your session with {mine[-1].playlist} was interrupted after "
-                f"{mine[-1].minutes_listened:.0f} minutes. In History (h), press r to say how "
-                "you feel now.", title="Welcome back", timeout=12,
+                f"{fmt.minutes_phrase(mine[-1].minutes_listened)}. In History (h), press r to say "
+                "how you feel now.", title="Welcome back", timeout=12,
             )
 
 

@@ -22,6 +22,14 @@ def clock(seconds: float | None) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
+def minutes_phrase(minutes: float) -> str:
+    """``12 minutes``, ``1 minute``, ``less than a minute``."""
+    whole = int(round(minutes))
+    if minutes < 0.5:
+        return "less than a minute"
+    return f"{whole} minute{'s' if whole != 1 else ''}"
+
+
 def bpm(value: float | None) -> str:
     return "–" if value is None else f"{value:.0f}"
 

@@ -141,8 +141,8 @@ class LateRatingScreen(ModalScreen[int | None]):
             yield Label("How do you feel now?", classes="dialog-title")
             yield Static(
                 f"{s.playlist}, {fmt.date_time(s.started_at)}, "
-                f"{fmt.OUTCOME_LABELS.get(s.outcome, s.outcome)}: no rating after yet. "
-                "It is kept as given later.", classes="muted",
+                f"{fmt.OUTCOME_LABELS.get(s.outcome, s.outcome)}, has no rating after yet. "
+                "What you give now is kept, marked as given later.", classes="muted dialog-note",
             )
             yield RatingPrompt("Stress now", begins=False, id="rate-late")
         yield Footer()
