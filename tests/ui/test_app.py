@@ -299,7 +299,7 @@ async def test_a_session_without_a_rating_after_can_be_rated_later(store: Store)
         await pilot.pause()
         assert "r" not in footer_keys(app)  # rated now
         row = app.screen.query_one("#sessions", DataTable).get_row_at(0)
-        assert row[4] == "8 → 4  (−4)"
+        assert row[4] == "8 → 4  (−4) · given later"
     after = store.sessions()[0].rating("after")
     assert after is not None and after.value == 4 and after.late
 

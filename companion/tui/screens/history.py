@@ -159,12 +159,16 @@ class LateRatingScreen(ModalScreen[int | None]):
 
 
 def _row(s: Session) -> tuple[str, str, str, str, str]:
+    after = s.rating("after")
+    stress = fmt.stress_change(s.value("before"), s.value("after"))
+    if after is not None and after.late:
+        stress += " · given later"
     return (
         fmt.date_time(s.started_at),
         s.playlist,
         f"{s.minutes_listened:.1f}",
         fmt.OUTCOME_LABELS.get(s.outcome, s.outcome),
-        fmt.stress_change(s.value("before"), s.value("after")),
+        stress,
     )
 
 
