@@ -337,3 +337,32 @@ async def test_quitting_mid_session_stores_it_as_stopped_early(store: Store, lib
         await pilot.press("ctrl+q")
     (session,) = store.sessions()
     assert session.outcome == OUTCOME_STOPPED and session.value("before") == 5
+
+
+async def test_a_rating_that_cannot_be_saved_is_explained_and_can_be_given_again(
+    store: Store, library: Playlist, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from companion.core import sessions
+    from companion.core.errors import StoreError
+
+    real_rate_after = sessions.rate_after
+    failures = iter([StoreError("companion.db: database write failed (disk full)")])
+
+    def flaky(*args, **kwargs):
+        for error in failures:
+            raise error
+        return real_rate_after(*args, **kwargs)
+
+    monkeypatch.setattr(sessions, "rate_after", flaky)
+    app = make_app(store=store, output_factory=NullOutput)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("enter", "6", "enter")
+        screen = session_screen(app)
+        await wait_until(pilot, lambda: screen.phase == AFTER)
+        await pilot.press("2", "enter")
+        await pilot.pause()
+        assert screen.phase == AFTER and app.screen is screen
+        assert ("companion.db: database write failed (disk full)", "error") in notes(app)
+        await pilot.press("enter")  # the same answer again, and now it is kept
+        await wait_until(pilot, lambda: app.current_mode == "history")
+    assert store.sessions()[0].value("after") == 2

@@ -105,8 +105,10 @@ class HistoryScreen(WorkerScreen):
             if value is None:
                 return
             rating = sessions.make_rating("stress", "after", value)
-            sessions.rate_late(self.app.store, session.id, [rating])  # type: ignore[attr-defined]
-            self.notify("Saved, marked as given later.", title="Rating after")
+            store = self.app.store  # type: ignore[attr-defined]
+            saved, _ = self.core(sessions.rate_late, store, session.id, [rating])
+            if saved:
+                self.notify("Saved, marked as given later.", title="Rating after")
             self.refresh_history()
 
         self.app.push_screen(LateRatingScreen(session), rated)

@@ -182,17 +182,19 @@ class LibraryScreen(WorkerScreen):
         track = self._highlighted()
         if track is None or track.bpm is None:
             return
-        fixed = self.app.store.set_manual_bpm(track.path, track.bpm * factor)  # type: ignore[attr-defined]
+        _, fixed = self.core(self.app.store.set_manual_bpm, track.path, track.bpm * factor)  # type: ignore[attr-defined]
         self.refresh_tracks()
-        self.notify(f"{fixed.title}: {fixed.bpm:.1f} BPM, kept as yours on rescans")
+        if fixed is not None:
+            self.notify(f"{fixed.title}: {fmt.bpm(fixed.bpm)} BPM, kept as yours on rescans")
 
     def action_tempo_auto(self) -> None:
         track = self._highlighted()
         if track is None:
             return
-        back = self.app.store.clear_manual_bpm(track.path)  # type: ignore[attr-defined]
+        _, back = self.core(self.app.store.clear_manual_bpm, track.path)  # type: ignore[attr-defined]
         self.refresh_tracks()
-        self.notify(f"{back.title}: back to the analysed {fmt.bpm(back.bpm)} BPM")
+        if back is not None:
+            self.notify(f"{back.title}: back to the analysed {fmt.bpm(back.bpm)} BPM")
 
     def action_refresh(self) -> None:
         self.refresh_tracks()

@@ -8,6 +8,7 @@ called from the UI thread and return at once (fades happen in the player).
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -21,6 +22,7 @@ from textual.timer import Timer
 from textual.widgets import ContentSwitcher, Footer, Label, ProgressBar, Static
 
 from companion.core import sessions
+from companion.core.errors import CompanionError
 from companion.core.models import OUTCOME_COMPLETED, OUTCOME_STOPPED, Playlist
 from companion.tui import format as fmt
 from companion.tui.screens.base import WorkerScreen
@@ -294,8 +296,8 @@ class SessionScreen(WorkerScreen):
 
         if self.session_id is not None and time.monotonic() - self._last_heartbeat >= HEARTBEAT_S:
             self._last_heartbeat = time.monotonic()  # paused or not: the session is alive
-            sessions.progress(self.app.store, self.session_id, st.minutes_listened,  # type: ignore[attr-defined]
-                              st.underruns)
+            self.core(sessions.progress, self.app.store, self.session_id,  # type: ignore[attr-defined]
+                      st.minutes_listened, st.underruns)
         if st.finished:
             self._end(st)
 
@@ -305,9 +307,9 @@ class SessionScreen(WorkerScreen):
             self._poll_timer.stop()
         self.outcome = OUTCOME_STOPPED if st.stopped_early else OUTCOME_COMPLETED
         if self.session_id is not None:
-            sessions.finish(
-                self.app.store, self.session_id, outcome=self.outcome,  # type: ignore[attr-defined]
-                minutes_listened=st.minutes_listened, underruns=st.underruns,
+            self.core(
+                sessions.finish, self.app.store, self.session_id,  # type: ignore[attr-defined]
+                outcome=self.outcome, minutes_listened=st.minutes_listened, underruns=st.underruns,
             )
         if st.error:
             self.notify(st.error, title="Playback ended", severity="error", timeout=15)
@@ -326,10 +328,10 @@ class SessionScreen(WorkerScreen):
     @on(RatingPrompt.Rated, "#rate-after")
     def _rated_after(self, message: RatingPrompt.Rated) -> None:
         if self.session_id is not None:
-            sessions.rate_after(
-                self.app.store, self.session_id,  # type: ignore[attr-defined]
-                [sessions.make_rating("stress", "after", message.value)],
-            )
+            rating = sessions.make_rating("stress", "after", message.value)
+            saved, _ = self.core(sessions.rate_after, self.app.store, self.session_id, [rating])  # type: ignore[attr-defined]
+            if not saved:
+                return  # stay, so the rating can be given again
         self._go_to_history()
 
     def _go_to_history(self) -> None:
@@ -343,10 +345,11 @@ class SessionScreen(WorkerScreen):
             st = self.player.status()
             self.player.close()
             if self.session_id is not None:
-                sessions.finish(
-                    self.app.store, self.session_id, outcome=OUTCOME_STOPPED,  # type: ignore[attr-defined]
-                    minutes_listened=st.minutes_listened, underruns=st.underruns,
-                )
+                with contextlib.suppress(CompanionError):  # the app is closing: nothing to show
+                    sessions.finish(
+                        self.app.store, self.session_id, outcome=OUTCOME_STOPPED,  # type: ignore[attr-defined]
+                        minutes_listened=st.minutes_listened, underruns=st.underruns,
+                    )
 
 
 def _coming_next(playlist: Playlist, index: int | None) -> str:
