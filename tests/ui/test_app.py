@@ -82,13 +82,27 @@ async def test_session_flow_stores_both_ratings_and_shows_them_in_history(
         assert "One session" in str(app.screen.query_one("#insight").render())
 
 
-async def test_playlist_played_to_the_end_is_completed(store: Store, library: Playlist) -> None:
+async def test_played_to_the_end_is_completed_and_an_unsaved_rating_is_not_lost_silently(
+    store: Store, library: Playlist, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from companion.core import sessions
+    from companion.core.errors import StoreError
+
+    def disk_full(*args, **kwargs) -> None:
+        raise StoreError("companion.db: database write failed (disk full)")
+
+    monkeypatch.setattr(sessions, "rate_after", disk_full)
     app = make_app(store=store, output_factory=NullOutput)  # flat out: ends in a moment
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("enter", "2", "enter")
         screen = session_screen(app)
         await wait_until(pilot, lambda: screen.phase == AFTER)
-        await pilot.press("escape")  # no rating after this time
+        assert "to the end" in str(screen.query_one("#after-summary").render())
+        await pilot.press("1", "enter")
+        await pilot.pause()
+        assert ("companion.db: database write failed (disk full)", "error") in notes(app)
+        assert app.screen is screen and screen.phase == AFTER  # still asking: nothing lost quietly
+        await pilot.press("escape")  # skip the rating after this time
         await wait_until(pilot, lambda: app.current_mode == "history")
     (session,) = store.sessions()
     assert session.outcome == "completed"
@@ -337,32 +351,3 @@ async def test_quitting_mid_session_stores_it_as_stopped_early(store: Store, lib
         await pilot.press("ctrl+q")
     (session,) = store.sessions()
     assert session.outcome == OUTCOME_STOPPED and session.value("before") == 5
-
-
-async def test_a_rating_that_cannot_be_saved_is_explained_and_can_be_given_again(
-    store: Store, library: Playlist, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from companion.core import sessions
-    from companion.core.errors import StoreError
-
-    real_rate_after = sessions.rate_after
-    failures = iter([StoreError("companion.db: database write failed (disk full)")])
-
-    def flaky(*args, **kwargs):
-        for error in failures:
-            raise error
-        return real_rate_after(*args, **kwargs)
-
-    monkeypatch.setattr(sessions, "rate_after", flaky)
-    app = make_app(store=store, output_factory=NullOutput)
-    async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("enter", "6", "enter")
-        screen = session_screen(app)
-        await wait_until(pilot, lambda: screen.phase == AFTER)
-        await pilot.press("2", "enter")
-        await pilot.pause()
-        assert screen.phase == AFTER and app.screen is screen
-        assert ("companion.db: database write failed (disk full)", "error") in notes(app)
-        await pilot.press("enter")  # the same answer again, and now it is kept
-        await wait_until(pilot, lambda: app.current_mode == "history")
-    assert store.sessions()[0].value("after") == 2
