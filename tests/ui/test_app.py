@@ -341,7 +341,7 @@ def test_the_app_starts_without_loading_audio_analysis_or_statistics(tmp_path: P
 
 
 async def test_quitting_mid_session_stores_it_as_stopped_early(store: Store, library: Playlist) -> None:
-    app = make_app(store=store, output_factory=paced_output)
+    app = make_app("ana", store=store, output_factory=paced_output)  # a therapist's client
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("enter", "5", "enter")
         screen = session_screen(app)
@@ -351,3 +351,4 @@ async def test_quitting_mid_session_stores_it_as_stopped_early(store: Store, lib
         await pilot.press("ctrl+q")
     (session,) = store.sessions()
     assert session.outcome == OUTCOME_STOPPED and session.value("before") == 5
+    assert session.listener == "ana"
