@@ -21,6 +21,7 @@ from companion.tui import format as fmt
 from companion.tui.progress import Progress, progress_callback
 from companion.tui.screens.base import WorkerScreen
 from companion.tui.screens.build import BuildRequest, BuildScreen
+from companion.tui.widgets.arc import TempoArc
 from companion.tui.widgets.bars import JobPanel, TitleBar
 
 
@@ -61,6 +62,7 @@ class PlaylistsScreen(WorkerScreen):
                 yield Static("", id="playlists-empty", classes="empty")
             with Vertical(id="playlist-detail", classes="panel"):
                 yield Static("", id="detail-meta", classes="muted")
+                yield TempoArc(id="detail-arc")
                 yield DataTable(id="detail-tracks", cursor_type="none", show_cursor=False)
         yield Footer()
 
@@ -152,6 +154,7 @@ class PlaylistsScreen(WorkerScreen):
                 f"{fmt.tempo_span(p)}"]
         meta += list(p.notes)
         self.query_one("#detail-meta", Static).update("\n".join(meta))
+        self.query_one("#detail-arc", TempoArc).set_playlist(p)
         tracks = self.query_one("#detail-tracks", DataTable)
         tracks.clear()
         n = 0

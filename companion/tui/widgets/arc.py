@@ -20,10 +20,14 @@ class TempoArc(Widget):
 
     DEFAULT_CSS = "TempoArc { height: 1; width: 1fr; }"
 
-    def __init__(self, playlist: Playlist, *, id: str | None = None) -> None:  # noqa: A002
+    def __init__(self, playlist: Playlist | None = None, *, id: str | None = None) -> None:  # noqa: A002
         super().__init__(id=id)
-        self.playlist = playlist
+        self.playlist = playlist or Playlist(name="", entries=())
         self.current: int | None = None
+
+    def set_playlist(self, playlist: Playlist) -> None:
+        self.playlist, self.current = playlist, None
+        self.refresh()
 
     def show(self, index: int | None) -> None:
         if index != self.current:
