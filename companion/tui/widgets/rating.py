@@ -77,9 +77,6 @@ class RatingPrompt(Vertical):
     def focus_input(self) -> None:
         self.query_one(Input).focus()
 
-    def clear(self) -> None:
-        self.query_one(Input).value = ""
-
     @on(Input.Changed)
     def _changed(self, event: Input.Changed) -> None:
         event.stop()
