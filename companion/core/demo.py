@@ -19,7 +19,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
+from contextlib import closing
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -171,10 +172,12 @@ def synthesise_library(
     for spec in tracks:
         if spec not in todo:
             finished(spec)
-    for spec, partial in _encode_all(todo, folder, _job_count(jobs, len(todo))):
-        manifest[spec.filename] = _install(partial, folder / spec.filename)
-        _write_manifest(folder, manifest)
-        finished(spec)
+    # closing(): when progress raises (a cancel), the workers stop before the exception leaves
+    with closing(_encode_all(todo, folder, _job_count(jobs, len(todo)))) as encoded:
+        for spec, partial in encoded:
+            manifest[spec.filename] = _install(partial, folder / spec.filename)
+            _write_manifest(folder, manifest)
+            finished(spec)
     return paths
 
 
@@ -318,21 +321,33 @@ def _job_count(jobs: int | None, work: int) -> int:
 
 def _encode_all(
     specs: Sequence[DemoTrack], folder: Path, jobs: int
-) -> Iterator[tuple[DemoTrack, Path]]:
+) -> Generator[tuple[DemoTrack, Path], None, None]:
     """(recipe, encoded and tagged file beside its final place) as each track is ready."""
     if jobs <= 1:
         for spec in specs:
             yield spec, _encode_track(spec, str(folder))
         return
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 
     # never plain fork: the caller may be a TUI with threads
     ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
-        futures = {pool.submit(_encode_track, spec, str(folder)): spec for spec in specs}
-        for future in as_completed(futures):
-            yield futures[future], future.result()
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx)
+    waiting = list(specs)
+    running: dict[Future[Path], DemoTrack] = {}
+    try:
+        # no more tracks handed out than there are workers, so a cancel waits for few
+        while waiting or running:
+            while waiting and len(running) < jobs:
+                spec = waiting.pop(0)
+                running[pool.submit(_encode_track, spec, str(folder))] = spec
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                yield running.pop(future), future.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        for spec in running.values():  # finished after a cancel: nobody will install them
+            (folder / f".{spec.filename}.partial").unlink(missing_ok=True)
 
 
 def _encode_track(spec: DemoTrack, folder: str) -> Path:

@@ -184,3 +184,18 @@ def test_tempo_estimator_reads_the_intended_tempo(prefix):
     mono = soxr.resample(demo.render_track(spec).mean(axis=1), demo.SAMPLE_RATE, ANALYSIS_SR)
     estimate = estimate_tempo(mono.astype(np.float32), ANALYSIS_SR)
     assert estimate.bpm == pytest.approx(spec.bpm, rel=0.04), f"{spec.filename}: {estimate}"
+
+
+def test_a_cancel_from_progress_stops_the_workers_and_leaves_no_partial_files(tmp_path):
+    class Cancelled(Exception):
+        pass
+
+    def cancel(done: int, total: int, name: str) -> None:
+        raise Cancelled
+
+    short = sorted(DEMO_TRACKS, key=demo.duration_s)[:3]
+    with pytest.raises(Cancelled):
+        demo.synthesise_library(tmp_path, tracks=short, jobs=2, progress=cancel)
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert not [n for n in left if n.endswith(".partial")], left
+    assert len([n for n in left if not n.startswith(".")]) == 1  # the one finished first
