@@ -45,11 +45,7 @@ class HistoryScreen(WorkerScreen):
 
     def on_mount(self) -> None:
         table = self.query_one("#sessions", DataTable)
-        table.add_column("Date", key="date")
-        table.add_column("Playlist", key="playlist")
-        table.add_column("Minutes", key="minutes")
-        table.add_column("Outcome", key="outcome")
-        table.add_column("Stress before → after", key="stress")
+        table.add_columns("Date", "Playlist", "Minutes", "Outcome", "Stress before → after")
         self.refresh_history()
 
     def on_screen_resume(self) -> None:

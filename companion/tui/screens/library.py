@@ -99,12 +99,7 @@ class LibraryScreen(WorkerScreen):
 
     def on_mount(self) -> None:
         table = self.query_one("#tracks", DataTable)
-        table.add_column("Title", key="title")
-        table.add_column("Artist", key="artist")
-        table.add_column("Length", key="duration")
-        table.add_column("BPM", key="bpm")
-        table.add_column("Confidence", key="confidence")
-        table.add_column("Note", key="flag")
+        table.add_columns("Title", "Artist", "Length", "BPM", "Confidence", "Note")
         self.refresh_tracks()
 
     def on_screen_resume(self) -> None:

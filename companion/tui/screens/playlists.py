@@ -69,15 +69,9 @@ class PlaylistsScreen(WorkerScreen):
     def on_mount(self) -> None:
         table = self.query_one("#playlists", DataTable)
         table.border_title = "Your playlists"
-        table.add_column("Playlist", key="name")
-        table.add_column("Length", key="length")
-        table.add_column("BPM", key="tempo")
-        table.add_column("Arc", key="arc")
+        table.add_columns("Playlist", "Length", "BPM", "Arc")
         detail = self.query_one("#detail-tracks", DataTable)
-        detail.add_column("#", key="n")
-        detail.add_column("BPM", key="bpm")
-        detail.add_column("Length", key="length")
-        detail.add_column("Title", key="title")
+        detail.add_columns("#", "BPM", "Length", "Title")
         self.refresh_playlists()
         if self.track_count == 0 and getattr(self.app, "auto_demo", True):
             self.action_demo()
