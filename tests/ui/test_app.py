@@ -207,19 +207,37 @@ async def test_every_screen_shows_its_bindings_in_the_footer(
         # The session screen's footers, phase by phase, are checked in the session flow test.
 
 
-async def test_build_shows_the_planners_reason_when_the_library_cannot(
-    store: Store, library: Playlist
+async def test_build_shows_the_planners_reason_and_keeps_the_form_to_try_again(
+    store: Store, tmp_path: Path
 ) -> None:
+    from companion.tui.screens.build import BuildScreen
+
+    # Twelve short pieces from 84 down to 67.5 BPM: a one-minute step-down fits, twenty do not.
+    pieces = tuple((f"Piece {i}", "Tester", 84.0 - i * 1.5, 6.0) for i in range(12))
+    add_library(store, tmp_path / "music", pieces)
     app = make_app(store=store)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("b")
-        await pilot.press(*"sunday")
-        await pilot.press("ctrl+s")
+        await pilot.press("b", *"sunday")
+        form = app.screen
+        assert isinstance(form, BuildScreen)
+        form.query_one("#start").value = "84"
+        form.query_one("#target").value = "72"
+        await pilot.press("ctrl+s")  # 20 minutes: more than the whole library
         await app.workers.wait_for_complete()
         await pilot.pause()
         errors = [msg for msg, sev in notes(app) if sev == "error"]
-        assert errors, notes(app)
-        assert not Path(store.path.parent / "playlists" / "sunday.m3u8").exists()
+        assert errors  # the planner's reason, in its words
+        assert app.screen is form  # still open, values kept
+        assert not (store.path.parent / "playlists" / "sunday.m3u8").exists()
+
+        form.query_one("#minutes").value = "1"
+        await pilot.press("ctrl+s")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert app.screen is not form
+        table = app.screen.query_one("#playlists", DataTable)
+        assert table.get_row_at(table.cursor_row)[:2] == ["sunday", "1:00"]
+        assert (store.path.parent / "playlists" / "sunday.m3u8").exists()
 
 
 async def test_library_lists_tracks_and_flags_unsure_tempi(store: Store, library: Playlist) -> None:

@@ -13,12 +13,15 @@ from companion.core.errors import CompanionError
 T = TypeVar("T")
 
 
-class WorkerScreen(Screen[None]):
-    """A screen whose workers' failures, and core errors in its handlers, are shown, not raised.
+class ReportsErrors:
+    """For screens: their workers' failures, and core errors in their handlers, are shown.
 
     ``Worker.StateChanged`` does not bubble, so each screen hands it on to
     ``CompanionApp.on_worker_state_changed``: one place shows every worker error.
     """
+
+    app: Any
+    notify: Any
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         self.app.on_worker_state_changed(event)  # type: ignore[attr-defined]
@@ -34,3 +37,7 @@ class WorkerScreen(Screen[None]):
         except CompanionError as exc:
             self.notify(str(exc), title="Could not save", severity="error", timeout=10)
             return False, None
+
+
+class WorkerScreen(ReportsErrors, Screen[None]):
+    """A full screen of the app."""

@@ -1,15 +1,26 @@
-"""A small form for a new playlist: arc, start and target tempo, minutes, name."""
+"""A small form for a new playlist: arc, start and target tempo, minutes, name.
+
+The form plans in a thread worker and stays open until the planner has made the playlist, so
+when the library cannot satisfy the request (PlanError) the reason is shown and the person can
+change a value and try again without typing everything anew.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Vertical
+from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Input, Label, Select, Static
+
+from companion.core.models import Playlist
+from companion.tui.screens.base import ReportsErrors
+
+HINT = "enter or ctrl+s builds · escape cancels"
 
 
 @dataclass(frozen=True)
@@ -32,8 +43,20 @@ def arcs_on_offer() -> dict[str, str]:
     return {n: found[n] for n in order} or dict.fromkeys(BUILTIN_ARCS, "")
 
 
-class BuildScreen(ModalScreen[BuildRequest | None]):
-    """Ask for the plan's inputs; dismiss with a :class:`BuildRequest` or None."""
+class BuildScreen(ReportsErrors, ModalScreen[Playlist | None]):
+    """Ask for the plan's inputs and build it; dismiss with the saved Playlist or None."""
+
+    @dataclass
+    class Built(Message):
+        playlist: Playlist
+
+    @dataclass
+    class Failed(Message):
+        """The planner said no (its reason is shown by the app's worker error handler)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.building = False
 
     BINDINGS = [
         Binding("ctrl+s", "submit", "Build", priority=True),
@@ -62,7 +85,7 @@ class BuildScreen(ModalScreen[BuildRequest | None]):
                 yield Input("20", id="minutes", type="number", placeholder="e.g. 20")
                 yield Label("Name")
                 yield Input("", id="name", placeholder="e.g. evening")
-            yield Static("enter or ctrl+s builds · escape cancels", classes="muted hint")
+            yield Static(HINT, id="build-hint", classes="muted hint")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -77,7 +100,8 @@ class BuildScreen(ModalScreen[BuildRequest | None]):
         self.action_submit()
 
     def action_cancel(self) -> None:
-        self.dismiss(None)
+        if not self.building:
+            self.dismiss(None)
 
     def action_submit(self) -> None:
         try:
@@ -94,7 +118,34 @@ class BuildScreen(ModalScreen[BuildRequest | None]):
             return
         arc = str(self.query_one("#arc", Select).value)
         assert target is not None and minutes is not None
-        self.dismiss(BuildRequest(name, arc, start, target, minutes))
+        if self.building:
+            return
+        self.building = True
+        self.query_one("#build-hint", Static).update(f"building {name}…")
+        self.build(BuildRequest(name, arc, start, target, minutes))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="plan")
+    def build(self, request: BuildRequest) -> None:
+        from companion.core.planner import build
+
+        try:
+            playlist = build(
+                self.app.store, name=request.name, arc=request.arc, start_bpm=request.start_bpm,
+                target_bpm=request.target_bpm, minutes=request.minutes,
+            )
+        except BaseException:
+            self.post_message(self.Failed())
+            raise
+        self.post_message(self.Built(playlist))
+
+    @on(Built)
+    def _built(self, message: Built) -> None:
+        self.dismiss(message.playlist)
+
+    @on(Failed)
+    def _failed(self) -> None:
+        self.building = False
+        self.query_one("#build-hint", Static).update(HINT)
 
     def _number(
         self, field: str, label: str, low: float, high: float, *, blank_ok: bool = False

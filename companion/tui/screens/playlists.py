@@ -20,7 +20,7 @@ from companion.core.models import Playlist
 from companion.tui import format as fmt
 from companion.tui.progress import Progress, progress_callback
 from companion.tui.screens.base import WorkerScreen
-from companion.tui.screens.build import BuildRequest, BuildScreen
+from companion.tui.screens.build import BuildScreen
 from companion.tui.widgets.arc import TempoArc
 from companion.tui.widgets.bars import JobPanel, TitleBar
 
@@ -41,10 +41,6 @@ class PlaylistsScreen(WorkerScreen):
 
         ok: bool
         error: str = ""
-
-    @dataclass
-    class PlaylistBuilt(Message):
-        playlist: Playlist
 
     def __init__(self) -> None:
         super().__init__()
@@ -194,10 +190,13 @@ class PlaylistsScreen(WorkerScreen):
         self.refresh_playlists()
 
     def action_build(self) -> None:
-        def built(request: BuildRequest | None) -> None:
-            if request is not None:
-                self.notify(f"Building {request.name}…", timeout=2)
-                self.build_playlist(request)
+        def built(playlist: Playlist | None) -> None:
+            if playlist is not None:
+                self.refresh_playlists(select=playlist.name)
+                # The planner's notes are in the detail panel beside the list.
+                self.notify(f"{playlist.name}: {len(playlist.tracks)} tracks, "
+                            f"{fmt.clock(playlist.total_s)}, {fmt.tempo_span(playlist)}",
+                            title="Playlist built")
 
         self.app.push_screen(BuildScreen(), built)
 
@@ -227,17 +226,6 @@ class PlaylistsScreen(WorkerScreen):
             self.post_message(self.DemoFinished(ok=False, error=str(exc)))
             raise
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="plan")
-    def build_playlist(self, request: BuildRequest) -> None:
-        from companion.core.planner import build
-
-        playlist = build(
-            self.app.store,  # type: ignore[attr-defined]
-            name=request.name, arc=request.arc, start_bpm=request.start_bpm,
-            target_bpm=request.target_bpm, minutes=request.minutes,
-        )
-        self.post_message(self.PlaylistBuilt(playlist))
-
     @on(Progress)
     def _progress(self, message: Progress) -> None:
         if message.key == "demo":
@@ -255,11 +243,3 @@ class PlaylistsScreen(WorkerScreen):
                 "Press enter to listen.",
                 title="Ready",
             )
-
-    @on(PlaylistBuilt)
-    def _playlist_built(self, message: PlaylistBuilt) -> None:
-        p = message.playlist
-        self.refresh_playlists(select=p.name)
-        # The planner's notes are in the detail panel beside the list.
-        self.notify(f"{p.name}: {len(p.tracks)} tracks, {fmt.clock(p.total_s)}, {fmt.tempo_span(p)}",
-                    title="Playlist built")
