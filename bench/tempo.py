@@ -32,6 +32,8 @@ sys.path.insert(0, str(HERE.parent))
 import corpus  # noqa: E402
 
 TOL = 0.04
+# both contenders on one core, as a `--jobs 1` scan would run
+ONE_THREAD = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
 
 OURS = r"""
 import json, sys
@@ -275,17 +277,17 @@ def main() -> None:
     lib: dict = {}
     t_scan = None
     if a.no_speed:
-        ours, t_ours, c_ours = run_timed(OURS, files)
+        ours, t_ours, c_ours = run_timed(OURS, files, env=ONE_THREAD)
     else:
         # alternate the two so that load from other processes hits both alike; keep the best
         walls: dict[str, list[float]] = {"ours": [], "lib": []}
         cpus: dict[str, list[float]] = {"ours": [], "lib": []}
         for k in range(a.rounds):
             print(f"round {k + 1}/{a.rounds}: librosa.load + beat_track, then ours ...", file=sys.stderr)
-            lib, w, c = run_timed(LIBROSA, files, env=dict(os.environ, OMP_NUM_THREADS="1"))
+            lib, w, c = run_timed(LIBROSA, files, env=ONE_THREAD)
             walls["lib"].append(w)
             cpus["lib"].append(c)
-            ours, w, c = run_timed(OURS, files, env=dict(os.environ, OMP_NUM_THREADS="1"))
+            ours, w, c = run_timed(OURS, files, env=ONE_THREAD)
             walls["ours"].append(w)
             cpus["ours"].append(c)
         t_ours, c_ours = min(walls["ours"]), min(cpus["ours"])
