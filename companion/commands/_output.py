@@ -118,3 +118,47 @@ def format_duration(seconds: float) -> str:
     h, rem = divmod(seconds, 3600)
     m, s = divmod(rem, 60)
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def positive_int(text: str) -> int:
+    """argparse type for counts such as ``--jobs``."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
+    return value
+
+
+class ProgressLine:
+    """Progress on stderr: one updating line on a terminal; a plain line every few seconds
+    otherwise (logs, pipes), and always when ``force`` is set."""
+
+    PLAIN_EVERY_S = 5.0
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty()
+        self.last = 0.0
+        self.shown = False
+
+    def update(self, text: str, detail: str = "", *, force: bool = False) -> None:
+        import shutil
+        import time
+
+        now = time.monotonic()
+        if self.tty:
+            width = shutil.get_terminal_size((80, 24)).columns - 1
+            line = f"{text}  {detail}" if detail else text
+            self.stream.write("\r" + line[:width] + "\x1b[K")
+            self.shown = True
+        elif force or now - self.last >= self.PLAIN_EVERY_S:
+            self.stream.write(text + "\n")
+            self.last = now
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.tty and self.shown:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()

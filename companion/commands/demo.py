@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from typing import Any, TextIO
+from typing import Any
 
-from companion.commands._output import format_duration
+from companion.commands._output import ProgressLine, format_duration, positive_int
 
 
 def register_demo(sub: Any) -> None:
@@ -20,7 +20,7 @@ def register_demo(sub: Any) -> None:
         "build the playlist 'demo': 20 minutes stepping down from 90 to 60 BPM. Running it "
         "again changes nothing.",
     )
-    p.add_argument("--jobs", type=_positive_int, default=None, metavar="N",
+    p.add_argument("--jobs", type=positive_int, default=None, metavar="N",
                    help="worker processes for the analysis (default: the number of cores)")
     p.set_defaults(func=cmd_demo)
 
@@ -52,44 +52,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-class _StagePrinter:
-    """Progress of the two stages (synthesising, analysing) on one line, or plain lines in logs."""
+class _StagePrinter(ProgressLine):
+    """Progress of the two stages (synthesising, analysing)."""
 
-    PLAIN_EVERY_S = 5.0
-
-    def __init__(self, stream: TextIO) -> None:
-        self.stream = stream
-        self.tty = stream.isatty()
-        self.last = 0.0
-        self.stage = ""
-        self.shown = False
+    stage = ""
 
     def __call__(self, done: int, total: int, what: str) -> None:
         stage, _, name = what.partition(" ")
         if not total:
             return
-        text = f"demo: {stage} {done}/{total}"
-        now = time.monotonic()
-        if self.tty:
-            self.stream.write(f"\r{text}  {name}"[:79] + "\x1b[K")
-            self.shown = True
-        elif stage != self.stage or done == total or now - self.last >= self.PLAIN_EVERY_S:
-            self.stream.write(text + "\n")
-            self.last = now
+        self.update(f"demo: {stage} {done}/{total}", name, force=stage != self.stage or done == total)
         self.stage = stage
-        self.stream.flush()
-
-    def close(self) -> None:
-        if self.tty and self.shown:
-            self.stream.write("\r\x1b[K")
-            self.stream.flush()
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
-    return value

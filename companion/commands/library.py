@@ -5,10 +5,15 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
-import time
-from typing import Any, TextIO
+from typing import Any
 
-from companion.commands._output import add_format_arg, emit, format_duration
+from companion.commands._output import (
+    ProgressLine,
+    add_format_arg,
+    emit,
+    format_duration,
+    positive_int,
+)
 
 # The CSV/JSON columns of `companion tracks`: a contract for scripts, keep the names.
 TRACK_COLUMNS = (
@@ -30,7 +35,7 @@ def register(sub: Any) -> None:
         "deleted from disk are forgotten. A file that cannot be read is listed and skipped.",
     )
     p.add_argument("paths", nargs="+", metavar="PATH", help="a folder (searched recursively) or a file")
-    p.add_argument("--jobs", type=_positive_int, default=None, metavar="N",
+    p.add_argument("--jobs", type=positive_int, default=None, metavar="N",
                    help="worker processes (default: the number of cores)")
     p.add_argument("--force", action="store_true", help="analyse unchanged files again too")
     p.set_defaults(func=cmd_scan)
@@ -95,46 +100,16 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
-class _ProgressPrinter:
-    """One updating line on a terminal; a plain line every few seconds otherwise (logs, pipes)."""
-
-    PLAIN_EVERY_S = 5.0
-
-    def __init__(self, stream: TextIO) -> None:
-        self.stream = stream
-        self.tty = stream.isatty()
-        self.last = 0.0
-        self.shown = False
+class _ProgressPrinter(ProgressLine):
+    """Scan progress: files done, errors, and the file at hand."""
 
     def __call__(self, done: int, total: int, path: str, errors: int) -> None:
         if not total:
             return
-        now = time.monotonic()
         text = f"scanning: {done}/{total} files"
         if errors:
             text += f", {_plural(errors, 'error')}"
-        if self.tty:
-            if path:
-                text += f"  {path.rsplit('/', 1)[-1]}"
-            width = _terminal_width() - 1
-            self.stream.write("\r" + text[:width] + "\x1b[K")
-            self.stream.flush()
-            self.shown = True
-        elif done == 0 or done == total or now - self.last >= self.PLAIN_EVERY_S:
-            self.stream.write(text + "\n")
-            self.stream.flush()
-            self.last = now
-
-    def close(self) -> None:
-        if self.tty and self.shown:
-            self.stream.write("\r\x1b[K")
-            self.stream.flush()
-
-
-def _terminal_width() -> int:
-    import shutil
-
-    return shutil.get_terminal_size((80, 24)).columns
+        self.update(text, path.rsplit("/", 1)[-1] if path else "", force=done in (0, total))
 
 
 # -- tracks ---------------------------------------------------------------------------------------
@@ -199,13 +174,3 @@ def _empty_message(args: argparse.Namespace) -> str:
     if args.errors:
         return "no files with errors"
     return "the library is empty; add music with `companion scan PATH` (or try `companion demo`)"
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
-    return value
