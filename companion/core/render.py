@@ -347,21 +347,6 @@ class SessionRenderer:
     def finished(self) -> bool:
         return self.position >= self.total
 
-    def slot_at(self, pos: int) -> Slot | None:
-        """The slot a listener hears at ``pos``: in a crossfade, the incoming one from its midpoint."""
-        best = self.slots[0] if self.slots else None
-        for s in self.slots:
-            if s.start + s.fade_in // 2 > pos:
-                break
-            best = s
-        return best
-
-    def entry_start(self, index: int) -> int | None:
-        for s in self.slots:
-            if s.index == index:
-                return s.start
-        return None
-
     # -- rendering ----------------------------------------------------------------------
 
     def render(self, frames: int) -> np.ndarray:
