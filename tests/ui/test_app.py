@@ -212,8 +212,8 @@ async def test_build_shows_the_planners_reason_and_keeps_the_form_to_try_again(
 ) -> None:
     from companion.tui.screens.build import BuildScreen
 
-    # Twelve short pieces from 84 down to 67.5 BPM: a one-minute step-down fits, twenty do not.
-    pieces = tuple((f"Piece {i}", "Tester", 84.0 - i * 1.5, 6.0) for i in range(12))
+    # Six minutes of music from 84 down to 67.5 BPM: not enough for eight minutes.
+    pieces = tuple((f"Piece {i}", "Tester", 84.0 - i * 1.5, 30.0) for i in range(12))
     add_library(store, tmp_path / "music", pieces)
     app = make_app(store=store)
     async with app.run_test(size=SIZE) as pilot:
@@ -222,21 +222,23 @@ async def test_build_shows_the_planners_reason_and_keeps_the_form_to_try_again(
         assert isinstance(form, BuildScreen)
         form.query_one("#start").value = "84"
         form.query_one("#target").value = "72"
-        await pilot.press("ctrl+s")  # 20 minutes: more than the whole library
+        form.query_one("#minutes").value = "8"
+        await pilot.press("ctrl+s")
         await app.workers.wait_for_complete()
         await pilot.pause()
         errors = [msg for msg, sev in notes(app) if sev == "error"]
         assert errors  # the planner's reason, in its words
         assert app.screen is form  # still open, values kept
         assert not (store.path.parent / "playlists" / "sunday.m3u8").exists()
+        assert footer_keys(app).get("^n") == "Nearest plan"
 
-        form.query_one("#minutes").value = "1"
-        await pilot.press("ctrl+s")
+        await pilot.press("ctrl+n")  # the nearest plan the library allows
         await app.workers.wait_for_complete()
         await pilot.pause()
         assert app.screen is not form
         table = app.screen.query_one("#playlists", DataTable)
-        assert table.get_row_at(table.cursor_row)[:2] == ["sunday", "1:00"]
+        assert table.get_row_at(table.cursor_row)[0] == "sunday"
+        assert "nearest plan" in str(app.screen.query_one("#detail-meta").render())
         assert (store.path.parent / "playlists" / "sunday.m3u8").exists()
 
 

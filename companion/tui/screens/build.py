@@ -32,6 +32,7 @@ class BuildRequest:
     start_bpm: float | None  # None: the planner picks one from the library
     target_bpm: float
     minutes: float
+    nearest: bool = False  # if the library cannot, build the nearest plan it allows
 
 
 def arcs_on_offer() -> dict[str, str]:
@@ -57,9 +58,16 @@ class BuildScreen(ReportsErrors, ModalScreen[Playlist | None]):
     def __init__(self) -> None:
         super().__init__()
         self.building = False
+        self.refused = False  # the planner said no: offer the nearest plan
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "submit" and parameters:
+            return self.refused and not self.building
+        return True
 
     BINDINGS = [
         Binding("ctrl+s", "submit", "Build", priority=True),
+        Binding("ctrl+n", "submit(True)", "Nearest plan", priority=True, id="nearest"),
         Binding("escape", "cancel", "Cancel"),
     ]
 
@@ -103,7 +111,7 @@ class BuildScreen(ReportsErrors, ModalScreen[Playlist | None]):
         if not self.building:
             self.dismiss(None)
 
-    def action_submit(self) -> None:
+    def action_submit(self, nearest: bool = False) -> None:
         try:
             start = self._number("start", "start BPM", 20, 250, blank_ok=True)
             target = self._number("target", "target BPM", 20, 250)
@@ -122,7 +130,7 @@ class BuildScreen(ReportsErrors, ModalScreen[Playlist | None]):
             return
         self.building = True
         self.query_one("#build-hint", Static).update(f"building {name}…")
-        self.build(BuildRequest(name, arc, start, target, minutes))
+        self.build(BuildRequest(name, arc, start, target, minutes, nearest))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="plan")
     def build(self, request: BuildRequest) -> None:
@@ -131,7 +139,7 @@ class BuildScreen(ReportsErrors, ModalScreen[Playlist | None]):
         try:
             playlist = build(
                 self.app.store, name=request.name, arc=request.arc, start_bpm=request.start_bpm,
-                target_bpm=request.target_bpm, minutes=request.minutes,
+                target_bpm=request.target_bpm, minutes=request.minutes, nearest=request.nearest,
             )
         except BaseException:
             self.post_message(self.Failed())
@@ -145,7 +153,11 @@ class BuildScreen(ReportsErrors, ModalScreen[Playlist | None]):
     @on(Failed)
     def _failed(self) -> None:
         self.building = False
-        self.query_one("#build-hint", Static).update(HINT)
+        self.refused = True
+        self.query_one("#build-hint", Static).update(
+            "change a value and build again, or ctrl+n for the nearest plan your library allows"
+        )
+        self.refresh_bindings()
 
     def _number(
         self, field: str, label: str, low: float, high: float, *, blank_ok: bool = False
