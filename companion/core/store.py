@@ -33,7 +33,7 @@ from companion.core.models import (
     Track,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DEFAULT_LISTENER = "me"
 
 _SCHEMA = """
@@ -153,10 +153,16 @@ class Store:
             raise StoreError(
                 f"{self.path} was written by a newer companion (schema {version}); upgrade companion"
             )
-        if version < 1:
-            with self._conn:
+        with self._conn:
+            if version < 1:
                 self._conn.executescript(_SCHEMA)
-                self._conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            if version < 2:
+                # The analysed confidence, kept while a manual tempo overrides it.
+                self._conn.execute("ALTER TABLE tracks ADD COLUMN bpm_confidence_auto REAL")
+                self._conn.execute(
+                    "UPDATE tracks SET bpm_confidence_auto = bpm_confidence WHERE bpm_source = 'auto'"
+                )
+            self._conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -201,7 +207,8 @@ class Store:
                            VALUES (?, ?, ?, ?, ?, ?, ?)
                            ON CONFLICT(path) DO UPDATE SET size=excluded.size, mtime=excluded.mtime,
                              status=excluded.status, error=excluded.error,
-                             analysed_at=excluded.analysed_at""",
+                             analysed_at=excluded.analysed_at,
+                         bpm_confidence_auto=excluded.bpm_confidence_auto""",
                         (r.path, r.size, r.mtime, Path(r.path).stem, STATUS_ERROR, r.error, now_iso()),
                     )
                     continue
@@ -212,8 +219,9 @@ class Store:
                 c.execute(
                     """INSERT INTO tracks (path, size, mtime, title, artist, album, genre, duration_s,
                          bpm, bpm_confidence, bpm_source, bpm_auto, bpm_alternatives, bpm_start,
-                         bpm_end, beat_times, loudness_lufs, peak_dbfs, status, error, analysed_at)
-                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', ?)
+                         bpm_end, beat_times, loudness_lufs, peak_dbfs, status, error, analysed_at,
+                         bpm_confidence_auto)
+                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', ?, ?)
                        ON CONFLICT(path) DO UPDATE SET size=excluded.size, mtime=excluded.mtime,
                          title=excluded.title, artist=excluded.artist, album=excluded.album,
                          genre=excluded.genre, duration_s=excluded.duration_s, bpm=excluded.bpm,
@@ -222,7 +230,8 @@ class Store:
                          bpm_start=excluded.bpm_start, bpm_end=excluded.bpm_end,
                          beat_times=excluded.beat_times, loudness_lufs=excluded.loudness_lufs,
                          peak_dbfs=excluded.peak_dbfs, status=excluded.status, error='',
-                         analysed_at=excluded.analysed_at""",
+                         analysed_at=excluded.analysed_at,
+                         bpm_confidence_auto=excluded.bpm_confidence_auto""",
                     (
                         r.path, r.size, r.mtime,
                         t.title if t else Path(r.path).stem,
@@ -233,7 +242,7 @@ class Store:
                         tempo.bpm_start if tempo else None, tempo.bpm_end if tempo else None,
                         json.dumps([round(b, 3) for b in tempo.beat_times]) if tempo else "[]",
                         loud.lufs if loud else None, loud.peak_dbfs if loud else None,
-                        STATUS_OK, now_iso(),
+                        STATUS_OK, now_iso(), tempo.confidence if tempo else None,
                     ),
                 )
         return n
@@ -283,7 +292,8 @@ class Store:
         track = self.track(path)
         with self.transaction() as c:
             c.execute(
-                "UPDATE tracks SET bpm = bpm_auto, bpm_source = ?, bpm_confidence = NULL WHERE path = ?",
+                "UPDATE tracks SET bpm = bpm_auto, bpm_source = ?, bpm_confidence = bpm_confidence_auto "
+                "WHERE path = ?",
                 (BPM_AUTO, track.path),
             )
         return self.track(track.path)

@@ -65,3 +65,32 @@ def test_a_corrupt_database_is_a_clear_error(companion_home) -> None:
     (companion_home / "companion.db").write_bytes(b"this is not sqlite" * 100)
     with pytest.raises(StoreError, match="move the file aside"):
         Store()
+
+
+def test_back_to_the_analysed_tempo_restores_its_confidence(tmp_path) -> None:
+    path = str((tmp_path / "a.wav").resolve())
+    with Store() as store:
+        store.save_analysis([_result(path, 120.0)])
+        store.set_manual_bpm(path, 60.0)
+        track = store.clear_manual_bpm(path)
+    assert (track.bpm, track.bpm_confidence, track.bpm_source) == (120.0, 0.8, "auto")
+
+
+def test_a_version_1_database_is_migrated(companion_home, tmp_path) -> None:
+    companion_home.mkdir(parents=True, exist_ok=True)
+    db = companion_home / "companion.db"
+    from companion.core import store as store_mod
+
+    conn = sqlite3.connect(db)
+    conn.executescript(store_mod._SCHEMA)
+    conn.execute(
+        "INSERT INTO tracks (path, size, mtime, bpm, bpm_confidence, bpm_auto) "
+        "VALUES ('/m/a.flac', 1, 1, 70, 0.7, 70)"
+    )
+    conn.execute("PRAGMA user_version = 1")
+    conn.commit()
+    conn.close()
+    with Store() as store:
+        store.set_manual_bpm("/m/a.flac", 35)
+        track = store.clear_manual_bpm("/m/a.flac")
+    assert (track.bpm, track.bpm_confidence) == (70, 0.7)
