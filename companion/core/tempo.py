@@ -460,9 +460,10 @@ def _onsets(x: np.ndarray) -> np.ndarray:
 
 
 def refine_bpm(r: np.ndarray, fps: float, bpm: float) -> float:
-    """The comb peak near ``bpm`` to better than 0.1 BPM (fine grid + parabolic interpolation)."""
+    """The ACF peak near ``bpm`` (period and its double) to better than 0.1 BPM: a fine grid
+    and parabolic interpolation. Two multiples, not more: drift and rubato pull later ones."""
     grid = bpm * np.exp(np.linspace(-0.02, 0.02, 81))
-    vals = _comb(r, fps, grid)
+    vals = _comb(r, fps, grid, 2)
     i = int(np.argmax(vals))
     if 0 < i < len(grid) - 1:
         a, b, c = vals[i - 1], vals[i], vals[i + 1]
