@@ -179,7 +179,7 @@ def estimate_tempo(y: np.ndarray, sr: int) -> TempoEstimate:
 
     alternatives = []
     for ratio, label in _ALTERNATIVES:
-        target = bpm * ratio
+        target = float(bpm * ratio)
         near = [i for i, c in enumerate(cands) if abs(math.log(c / target)) < 0.04]
         score = float(max(probs[i] for i in near)) if near else 0.0
         if MIN_BPM <= target <= MAX_BPM:
@@ -192,7 +192,7 @@ def estimate_tempo(y: np.ndarray, sr: int) -> TempoEstimate:
         bpm_start = _local_bpm(env.full[:edge], env.fps, bpm)
         bpm_end = _local_bpm(env.full[-edge:], env.fps, bpm)
     return TempoEstimate(
-        bpm=round(bpm, 1),
+        bpm=round(float(bpm), 1),
         confidence=round(confidence, 3),
         alternatives=tuple(alternatives),
         bpm_start=bpm_start,
