@@ -359,8 +359,8 @@ def _period(bpm: float | np.ndarray, fps: float) -> float | np.ndarray:
 
 
 def _comb(r: np.ndarray, fps: float, bpm: np.ndarray, k: int = 4) -> np.ndarray:
-    lag = _period(bpm, fps)
-    return sum(_at(r, lag * m) for m in range(1, k + 1)) / k
+    lag = np.asarray(_period(bpm, fps))
+    return np.mean([_at(r, lag * m) for m in range(1, k + 1)], axis=0)
 
 
 def _peak_near(r: np.ndarray, fps: float, bpm: float, width: float = 0.05) -> float:
