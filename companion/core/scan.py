@@ -38,7 +38,7 @@ _POLL_S = 0.2  # how often a parallel scan looks at ``cancel``
 # What every worker needs; the forkserver imports it once (names that fail to import are skipped).
 _WORKER_PRELOAD = (
     "companion.core.analysis", "companion.core.loudness", "companion.core.tags",
-    "companion.core.tempo", "numpy", "scipy.fft", "scipy.ndimage", "scipy.signal", "soxr",
+    "companion.core.tempo", "numpy", "scipy.fft", "scipy.ndimage", "soxr",
     "soundfile", "mutagen",
 )
 _CRASH_REASON = "decoding this file crashed the analysis process; the file may be damaged"

@@ -72,3 +72,44 @@ def test_measure_loudness_reads_a_file(tmp_path: Path) -> None:
     path = tmp_path / "ref.flac"
     sf.write(str(path), np.stack([y, y], axis=1), 44100)
     assert measure_loudness(path).lufs == pytest.approx(-20.0, abs=0.5)
+
+
+@pytest.mark.parametrize("sr", [8000, 22050, 44100, 48000, 96000])
+def test_k_weighting_is_pyloudnorms(sr: int) -> None:
+    from pyloudnorm.iirfilter import IIRfilter
+
+    from companion.core.loudness import k_weighting_sos
+
+    stages = (IIRfilter(4.0, 1 / np.sqrt(2), 1500.0, sr, "high_shelf"),
+              IIRfilter(0.0, 0.5, 38.0, sr, "high_pass"))
+    ref = np.array([np.concatenate([s.b, s.a]) for s in stages])
+    np.testing.assert_allclose(k_weighting_sos(sr), ref, rtol=1e-12, atol=1e-12)
+
+
+def test_the_directly_loaded_filter_is_scipys() -> None:
+    from scipy.signal import sosfilt
+
+    from companion.core.loudness import _direct_sosfilt, k_weighting_sos
+
+    direct = _direct_sosfilt()
+    assert direct is not None  # else every scan pays for importing scipy.signal
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((5000, 2)).astype(np.float32)
+    zi = rng.standard_normal((2, 2, 2))
+    sos = k_weighting_sos(SR)
+    want_y, want_z = sosfilt(sos, x, axis=0, zi=zi)
+    got_y, got_z = direct(sos, x, zi)
+    np.testing.assert_allclose(got_y, want_y, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(got_z, want_z, rtol=1e-12, atol=1e-12)
+
+
+def test_measuring_loudness_does_not_import_scipy_signal() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np\n"
+            "from companion.core.loudness import measure_loudness_array\n"
+            "print(measure_loudness_array(np.full((48000, 2), 0.1, np.float32), 48000).lufs)\n"
+            "print('scipy.signal' in sys.modules, 'pyloudnorm' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split()[1:] == ["False", "False"]
