@@ -11,7 +11,7 @@ quarter in 6/8, 9/8 and 12/8, averaged over the piece (beats / seconds).
 
 The composer knows nothing of the estimator; the corpus design was fixed before tuning.
 
-Usage: ``python bench/corpus.py [--n 120] [--out bench/.corpus]`` (cached: existing files are
+Usage: ``python bench/corpus.py [--n 160] [--out bench/.corpus]`` (cached: existing files are
 kept; the manifest ``manifest.json`` lists every piece with its truth and categories).
 """
 
@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-CORPUS_VERSION = 2
+CORPUS_VERSION = 3
 DEFAULT_DIR = Path(__file__).resolve().parent / ".corpus"
 SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
 RENDER_SR = 44100
@@ -48,6 +48,7 @@ PLUCKED = {
     "piano": 0, "bright_piano": 1, "epiano": 4, "harp": 46, "nylon_guitar": 24,
     "steel_guitar": 25, "celesta": 8, "vibraphone": 11, "marimba": 12, "music_box": 10,
 }
+BELLS = {"celesta": 8, "glockenspiel": 9, "music_box": 10, "vibraphone": 11, "tubular_bells": 14}
 
 METERS = {  # beats per bar, subdivisions per beat
     "2/4": (2, 2), "3/4": (3, 2), "4/4": (4, 2), "6/8": (2, 3), "9/8": (3, 3), "12/8": (4, 3),
@@ -60,13 +61,14 @@ class Piece:
     seed: int
     bpm: float  # nominal notated-beat tempo
     meter: str
-    style: str  # chorale, pad_melody, arpeggio, folk, quartet
+    style: str  # chorale, pad_melody, arpeggio, folk, quartet, pluck_shaker, bells
     timbre: str  # sustained | plucked
     percussion: bool
     timing: str  # steady | drift | rubato
     fmt: str
     duration_s: float
     programs: dict = field(default_factory=dict)
+    synth: str = "fluid"  # fluid (sampled instruments) | numpy (the built-in additive synth)
 
     @property
     def compound(self) -> bool:
@@ -85,31 +87,47 @@ class Note:
 # -- the pieces ----------------------------------------------------------------------------------
 
 
-def plan_corpus(n: int = 120, seed: int = 20261126) -> list[Piece]:
-    """The list of pieces: a fixed, seeded spread over tempo, meter, texture and format."""
+def plan_corpus(n: int = 160, seed: int = 20261126) -> list[Piece]:
+    """The list of pieces: a fixed, seeded spread over tempo, meter, texture and format.
+
+    Tempi follow the evaluation's spread (48-133 BPM, about 40 % below 70, a few at 45-48 and
+    133-160 at the edges). Two demo-like textures are included on purpose: plucked broken
+    chords with a soft shaker at 96-116 BPM, and bell tones at 80-100 BPM. About one piece in
+    five is rendered with the built-in additive synth instead of the sampled instruments.
+    """
     rng = np.random.default_rng(seed)
     pieces = []
     for i in range(n):
-        band = rng.choice(3, p=[0.45, 0.30, 0.25])
+        band = rng.choice(3, p=[0.46, 0.30, 0.24])
         compound = rng.random() < 0.3
-        lo, hi = [(45, 70), (70, 100), (100, 160)][band]
-        if compound:
-            hi = min(hi, 130)
-            lo = min(lo, hi - 10)
+        lo, hi = [(48, 70), (70, 100), (100, 133)][band]
+        if rng.random() < 0.08:  # the edges
+            lo, hi = (45, 48) if band == 0 else ((133, 160) if band == 2 else (lo, hi))
+        if compound and hi > 130:
+            lo, hi = min(lo, 120), 130
         bpm = float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
         meter = str(rng.choice(["6/8", "9/8", "12/8"], p=[0.55, 0.15, 0.3]) if compound
                     else rng.choice(["2/4", "3/4", "4/4"], p=[0.15, 0.3, 0.55]))
         styles = ["pad_melody", "arpeggio", "folk", "quartet"] + ([] if compound else ["chorale"])
         style = str(rng.choice(styles))
+        demo_like = rng.random()
+        if demo_like < 0.10 and not compound:
+            style, bpm, meter = "pluck_shaker", float(rng.uniform(96, 116)), "4/4"
+        elif demo_like < 0.18:
+            style, bpm = "bells", float(rng.uniform(80, 100))
         if style in ("pad_melody", "chorale", "quartet"):
             timbre = "sustained" if style != "chorale" or rng.random() < 0.8 else "plucked"
-        elif style == "arpeggio":
+        elif style in ("arpeggio", "pluck_shaker", "bells"):
             timbre = "plucked"
         else:
             timbre = str(rng.choice(["sustained", "plucked"], p=[0.3, 0.7]))
         if style == "quartet":
             progs = {"melody": SUSTAINED["violin"], "inner": SUSTAINED["strings"],
                      "bass": SUSTAINED["cello"]}
+        elif style == "bells":
+            bell = BELLS[str(rng.choice(list(BELLS)))]
+            progs = {"melody": bell, "inner": bell,
+                     "bass": int(rng.choice([bell, SUSTAINED["warm_pad"], SUSTAINED["cello"]]))}
         elif timbre == "sustained":
             names = list(SUSTAINED)
             progs = {"melody": SUSTAINED[str(rng.choice(["flute", "clarinet", "violin", "oboe",
@@ -122,15 +140,18 @@ def plan_corpus(n: int = 120, seed: int = 20261126) -> list[Piece]:
             mel = inst if rng.random() < 0.6 else SUSTAINED[str(rng.choice(["flute", "violin",
                                                                            "clarinet", "oboe"]))]
             progs = {"melody": mel, "inner": inst, "bass": inst}
-        percussion = bool(rng.random() < 0.35)
+        percussion = bool(rng.random() < 0.35) or style == "pluck_shaker"
+        if style == "bells":
+            percussion = False
         timing = str(rng.choice(["steady", "drift", "rubato"], p=[0.3, 0.35, 0.35]))
         fmt = FORMATS[i % 4]
         duration = float(rng.uniform(40, 75))
+        synth = "numpy" if rng.random() < 0.2 else "fluid"
         pieces.append(Piece(
             name=f"p{i:03d}_{int(round(bpm))}bpm_{meter.replace('/', '-')}_{style}",
             seed=int(rng.integers(1 << 30)), bpm=round(bpm, 2), meter=meter, style=style,
             timbre=timbre, percussion=percussion, timing=timing, fmt=fmt, duration_s=duration,
-            programs=progs,
+            programs=progs, synth=synth,
         ))
     return pieces
 
@@ -277,8 +298,10 @@ def compose(p: Piece) -> tuple[list[Note], float]:
                 notes.append(Note(c0, span * 0.97, q, vel(c0, -2), 1 if q != bass else 2))
             if rng.random() < 0.25 and span >= 1:  # passing eighth in an inner voice
                 notes.append(Note(c0 + 0.5, 0.45, triad[1] + 2, vel(c0 + 0.5, -8), 1))
-        elif p.style == "arpeggio":
+        elif p.style in ("arpeggio", "pluck_shaker", "bells"):
             step = 1.0 / sub if p.bpm < 110 or sub == 3 else 0.5
+            if p.style == "pluck_shaker":
+                step = 0.5
             if p.bpm > 125 and sub == 2:
                 step = 1.0
             order = [bass, triad[0], triad[1], triad[2], triad[1] + 12, triad[2]]
@@ -320,7 +343,7 @@ def compose(p: Piece) -> tuple[list[Note], float]:
                 notes.append(Note(t, 0.95 if p.bpm < 80 else per_bar / 2 * 0.95, bass, vel(t, -4), 2))
 
     if p.percussion:
-        pattern = int(rng.integers(3))
+        pattern = 3 if p.style == "pluck_shaker" else int(rng.integers(3))
         step = 1.0 / sub
         t = 0.0
         while t < total_beats - 1e-6:
@@ -330,6 +353,8 @@ def compose(p: Piece) -> tuple[list[Note], float]:
                 notes.append(Note(t, 0.1, 82 if sub == 2 else 70, vel(t, -20 if not on_beat else -12), 9))
                 if in_bar < 1e-6:
                     notes.append(Note(t, 0.2, 36, vel(t, -15), 9))
+            elif pattern == 3:  # a soft shaker alone, a little louder on the beats
+                notes.append(Note(t, 0.1, 82 if sub == 2 else 70, vel(t, -24 if not on_beat else -16), 9))
             elif pattern == 1:  # hand drums: low on 1, high on the other beats
                 if on_beat:
                     notes.append(Note(t, 0.2, 64 if in_bar < 1e-6 else 63, vel(t, -10), 9))
@@ -486,6 +511,7 @@ def render_numpy(events: list[tuple[float, float, int, int, int]], programs: dic
 
 def build_piece(args: tuple[Piece, str, bool]) -> dict:
     p, out_dir, use_fluid = args
+    use_fluid = use_fluid and p.synth == "fluid"
     import soundfile as sf
 
     path = Path(out_dir) / f"{p.name}.{p.fmt}"
@@ -518,7 +544,7 @@ def build_piece(args: tuple[Piece, str, bool]) -> dict:
     return row
 
 
-def ensure_corpus(out: Path = DEFAULT_DIR, n: int = 120, jobs: int = 2, quiet: bool = False) -> list[dict]:
+def ensure_corpus(out: Path = DEFAULT_DIR, n: int = 160, jobs: int = 2, quiet: bool = False) -> list[dict]:
     """Build (or reuse) the corpus; returns the manifest rows."""
     use_fluid = fluidsynth_ok()
     if not use_fluid:
@@ -544,7 +570,7 @@ def ensure_corpus(out: Path = DEFAULT_DIR, n: int = 120, jobs: int = 2, quiet: b
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=120, help="number of pieces (default 120)")
+    ap.add_argument("--n", type=int, default=160, help="number of pieces (default 160)")
     ap.add_argument("--out", type=Path, default=DEFAULT_DIR)
     ap.add_argument("--jobs", type=int, default=2)
     a = ap.parse_args()

@@ -4,6 +4,12 @@
     python bench/tempo.py --fit           # refit the level model, print WEIGHTS for tempo.py
     python bench/tempo.py --no-speed      # accuracy only
     python bench/tempo.py --scan          # also time `companion scan --jobs 1` (whole process)
+    python bench/tempo.py --no-demo       # skip the held-out check on the demo library
+
+Besides the shipped estimator's figures (its level model was fitted on this same corpus, so
+they are in-sample), it prints k-fold cross-validated figures: the level model refitted
+without each fold and its choice among the candidate levels of the held-out pieces. The
+demo library (companion/core/demo.py, never used for fitting) is a further held-out check.
 
 Prints Acc1 (within 4 % of the notated-beat tempo) and Acc2 (also at ×2, ×3, ×½, ×⅓) by tempo
 band and category, librosa's own Acc1/Acc2 (librosa.load + librosa.beat.beat_track) as a
@@ -150,7 +156,8 @@ def calibration(rows: list[dict]) -> None:
 
 
 def candidate_table(rows: list[dict], cache: Path) -> list[tuple[list[float], np.ndarray, int]]:
-    """Per track: candidate BPMs, features, index of the true level (-1 when absent)."""
+    """Per track: candidate BPMs, all features (ALL_FEATURES), index of the true level (-1 when
+    absent). Cached in the corpus folder, keyed by the estimator's source."""
     import hashlib
     import inspect
 
@@ -158,10 +165,10 @@ def candidate_table(rows: list[dict], cache: Path) -> list[tuple[list[float], np
     from companion.core.audio_io import load_mono
 
     parts = [tempo.onset_envelopes, tempo._detrend, tempo._acf, tempo._at, tempo.candidate_levels,
-             tempo._level_evidence, tempo._peaks, tempo._pulse_evidence, tempo.track_beats, tempo._onsets, tempo._peak_near, tempo._comb,
-             tempo._mel_filterbank, tempo._chroma_map, tempo.Envelopes, tempo._chroma_flux]
+             tempo._level_evidence, tempo._peaks, tempo._pulse_evidence, tempo.track_beats,
+             tempo._onsets, tempo._peak_near, tempo._comb, tempo._mel_filterbank, tempo.Envelopes]
     key = "".join(inspect.getsource(f) for f in parts)
-    key += repr((tempo.FEATURE_NAMES, tempo.ANALYSIS_SR, tempo.MAX_ANALYSIS_S, tempo._RATIOS,
+    key += repr((tempo.ALL_FEATURES, tempo.ANALYSIS_SR, tempo.MAX_ANALYSIS_S, tempo._RATIOS,
                  tempo._N_FFT, tempo._HOP, tempo._N_MELS, tempo._LOW_HZ, len(rows)))
     sig = hashlib.sha1(key.encode()).hexdigest()
     stamp = cache / "features.json"
@@ -174,13 +181,21 @@ def candidate_table(rows: list[dict], cache: Path) -> list[tuple[list[float], np
         y = load_mono(r["path"], sample_rate=tempo.ANALYSIS_SR)
         y, sr = tempo._prepare(y, tempo.ANALYSIS_SR)
         env = tempo.onset_envelopes(y, sr).window(tempo.MAX_ANALYSIS_S)
-        cands, feats = tempo.candidate_levels(env, env.autocorrelations())
+        cands, feats = tempo.candidate_levels(env, env.autocorrelations(), tempo.ALL_FEATURES)
         hits = [j for j, c in enumerate(cands) if acc1(c, r["true_bpm"])]
         items.append((cands, feats.tolist(), hits[0] if hits else -1))
         print(f"\r  features {i + 1}/{len(rows)}", end="", file=sys.stderr)
     print(file=sys.stderr)
     stamp.write_text(json.dumps({"sig": sig, "items": items}))
     return [(c, np.array(f), t) for c, f, t in items]
+
+
+def model_columns(table: list) -> list:
+    """The table restricted to the model's features (FEATURE_NAMES)."""
+    from companion.core import tempo
+
+    idx = [tempo.ALL_FEATURES.index(n) for n in tempo.FEATURE_NAMES]
+    return [(c, f[:, idx], t) for c, f, t in table]
 
 
 def fit(table: list, l2: float = 0.05) -> np.ndarray:
@@ -220,6 +235,37 @@ def platt(probs: list[float], hits: np.ndarray) -> tuple[float, float]:
     return float(res.x[0]), float(res.x[1])
 
 
+def crossval(table: list, k: int = 5) -> list[tuple[float, float]]:
+    """Out-of-fold (bpm, probability) per piece: the level model fitted without piece i's fold."""
+    out: list[tuple[float, float]] = [(0.0, 0.0)] * len(table)
+    for fold in range(k):
+        train = [t for i, t in enumerate(table) if i % k != fold]
+        test_idx = [i for i in range(len(table)) if i % k == fold]
+        w = fit(train)
+        for i, bp in zip(test_idx, pick([table[i] for i in test_idx], w), strict=True):
+            out[i] = bp
+    return out
+
+
+def demo_check() -> None:
+    """The demo library's intended tempi against the shipped estimator (held out: not fitted)."""
+    import soxr
+
+    from companion.core import demo
+    from companion.core.tempo import ANALYSIS_SR, estimate_tempo
+
+    print("\n== held out: the demo library (intended tempo -> reading) ==")
+    hits = 0
+    for spec in demo.DEMO_TRACKS:
+        y = soxr.resample(demo.render_track(spec).mean(axis=1), demo.SAMPLE_RATE, ANALYSIS_SR)
+        e = estimate_tempo(y.astype(np.float32), ANALYSIS_SR)
+        ok = acc1(e.bpm, spec.bpm)
+        hits += ok
+        print(f"  {spec.stem:<28} {spec.meter:<4} {spec.timbre:<6} {spec.percussion or '-':<7} "
+              f"{spec.bpm:6.1f} -> {e.bpm:6.1f} conf {e.confidence:.2f}{'' if ok else '  MISS'}")
+    print(f"  demo Acc1: {hits}/{len(demo.DEMO_TRACKS)}")
+
+
 def pick(table: list, w: np.ndarray) -> list[tuple[float, float]]:
     out = []
     for c, f, _ in table:
@@ -233,10 +279,11 @@ def pick(table: list, w: np.ndarray) -> list[tuple[float, float]]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description="tempo benchmark on the development corpus")
-    ap.add_argument("--n", type=int, default=120, help="corpus size (default 120)")
+    ap.add_argument("--n", type=int, default=160, help="corpus size (default 160)")
     ap.add_argument("--fit", action="store_true", help="refit the level model and print weights")
     ap.add_argument("--no-speed", action="store_true", help="skip the timed runs")
     ap.add_argument("--scan", action="store_true", help="also time `companion scan --jobs 1`")
+    ap.add_argument("--no-demo", action="store_true", help="skip the demo-library check")
     ap.add_argument("--rounds", type=int, default=1, help="timed rounds, alternating (default 1)")
     a = ap.parse_args()
 
@@ -254,23 +301,17 @@ def main() -> None:
     if a.fit:
         from companion.core import tempo
 
-        table = candidate_table(rows, folder)
+        table = model_columns(candidate_table(rows, folder))
         missing = sum(t < 0 for _, _, t in table)
         print(f"true level among candidates: {len(table) - missing}/{len(table)}")
         w = fit(table)
-        # honesty check: 2-fold cross-validation (fit on even pieces, test on odd, and back);
-        # the out-of-fold probabilities also calibrate the confidence (Platt scaling)
-        cv: list[tuple[float, float]] = [(0.0, 0.0)] * len(table)
-        for k in (0, 1):
-            train = [t for i, t in enumerate(table) if i % 2 == k]
-            test_idx = [i for i in range(len(table)) if i % 2 != k]
-            wk = fit(train)
-            for i, bp in zip(test_idx, pick([table[i] for i in test_idx], wk), strict=True):
-                cv[i] = bp
+        # honesty check: 5-fold cross-validation; the out-of-fold probabilities also
+        # calibrate the confidence (Platt scaling)
+        cv = crossval(table)
         ins = pick(table, w)
         a1 = np.mean([acc1(b, r["true_bpm"]) for (b, _), r in zip(ins, rows, strict=True)])
         hits = np.array([acc1(b, r["true_bpm"]) for (b, _), r in zip(cv, rows, strict=True)])
-        print(f"level model: Acc1 in-sample {a1 * 100:.1f}%, 2-fold cross-validated {hits.mean() * 100:.1f}%")
+        print(f"level model: Acc1 in-sample {a1 * 100:.1f}%, 5-fold cross-validated {hits.mean() * 100:.1f}%")
         print("WEIGHTS = np.array([" + ", ".join(f"{x:.3f}" for x in w) + "])")
         for name, x in zip(tempo.FEATURE_NAMES, w, strict=True):
             print(f"  {name:<24} {x:+.3f}")
@@ -302,7 +343,11 @@ def main() -> None:
         if lib:
             r["librosa"] = lib[r["path"]][0]
 
-    report(rows, "ours", "companion.core.tempo")
+    report(rows, "ours", "companion.core.tempo (shipped weights: IN-SAMPLE on this corpus)")
+    table = model_columns(candidate_table(rows, folder))
+    for r, (b, _) in zip(rows, crossval(table), strict=True):
+        r["cv"] = b
+    report(rows, "cv", "5-fold CROSS-VALIDATED level choice (model refitted without each fold)")
     if lib:
         report(rows, "librosa", "baseline: librosa.load + librosa.beat.beat_track")
     calibration(rows)
@@ -317,6 +362,8 @@ def main() -> None:
             print(f"  companion scan --jobs 1 (whole process, tags + tempo + loudness + store): "
                   f"wall {t_scan[0]:.1f} s, CPU {t_scan[1]:.1f} s")
             print(f"  speed ratio librosa/scan: CPU {c_lib / t_scan[1]:.2f}x, wall {t_lib / t_scan[0]:.2f}x")
+    if not a.no_demo:
+        demo_check()
     errs = [r for r in rows if not acc1(r["ours"], r["true_bpm"])]
     print(f"\n== misses ({len(errs)}) ==")
     for r in errs:
