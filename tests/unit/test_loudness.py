@@ -113,3 +113,44 @@ def test_measuring_loudness_does_not_import_scipy_signal() -> None:
             "print('scipy.signal' in sys.modules, 'pyloudnorm' in sys.modules)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split()[1:] == ["False", "False"]
+
+
+def _music_like(sr: int, seconds: float, seed: int) -> np.ndarray:
+    """Stereo: a bass line, a chord with harmonics, bright decorrelated 'air' and a swell."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(sr * seconds)) / sr
+    bass = 0.3 * np.sin(2 * np.pi * 55 * t) * (1 + np.sin(2 * np.pi * 0.5 * t)) / 2
+    chord = sum(0.1 / k * np.sin(2 * np.pi * f * k * t) for f in (220, 277, 330) for k in (1, 2, 3, 5))
+    air = rng.standard_normal((len(t), 2)) * 0.02  # flat to the top: the band above 5.5 kHz
+    swell = np.linspace(0.2, 1.0, len(t))[:, None]
+    return ((bass + chord)[:, None] * swell + air).astype(np.float32)
+
+
+@pytest.mark.parametrize(
+    ("sr", "signal"),
+    [(44100, "music"), (48000, "music"), (96000, "music"), (22050, "music"), (44100, "45 Hz"),
+     (44100, "8 kHz"), (48000, "15 kHz")],
+)
+def test_split_band_meter_agrees_with_the_full_filter(sr: int, signal: str) -> None:
+    import soxr
+
+    from companion.core.loudness import SplitBandLoudnessMeter
+
+    if signal == "music":
+        x = _music_like(sr, 8.0, sr)
+    else:
+        y = _sine(0.2, 6.0, sr, float(signal.split()[0]) * (1000 if "k" in signal else 1))
+        x = np.stack([y, 0.5 * y], axis=1)
+    low_rate = 11025
+    full = LoudnessMeter(sr, 2)
+    split = SplitBandLoudnessMeter(sr, 2, low_rate)
+    down = soxr.ResampleStream(sr, low_rate, 2, dtype="float32")
+    for i in range(0, len(x), 40000):
+        block = np.ascontiguousarray(x[i : i + 40000])
+        full.feed(block)
+        split.feed(block)
+        split.feed_low(down.resample_chunk(block))
+    split.feed_low(down.resample_chunk(np.zeros((0, 2), np.float32), last=True))
+    want, got = full.result(), split.result()
+    assert want.lufs is not None and got.lufs == pytest.approx(want.lufs, abs=0.1)
+    assert got.peak_dbfs == want.peak_dbfs

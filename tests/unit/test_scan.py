@@ -330,3 +330,16 @@ def test_analysis_buffer_grows_when_the_header_undercounts() -> None:
     for piece in (np.ones(3), np.full(5, 2.0), np.full(2, 3.0)):
         buf.append(piece.astype(np.float32))
     assert buf.data.tolist() == [1.0] * 3 + [2.0] * 5 + [3.0] * 2
+
+
+@pytest.mark.parametrize(("sr", "channels"), [(44100, 2), (48000, 1), (11025, 1), (8000, 2)])
+def test_scanned_loudness_is_the_full_measurement(tmp_path: Path, sr: int, channels: int) -> None:
+    from companion.core.loudness import measure_loudness
+
+    song = write_tone(tmp_path / "pulse.flac", seconds=6.0, sr=sr, channels=channels, pulse_bpm=90.0)
+    result = analysis.analyse_file(song)
+    assert result.loudness is not None and result.loudness.lufs is not None
+    want = measure_loudness(song)
+    assert want.lufs is not None
+    assert result.loudness.lufs == pytest.approx(want.lufs, abs=0.1)
+    assert result.loudness.peak_dbfs == want.peak_dbfs
