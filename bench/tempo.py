@@ -201,13 +201,16 @@ def model_columns(table: list) -> list:
 def fit(table: list, l2: float = 0.05) -> np.ndarray:
     from scipy.optimize import minimize
 
+    from companion.core.tempo import level_scores
+
     data = [(f, t) for _, f, t in table if t >= 0 and len(f) > 1]
     d = data[0][0].shape[1]
+    fixed = [level_scores(f, np.zeros(d)) for f, _ in data]  # the unfitted part of the score
 
     def loss(w: np.ndarray) -> tuple[float, np.ndarray]:
         total, grad = 0.0, np.zeros(d)
-        for f, t in data:
-            s = f @ w
+        for (f, t), off in zip(data, fixed, strict=True):
+            s = f @ w + off
             s -= s.max()
             p = np.exp(s) / np.exp(s).sum()
             total -= math.log(max(p[t], 1e-12))
@@ -267,9 +270,11 @@ def demo_check() -> None:
 
 
 def pick(table: list, w: np.ndarray) -> list[tuple[float, float]]:
+    from companion.core.tempo import level_scores
+
     out = []
     for c, f, _ in table:
-        s = f @ w
+        s = level_scores(f, w)
         p = np.exp(s - s.max())
         p /= p.sum()
         i = int(np.argmax(p))

@@ -6,14 +6,16 @@ The pipeline is plain numpy (no librosa, no numba: nothing to compile or warm up
    ``ANALYSIS_SR`` Hz, hop 128 (86 frames/s);
 2. their autocorrelations, read at any (fractional) lag;
 3. the strongest periodicity, then the metrical levels related to it (×¼ … ×4, ×⅓, ×⅔, ×3⁄2);
-4. a small log-linear model (conditional logit, nine features) scores each level as "the beat
-   a listener would tap": a log-Gaussian tempo prior, the pulse salience at the level, at its
-   half and at its double (onset autocorrelation), onsets on the beat against halfway between
-   beats (low when the level is too slow), strong-weak alternation of successive beats (high
-   when it is too fast) and the number of onsets per beat (a beat holds a few notes, not one
-   in four nor eight). Its softmax, Platt-scaled on cross-validated predictions, is the
-   confidence. Harmonic-change periodicity was tried and dropped: it followed the corpus's
-   harmonic rhythm and halved clear fast music whose chords change every two bars;
+4. a small log-linear model (conditional logit, seven features) scores each level as "the beat
+   a listener would tap": a log-Gaussian tempo prior; the pulse salience at the level, at its
+   subdivision (½ or ⅓, whichever is stronger: the 3⁄2 confusions of compound meter) and at
+   its grouping (×2 or ×3), all from the onset autocorrelation; onsets on the beat against
+   halfway between beats (low when the level is too slow); and the number of onsets per beat
+   (a beat holds a few notes, not one in four nor eight; log, squared, as the linear term
+   would duplicate the prior's). Its softmax, Platt-scaled on cross-validated predictions, is
+   the confidence. Tried and dropped: harmonic-change periodicity (it followed the corpus's
+   harmonic rhythm and halved clear fast music whose chords change every two bars), bass and
+   pitch-change periodicity, strong-weak alternation (no cross-validated gain);
 5. the winner is refined to 0.1 BPM (ACF at the period and its double, fine grid and
    parabolic interpolation); a pulse then follows the onsets through drift and rubato (the
    beat times), and its mean tempo is the answer when it agrees within 4 %; start and end
@@ -68,15 +70,18 @@ _ALTERNATIVES = ((0.5, "1/2"), (2.0, "2"), (2 / 3, "2/3"), (1.5, "3/2"))
 # Every feature candidate_levels can compute; the model uses FEATURE_NAMES of them.
 ALL_FEATURES = (
     "log2_bpm", "log2_bpm_sq", "r", "r_half", "r_third", "r_double", "r_triple", "on_vs_mid",
-    "on_vs_third", "alternation", "log2_onsets_per_beat", "log2_onsets_per_beat_sq",
+    "on_vs_third", "alternation", "log2_onsets_per_beat", "log2_onsets_per_beat_sq", "subdiv",
+    "group",
 )
 # Fitted by `python bench/tempo.py --fit` (conditional logit over the candidate levels).
 FEATURE_NAMES = (
-    "log2_bpm", "log2_bpm_sq", "r", "r_half", "r_double", "on_vs_mid", "alternation",
-    "log2_onsets_per_beat", "log2_onsets_per_beat_sq",
+    "log2_bpm", "log2_bpm_sq", "r", "subdiv", "group", "on_vs_mid", "log2_onsets_per_beat_sq",
 )
-WEIGHTS = np.array([-0.257, -0.902, 1.526, -0.081, 1.013, 0.453, -0.178, 0.257, -0.343])
-CALIBRATION = (0.921, 0.574)  # Platt scaling (a, b) of the level probability, out-of-fold
+WEIGHTS = np.array([-0.234, -0.976, 1.651, 0.324, 0.662, 0.264, -0.376])
+CALIBRATION = (2.132, 1.117)  # Platt scaling (a, b) of the level probability, out-of-fold
+# Fixed, not fitted: a level whose halfway points are as strong as its beats is too slow (they
+# are beats too). Score penalty per 0.1 of on_vs_mid below EQUAL_PULSES (0.5 = equal pulses).
+EQUAL_PULSES, EQUAL_PULSES_PENALTY = 0.58, 3.0
 
 
 class TempoError(CompanionError):
@@ -165,7 +170,7 @@ def estimate_tempo(y: np.ndarray, sr: int) -> TempoEstimate:
     analysis = env.window(MAX_ANALYSIS_S)
     acf = analysis.autocorrelations()
     cands, feats = candidate_levels(analysis, acf)
-    probs = _softmax(feats @ WEIGHTS)
+    probs = _softmax(level_scores(feats))
     best = int(np.argmax(probs))
     bpm = refine_bpm(acf.full, env.fps, cands[best])
     confidence = calibrated(float(probs[best]))
@@ -376,11 +381,20 @@ def candidate_levels(
         f = {
             "log2_bpm": lb, "log2_bpm_sq": lb * lb,
             "r": ev[0], "r_half": ev[1], "r_third": ev[2], "r_double": ev[3], "r_triple": ev[4],
+            # salience of the level's subdivision and of its grouping, in twos or threes
+            "subdiv": max(ev[1], ev[2]), "group": max(ev[3], ev[4]),
             "on_vs_mid": on_mid, "on_vs_third": on_third, "alternation": alternation,
             "log2_onsets_per_beat": dens, "log2_onsets_per_beat_sq": dens * dens,
         }
         rows.append([f[n] for n in names])
     return cands, np.array(rows)
+
+
+def level_scores(feats: np.ndarray, weights: np.ndarray = WEIGHTS) -> np.ndarray:
+    """Score of each candidate level (rows of FEATURE_NAMES features): the fitted log-linear
+    part plus the fixed equal-pulses penalty."""
+    on_mid = feats[:, FEATURE_NAMES.index("on_vs_mid")]
+    return feats @ weights - EQUAL_PULSES_PENALTY * np.maximum(0.0, EQUAL_PULSES - on_mid) / 0.1
 
 
 def _pulse_evidence(env: Envelopes, bpm: float) -> list[float]:

@@ -79,20 +79,17 @@ def plucked_with_shaker(bpm: float = 110.0, seconds: float = 40.0) -> np.ndarray
 
 
 def bell_piece(bpm: float = 90.0, seconds: float = 40.0) -> np.ndarray:
-    """4/4 bells, no percussion: a melody in quarter and half notes over bell chords on the beats."""
+    """4/4 bells, no percussion: broken chords in eighths under a melody in quarter and half
+    notes, a chord change every two bars."""
     rng = np.random.default_rng(2)
     beat = 60.0 / bpm
-    notes = []
-    n_beats = int(seconds / beat)
+    notes = [(t, "bell", f, d, 0.6 * a)
+             for t, _, f, d, a in _broken_chords(bpm, seconds, 2, 8, 4, False, 2)]
     b = 0
-    while b < n_beats:
-        chord = PROGRESSION[(b // 8) % 4]
+    while b < int(seconds / beat):
         length = 2 if rng.random() < 0.3 and b % 2 == 0 else 1
         notes.append((b * beat, "bell", _hz(A_MAJOR[rng.integers(7)] + 12), length * beat,
                       0.45 if b % 4 == 0 else 0.35))
-        for k in range(length):
-            accent = 0.3 if (b + k) % 4 == 0 else 0.2
-            notes.append(((b + k) * beat, "bell", _hz(chord[(b + k) % 3]), beat, accent))
         b += length
     return _render(notes, seconds, 2)
 
