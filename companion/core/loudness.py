@@ -48,7 +48,8 @@ class _HopSums:
     def __init__(self, rate: int, channels: int) -> None:
         self.rate = rate
         self.channels = channels
-        self.hops: list[np.ndarray] = []  # per finished hop: (channels,) sum of squares
+        self._done: list[np.ndarray] = []  # (hops, channels) arrays of finished hops, in order
+        self.count = 0  # finished hops
         self._partial = np.zeros(channels)  # the hop being filled
         self._frames = 0
 
@@ -62,21 +63,27 @@ class _HopSums:
         if not n:
             return
         cuts = [0]
-        hop = len(self.hops)
+        hop = self.count
         while (end := self._hop_end(hop) - self._frames) < n:
             cuts.append(end)
             hop += 1
         sq = np.square(x, out=x) if squared_in_place else np.square(x)
         sums = np.add.reduceat(sq, cuts, axis=0, dtype=np.float64)
-        for piece in sums[:-1]:
-            self.hops.append(self._partial + piece)
-            self._partial = np.zeros_like(self._partial)
-        self._partial = self._partial + sums[-1]
+        if len(sums) > 1:
+            sums[0] += self._partial
+            self._done.append(sums[:-1])
+            self.count += len(sums) - 1
+            self._partial = sums[-1].copy()
+        else:
+            self._partial = self._partial + sums[-1]
         self._frames += n
 
     def mean_squares(self, n_hops: int) -> np.ndarray:
         """(n_hops, channels): each finished hop's sum of squares per second of audio."""
-        return np.asarray(self.hops[:n_hops]).reshape(n_hops, self.channels) / self.rate
+        if len(self._done) > 1:
+            self._done = [np.concatenate(self._done)]
+        done = self._done[0] if self._done else np.zeros((0, self.channels))
+        return done[:n_hops] / self.rate
 
 
 class LoudnessMeter:
@@ -129,7 +136,7 @@ class LoudnessMeter:
 
     def _hop_powers(self) -> np.ndarray:
         """(hops, channels) K-weighted mean square of each 100 ms hop (× 0.1 s)."""
-        return self._weighted.mean_squares(len(self._weighted.hops))
+        return self._weighted.mean_squares(self._weighted.count)
 
     def _integrated(self, hops: np.ndarray) -> float | None:
         if len(hops) < _HOPS_PER_BLOCK:
@@ -199,7 +206,7 @@ class SplitBandLoudnessMeter(LoudnessMeter):
         self._weighted.add(weighted, squared_in_place=True)
 
     def _hop_powers(self) -> np.ndarray:
-        n = min(len(self._full.hops), len(self._low.hops), len(self._weighted.hops))
+        n = min(self._full.count, self._low.count, self._weighted.count)
         high = np.maximum(self._full.mean_squares(n) - self._low.mean_squares(n), 0.0)
         return self._weighted.mean_squares(n) + self._high_gain * high
 
