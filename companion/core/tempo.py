@@ -6,13 +6,14 @@ The pipeline is plain numpy (no librosa, no numba: nothing to compile or warm up
    ``ANALYSIS_SR`` Hz, hop 128 (86 frames/s);
 2. their autocorrelations, read at any (fractional) lag;
 3. the strongest periodicity, then the metrical levels related to it (×¼ … ×4, ×⅓, ×⅔, ×3⁄2);
-4. a small log-linear model (conditional logit, seven features) scores each level as "the beat
+4. a small log-linear model (conditional logit, eight features) scores each level as "the beat
    a listener would tap": a log-Gaussian tempo prior; the pulse salience at the level, at its
-   subdivision (½ or ⅓, whichever is stronger: the 3⁄2 confusions of compound meter) and at
-   its grouping (×2 or ×3), all from the onset autocorrelation; onsets on the beat against
-   halfway between beats (low when the level is too slow); and the number of onsets per beat
-   (a beat holds a few notes, not one in four nor eight; log, squared, as the linear term
-   would duplicate the prior's). Its softmax, Platt-scaled on cross-validated predictions, is
+   subdivision (½ or ⅓, whichever is stronger), at its grouping by two and by three (these
+   two, separately, settle most 3⁄2 confusions of compound meter), all from the onset
+   autocorrelation; onsets on the beat against halfway between beats (low when the level is
+   too slow); and the number of onsets per beat (a beat holds a few notes, not one in four
+   nor eight; log, squared, as the linear term would duplicate the prior's). A fixed penalty
+   (not fitted) marks a level whose halfway points are as strong as its beats as too slow. Its softmax, Platt-scaled on cross-validated predictions, is
    the confidence. Tried and dropped: harmonic-change periodicity (it followed the corpus's
    harmonic rhythm and halved clear fast music whose chords change every two bars), bass and
    pitch-change periodicity, strong-weak alternation (no cross-validated gain);
@@ -75,10 +76,11 @@ ALL_FEATURES = (
 )
 # Fitted by `python bench/tempo.py --fit` (conditional logit over the candidate levels).
 FEATURE_NAMES = (
-    "log2_bpm", "log2_bpm_sq", "r", "subdiv", "group", "on_vs_mid", "log2_onsets_per_beat_sq",
+    "log2_bpm", "log2_bpm_sq", "r", "subdiv", "r_double", "r_triple", "on_vs_mid",
+    "log2_onsets_per_beat_sq",
 )
-WEIGHTS = np.array([-0.234, -0.976, 1.651, 0.324, 0.662, 0.264, -0.376])
-CALIBRATION = (2.132, 1.117)  # Platt scaling (a, b) of the level probability, out-of-fold
+WEIGHTS = np.array([-0.245, -0.977, 1.441, 0.320, 0.867, 0.383, 0.212, -0.382])
+CALIBRATION = (1.646, 1.029)  # Platt scaling (a, b) of the level probability, out-of-fold
 # Fixed, not fitted: a level whose halfway points are as strong as its beats is too slow (they
 # are beats too). Score penalty per 0.1 of on_vs_mid below EQUAL_PULSES (0.5 = equal pulses).
 EQUAL_PULSES, EQUAL_PULSES_PENALTY = 0.58, 3.0
