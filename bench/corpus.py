@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 CORPUS_VERSION = 3
+DEV_SEED = 20261126  # the development corpus; any other seed gives a held-out one
 DEFAULT_DIR = Path(__file__).resolve().parent / ".corpus"
 SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
 RENDER_SR = 44100
@@ -87,7 +88,7 @@ class Note:
 # -- the pieces ----------------------------------------------------------------------------------
 
 
-def plan_corpus(n: int = 160, seed: int = 20261126) -> list[Piece]:
+def plan_corpus(n: int = 160, seed: int = DEV_SEED) -> list[Piece]:
     """The list of pieces: a fixed, seeded spread over tempo, meter, texture and format.
 
     Tempi follow the evaluation's spread (48-133 BPM, about 40 % below 70, a few at 45-48 and
@@ -544,17 +545,20 @@ def build_piece(args: tuple[Piece, str, bool]) -> dict:
     return row
 
 
-def ensure_corpus(out: Path = DEFAULT_DIR, n: int = 160, jobs: int = 2, quiet: bool = False) -> list[dict]:
-    """Build (or reuse) the corpus; returns the manifest rows."""
+def ensure_corpus(out: Path = DEFAULT_DIR, n: int = 160, jobs: int = 2, quiet: bool = False,
+                  seed: int = DEV_SEED) -> list[dict]:
+    """Build (or reuse) the corpus (``seed``: another seed gives pieces never fitted on);
+    returns the manifest rows."""
     use_fluid = fluidsynth_ok()
     if not use_fluid:
         print("corpus: fluidsynth or the FluidR3 soundfont is missing (Debian: apt-get install "
               "fluidsynth fluid-soundfont-gm); FALLING BACK to the built-in numpy synth, whose "
               "timbres are cruder", file=sys.stderr)
-    folder = out / f"v{CORPUS_VERSION}-{'fluid' if use_fluid else 'numpy'}-{n}"
+    folder = out / (f"v{CORPUS_VERSION}-{'fluid' if use_fluid else 'numpy'}-{n}"
+                    + ("" if seed == DEV_SEED else f"-seed{seed}"))
     folder.mkdir(parents=True, exist_ok=True)
     manifest = folder / "manifest.json"
-    pieces = plan_corpus(n)
+    pieces = plan_corpus(n, seed)
     todo = [(p, str(folder), use_fluid) for p in pieces]
     missing = sum(not (folder / f"{p.name}.{p.fmt}").exists() for p in pieces)
     if missing and not quiet:
@@ -573,8 +577,9 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=160, help="number of pieces (default 160)")
     ap.add_argument("--out", type=Path, default=DEFAULT_DIR)
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=DEV_SEED, help="another seed: a held-out corpus")
     a = ap.parse_args()
-    rows = ensure_corpus(a.out, a.n, a.jobs)
+    rows = ensure_corpus(a.out, a.n, a.jobs, seed=a.seed)
     print(f"{len(rows)} pieces in {Path(rows[0]['path']).parent}")
 
 
