@@ -9,8 +9,8 @@ What it does:
 
 1. synthesises FLAC tracks (44.1 kHz stereo, soft chords with noise, ``--track-minutes`` long)
    into a temporary folder;
-2. starts ``--load`` processes (default 2, one per core) that run librosa analysis in a loop —
-   onset strength, beat tracking, chroma — the work a library scan does;
+2. starts ``--load`` processes (default 2, one per core), each scanning the bench's tracks
+   again and again with companion's own scan (decoding, loudness, tempo analysis);
 3. plays the baseline 2-minute session, then the ``--minutes`` session, each in a fresh process,
    through the real engine (decoding, resampling to 48 kHz, levelling, 6 s crossfades, fades)
    into a ``NullOutput`` paced in real time. A paced consumer is needed: the ALSA ``file``
@@ -41,18 +41,17 @@ sys.path.insert(0, str(HERE.parent))
 
 SR = 44100
 
+# One real library scan per load process (companion's own analysis: decode, loudness, tempo),
+# re-analysing the bench's tracks over and over.
 LOAD = r"""
-import sys, numpy as np, librosa
-sr = 22050
-rng = np.random.default_rng(int(sys.argv[1]))
-t = np.arange(60 * sr) / sr
-y = (0.3 * np.sin(2 * np.pi * 220 * t) + 0.05 * rng.standard_normal(len(t))).astype(np.float32)
-y[:: sr // 2] += 0.8  # clicks at 120 BPM
+import os, sys, tempfile
+os.environ["COMPANION_HOME"] = tempfile.mkdtemp(prefix="companion-bench-load-")
+from companion.core.scan import scan
+from companion.core.store import Store
+store = Store()
 print("ready", flush=True)
 while True:
-    env = librosa.onset.onset_strength(y=y, sr=sr)
-    librosa.beat.beat_track(onset_envelope=env, sr=sr)
-    librosa.feature.chroma_stft(y=y, sr=sr)
+    scan([sys.argv[1]], store, jobs=1, force=True)
 """
 
 SESSION = r"""
@@ -125,11 +124,11 @@ def run_session(paths: list[str], speed: float) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def start_load(n: int, niceness: int) -> list[subprocess.Popen]:
-    procs = [subprocess.Popen(["nice", "-n", str(niceness), sys.executable, "-c", LOAD, str(i)],
-                              stdout=subprocess.PIPE, text=True)
-             for i in range(n)]
-    for p in procs:  # librosa's first import takes seconds; wait until each is really working
+def start_load(n: int, niceness: int, folder: Path) -> list[subprocess.Popen]:
+    procs = [subprocess.Popen(["nice", "-n", str(niceness), sys.executable, "-c", LOAD, str(folder)],
+                              stdout=subprocess.PIPE, text=True, cwd=HERE.parent)
+             for _ in range(n)]
+    for p in procs:  # wait until each is really working
         assert p.stdout is not None and p.stdout.readline().strip() == "ready"
     return procs
 
@@ -139,7 +138,7 @@ def main() -> int:
     ap.add_argument("--minutes", type=float, default=20.0, help="the long session (default 20)")
     ap.add_argument("--baseline", type=float, default=2.0, help="the short session (default 2)")
     ap.add_argument("--track-minutes", type=float, default=5.0, help="track length (default 5)")
-    ap.add_argument("--load", type=int, default=2, help="busy analysis processes (default 2)")
+    ap.add_argument("--load", type=int, default=2, help="busy library scans (default 2)")
     ap.add_argument("--speed", type=float, default=1.0, help="consume this many times real time")
     ap.add_argument("--load-nice", type=int, default=0,
                     help="niceness of the load processes (default 0: same priority as playback)")
@@ -152,8 +151,8 @@ def main() -> int:
         short = make_session(folder, args.baseline, min(args.track_minutes, args.baseline / 2), "short")
         long = make_session(folder, args.minutes, args.track_minutes, "long")
         print(f"synthesised {len(short)} + {len(long)} tracks in {time.monotonic() - t0:.1f} s", flush=True)
-        load = start_load(args.load, args.load_nice)
-        print(f"load: {args.load} librosa analysis processes busy (nice {args.load_nice}); "
+        load = start_load(args.load, args.load_nice, folder)
+        print(f"load: {args.load} library scans busy (nice {args.load_nice}); "
               f"cores: {os.cpu_count()}; load average {os.getloadavg()[0]:.1f}", flush=True)
         try:
             rows = []
