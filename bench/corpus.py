@@ -4,7 +4,9 @@ Each piece is composed from a seed (chord progression, melody with varied note l
 accompaniment texture, optional light percussion, accents, phrase dynamics and expressive
 timing), written as a Standard MIDI File, rendered with fluidsynth and the General MIDI
 soundfont FluidR3 (sampled, recorded-instrument timbres with reverb tails), and saved as
-WAV, FLAC, OGG Vorbis or MP3. Without fluidsynth it falls back, loudly, to a small numpy synth.
+WAV, FLAC, OGG Vorbis or MP3. When fluidsynth or the soundfont is missing, it installs them
+(``apt-get install -y fluidsynth fluid-soundfont-gm``) if it runs as root with apt-get;
+otherwise it falls back, loudly, to a small numpy synth.
 
 The truth is the tempo of the notated beat: the quarter note in 2/4, 3/4 and 4/4, the dotted
 quarter in 6/8, 9/8 and 12/8, averaged over the piece (beats / seconds).
@@ -458,6 +460,30 @@ def fluidsynth_ok() -> bool:
     return shutil.which("fluidsynth") is not None and SOUNDFONT.exists()
 
 
+def install_fluidsynth() -> bool:
+    """Install fluidsynth and the FluidR3 GM soundfont with apt-get when they are missing and
+    this runs as root on a system with apt-get; True when they are available afterwards."""
+    if fluidsynth_ok():
+        return True
+    apt = shutil.which("apt-get")
+    if apt is None or not hasattr(os, "geteuid") or os.geteuid() != 0:
+        return False
+    print("corpus: installing fluidsynth and fluid-soundfont-gm (apt-get) ...", file=sys.stderr)
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    cmd = [apt, "install", "-y", "fluidsynth", "fluid-soundfont-gm"]
+    try:
+        res = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
+        if res.returncode != 0:  # stale package lists: update once and retry
+            subprocess.run([apt, "update"], capture_output=True, env=env, timeout=600)
+            res = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        print(f"corpus: apt-get failed: {exc}", file=sys.stderr)
+        return False
+    if res.returncode != 0:
+        print(f"corpus: apt-get failed: {res.stderr.strip().splitlines()[-1:]}", file=sys.stderr)
+    return fluidsynth_ok()
+
+
 def render_fluidsynth(mid: Path, wav: Path) -> np.ndarray:
     subprocess.run(
         ["fluidsynth", "-ni", "-q", "-g", "0.6", "-r", str(RENDER_SR), "-F", str(wav),
@@ -549,7 +575,7 @@ def ensure_corpus(out: Path = DEFAULT_DIR, n: int = 160, jobs: int = 2, quiet: b
                   seed: int = DEV_SEED) -> list[dict]:
     """Build (or reuse) the corpus (``seed``: another seed gives pieces never fitted on);
     returns the manifest rows."""
-    use_fluid = fluidsynth_ok()
+    use_fluid = install_fluidsynth()
     if not use_fluid:
         print("corpus: fluidsynth or the FluidR3 soundfont is missing (Debian: apt-get install "
               "fluidsynth fluid-soundfont-gm); FALLING BACK to the built-in numpy synth, whose "
