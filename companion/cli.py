@@ -48,6 +48,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CompanionError as exc:
         print(f"companion: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # the environment, not a bug: a folder not writable, a disk full ...
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"companion: {where}{exc.strerror or exc}; check the path and its permissions",
+              file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("companion: interrupted", file=sys.stderr)
         return 130

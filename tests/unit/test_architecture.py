@@ -52,3 +52,16 @@ def test_only_the_store_speaks_sql() -> None:
 
 def test_only_the_player_touches_portaudio() -> None:
     assert _files_matching(r"^\s*(import sounddevice|from sounddevice)") <= {"companion/core/player.py"}
+
+
+def test_an_unwritable_home_is_one_line_not_a_traceback(tmp_path) -> None:
+    import os
+
+    blocked = tmp_path / "file-not-folder"
+    blocked.write_text("x")
+    env = {**os.environ, "COMPANION_HOME": str(blocked / "home")}
+    out = subprocess.run([sys.executable, "-m", "companion", "tracks"], capture_output=True, text=True,
+                         cwd=ROOT, env=env, timeout=120)
+    assert out.returncode == 2
+    assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1
+    assert str(blocked) in out.stderr
