@@ -53,9 +53,9 @@ def _sub(name: str) -> Path:
 def write_private(path: Path, data: str | bytes) -> None:
     """Write a file readable by its owner only (health data), atomically."""
     tmp = path.with_name(path.name + ".tmp")
-    mode = "wb" if isinstance(data, bytes) else "w"
+    raw = data if isinstance(data, bytes) else data.encode("utf-8")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with open(fd, mode, **({} if isinstance(data, bytes) else {"encoding": "utf-8"})) as fh:
-        fh.write(data)
+    with open(fd, "wb") as fh:
+        fh.write(raw)
     os.chmod(tmp, 0o600)
     os.replace(tmp, path)
