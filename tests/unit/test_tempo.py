@@ -153,3 +153,26 @@ def test_compound_six_eight_reads_the_dotted_quarter() -> None:
     est = estimate_tempo(soft_piece(55.0, 2, True, melody, seed=5), SR)
     assert est.bpm == pytest.approx(55.0, rel=0.04)  # not the eighths (165) nor the bar (27.5)
     assert "3/2" in {a.ratio for a in est.alternatives}
+
+
+def _drone(seconds: float = 60.0) -> np.ndarray:
+    t = np.arange(int(seconds * SR)) / SR
+    chord = sum(np.sin(2 * np.pi * f * t) for f in (110.0, 165.0, 220.0, 277.2))
+    return (0.1 * chord * (0.7 + 0.3 * np.sin(2 * np.pi * t / 23.0))).astype(np.float32)
+
+
+@pytest.mark.parametrize("make", [_drone, lambda: (0.3 * np.sin(2 * np.pi * 220 * np.arange(40 * SR) / SR)).astype(np.float32)])
+def test_a_drone_or_a_steady_tone_has_no_tempo_rather_than_a_confident_guess(make) -> None:
+    with pytest.raises(TempoError, match="no steady beat"):
+        estimate_tempo(make(), SR)
+
+
+def test_noise_without_a_pulse_is_flagged_unsure() -> None:
+    from companion.core.tempo import UNSURE_CONFIDENCE
+
+    y = (0.1 * np.random.default_rng(0).standard_normal(60 * SR)).astype(np.float32)
+    assert estimate_tempo(y, SR).confidence < UNSURE_CONFIDENCE
+
+
+def test_a_clear_pulse_keeps_its_confidence() -> None:
+    assert estimate_tempo(click_track(72.0), SR).confidence > 0.8
