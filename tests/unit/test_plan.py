@@ -61,6 +61,15 @@ def make_library(
     return out
 
 
+
+def make_library_on_disk(n: int, root: Path) -> list[Track]:
+    """``make_library`` whose files exist (empty), so nothing counts as moved."""
+    tracks = make_library(n, root=str(root))
+    for t in tracks:
+        Path(t.path).parent.mkdir(parents=True, exist_ok=True)
+        Path(t.path).touch()
+    return tracks
+
 def analysis_rows(tracks: list[Track]) -> list[AnalysisResult]:
     """``Store.save_analysis`` input for synthetic tracks (no audio needed)."""
     return [

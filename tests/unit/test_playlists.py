@@ -14,16 +14,13 @@ from companion.core import planner, playlists
 from companion.core.errors import NotFoundError, UserInputError
 from companion.core.models import Playlist, PlaylistEntry
 from companion.core.store import Store
-from tests.unit.test_plan import analysis_rows, make_library
+from tests.unit.test_plan import analysis_rows, make_library, make_library_on_disk
 
 
 @pytest.fixture
 def library(tmp_path: Path):
     """A synthetic library whose files exist (empty), so nothing counts as moved."""
-    tracks = make_library(300, root=str(tmp_path / "music"))
-    for t in tracks:
-        Path(t.path).parent.mkdir(parents=True, exist_ok=True)
-        Path(t.path).touch()
+    tracks = make_library_on_disk(300, tmp_path / "music")
     return tracks
 
 

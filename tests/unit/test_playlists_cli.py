@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from companion.core.store import Store
-from tests.unit.test_plan import analysis_rows, make_library
+from tests.unit.test_plan import analysis_rows, make_library_on_disk
 
 
 def run(*args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
@@ -40,10 +40,7 @@ def call(*args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture
 def library(tmp_path: Path):
-    tracks = make_library(250, root=str(tmp_path / "music"))
-    for t in tracks:
-        Path(t.path).parent.mkdir(parents=True, exist_ok=True)
-        Path(t.path).touch()
+    tracks = make_library_on_disk(250, tmp_path / "music")
     with Store() as store:
         store.save_analysis(analysis_rows(tracks))
     return tracks
