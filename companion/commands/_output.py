@@ -9,6 +9,8 @@ import sys
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TextIO
 
+from companion.core.timefmt import format_duration  # noqa: F401  (re-exported for the verbs)
+
 FORMATS = ("table", "csv", "json")
 
 
@@ -111,13 +113,6 @@ def _json_default(o: Any) -> Any:
         return o.tolist()
     return str(o)
 
-
-def format_duration(seconds: float) -> str:
-    """``m:ss`` (or ``h:mm:ss``) as players show time."""
-    seconds = max(0, int(round(seconds)))
-    h, rem = divmod(seconds, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
 def positive_int(text: str) -> int:

@@ -39,6 +39,7 @@ from companion.core.arcs import Arc, load_arc
 from companion.core.errors import PlanError, UserInputError
 from companion.core.models import STATUS_OK, Playlist, PlaylistEntry, Track
 from companion.core.tempo import UNSURE_CONFIDENCE
+from companion.core.timefmt import format_duration
 
 if TYPE_CHECKING:
     from companion.core.store import Store
@@ -874,7 +875,7 @@ def _playlist(
     total = found.state.t
     if found.loose:
         pct = (total - req.total_s) / req.total_s * 100
-        notes.append(f"length {_mmss(total)}: {abs(pct):.0f} % {'longer' if pct > 0 else 'shorter'} "
+        notes.append(f"length {format_duration(total)}: {abs(pct):.0f} % {'longer' if pct > 0 else 'shorter'} "
                      f"than the {req.minutes:g} minutes asked, as close as your library's track "
                      "lengths allow")
     meta: dict[str, Any] = {
@@ -892,7 +893,3 @@ def _playlist(
         meta["fade_out_s"] = req.arc.fade_out_s
     return Playlist(name=name, entries=tuple(entries), arc=req.arc.name, meta=meta, notes=tuple(notes))
 
-
-def _mmss(seconds: float) -> str:
-    s = int(round(seconds))
-    return f"{s // 60}:{s % 60:02d}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from companion.core.models import OUTCOME_COMPLETED, OUTCOME_INTERRUPTED, OUTCOME_STOPPED, Playlist
+from companion.core.timefmt import format_duration
 
 OUTCOME_LABELS = {
     OUTCOME_COMPLETED: "completed",
@@ -14,12 +15,7 @@ OUTCOME_LABELS = {
 
 def clock(seconds: float | None) -> str:
     """``m:ss`` (or ``h:mm:ss``) for a duration in seconds; ``–`` when unknown."""
-    if seconds is None:
-        return "–"
-    total = max(0, int(round(seconds)))
-    h, rest = divmod(total, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+    return "–" if seconds is None else format_duration(seconds)
 
 
 def minutes_phrase(minutes: float) -> str:
