@@ -15,12 +15,17 @@ the fades happen in the audio thread)::
     player.status()           # PlayerStatus snapshot; poll it on a timer (cheap, never blocks):
                               #   index, entry, position_s, entry_length_s, elapsed_s,
                               #   remaining_s, total_s, paused, finished, stopped_early,
-                              #   underruns, error, volume, bpm, sleep, notices, minutes_listened
+                              #   underruns, error, volume, bpm, sleep, notices, minutes_listened,
+                              #   ends_after_track
     player.toggle_pause()     # or pause() / resume(): 50 ms ramps, no clicks
     player.skip(); player.previous(); player.jump(index)   # 50 ms ramp out, then the entry
+                              # (previous restarts the track once 3 s of it have played)
     player.set_volume(0.8)    # 0–1, clamped, ramped; player.volume reads it
     player.sleep_after_track()           # sleep timer: end with the track now playing
+    player.sleep_after_track(False)      #   cancelled: the session goes on
     player.sleep_fade(minutes=10)        # sleep timer: fade out over 10 min; None cancels
+    player.toggle_sleep()     # the sleep-timer key: set "end after this track", or cancel
+                              # whichever timers are set; True if one is set now
     player.stop(fade_s=2.0)   # fade out and end (status().stopped_early)
     player.wait(timeout)      # True once finished (end of playlist, stop, sleep timer, error)
     player.close()            # always (or use ``with Player(...) as player``)
@@ -80,6 +85,7 @@ __all__ = [
 
 RING_S = 2.0  # how far the feeder decodes ahead: headroom against a busy CPU
 STOP_FADE_S = 2.0
+RESTART_AFTER_S = 3.0  # "previous" restarts a track heard this long as the current one
 FIRST_MEASURE_MAX_S = 900.0  # a longer first track starts on a quick estimate of its level
 REWRITE_MARGIN_S = 0.3  # queued audio kept when the plan changes under it (> any callback period)  # `q` and Ctrl-C: a short, gentle fade rather than a cut
 VOLUME_STEP = 0.1
@@ -516,8 +522,9 @@ class PlayerStatus:
     error: str | None
     volume: float
     bpm: float | None  # the current entry's tempo
-    sleep: str  # "", "after this track", "fade: N min"
+    sleep: str  # "", "after this track", "fade: N min", or both joined by ", "
     notices: tuple[str, ...] = ()
+    ends_after_track: bool = False  # the sleep timer "end after this track" is set
 
     @property
     def minutes_listened(self) -> float:
@@ -562,6 +569,8 @@ class Player:
         self._stopped_early = False
         self._sleep = ""
         self._sleep_minutes: float | None = None
+        self._after_track = False  # sleep timer "end after this track" is set
+        self._cut_by_sleep = False  # ... and has dropped entries from the plan
         self._error: str | None = None
         self._feeder: threading.Thread | None = None
         self._done = threading.Event()
@@ -649,7 +658,10 @@ class Player:
         self._commands.put(("skip", None))
 
     def previous(self) -> None:
-        """The previous entry from its start (the first entry restarts)."""
+        """Like every music player: once the current track has been heard for more than
+        :data:`RESTART_AFTER_S` (counted from when it became the current entry, i.e. from
+        the middle of its crossfade), restart it; sooner than that, the previous entry from
+        its start. The first entry restarts. Either way with the 50 ms ramp of a skip."""
         self._commands.put(("previous", None))
 
     def jump(self, index: int) -> None:
@@ -679,10 +691,16 @@ class Player:
             self._deck.volume_target = self._volume
         return self._volume
 
-    def sleep_after_track(self) -> None:
-        """Sleep timer: end (with the session fade-out) when the current track ends."""
-        self._sleep = "after this track"
-        self._commands.put(("end_after", None))
+    def sleep_after_track(self, on: bool = True) -> None:
+        """Sleep timer: end (with the session fade-out) when the track now playing ends; it
+        follows a skip or previous to the track then playing. ``on=False`` cancels it: the
+        entries after the track follow again (a fade-out already begun comes back up)."""
+        with self._lock:
+            if on == self._after_track:
+                return
+            self._after_track = on
+            self._sleep = self._sleep_label()
+            self._commands.put(("end_after" if on else "continue", None))
 
     def sleep_fade(self, minutes: float | None) -> None:
         """Sleep timer: fade out over ``minutes`` from now, then end. None cancels it (the
@@ -691,8 +709,26 @@ class Player:
             raise UserInputError(f"sleep fade {minutes!r} minutes must be more than 0")
         with self._lock:
             self._sleep_minutes = minutes
-            self._sleep = "" if minutes is None else f"fade: {minutes:g} min"
+            self._sleep = self._sleep_label()
             self._arm_sleep_fade()
+
+    def toggle_sleep(self) -> bool:
+        """The sleep-timer key: with no timer set, set "end after this track"; otherwise
+        cancel every timer that is set (after this track, fade). True if one is set now."""
+        with self._lock:
+            active = self._after_track or self._sleep_minutes is not None
+        if active:
+            self.sleep_after_track(False)
+            self.sleep_fade(None)
+            return False
+        self.sleep_after_track(True)
+        return True
+
+    def _sleep_label(self) -> str:
+        parts = ["after this track"] if self._after_track else []
+        if self._sleep_minutes is not None:
+            parts.append(f"fade: {self._sleep_minutes:g} min")
+        return ", ".join(parts)
 
     def _arm_sleep_fade(self) -> None:
         deck, minutes = self._deck, self._sleep_minutes
@@ -719,17 +755,11 @@ class Player:
         if deck is None:
             return PlayerStatus(None, None, 0.0, 0.0, 0.0, self.playlist.total_s, self.playlist.total_s,
                                 self._paused, False, False, 0, self._error, self._volume, None,
-                                self._sleep, tuple(self._notices))
+                                self._sleep, tuple(self._notices), self._after_track)
         sr = deck.sr
         pos = self._heard_position(deck.read)
-        slots, total = self._slots, self._total
-        current = None
-        for s in slots:
-            if s[1] + s[3] // 2 > pos:
-                break
-            current = s
-        if current is None and slots:
-            current = slots[0]
+        total = self._total
+        current = _current_slot(self._slots, pos)
         index = current[0] if current else None
         entry = entries[index] if index is not None else None
         finished = self._done.is_set()
@@ -743,13 +773,15 @@ class Player:
             total_s=deck.played / sr + (0.0 if finished else max(0.0, (total - pos) / sr)),
             paused=self._paused,
             finished=finished,
-            stopped_early=self._stopped_early or (finished and not (deck.eof and deck.read >= deck.write)),
+            stopped_early=(self._stopped_early or self._cut_by_sleep
+                           or (finished and not (deck.eof and deck.read >= deck.write))),
             underruns=deck.underruns,
             error=self._error,
             volume=self._volume,
             bpm=(entry.used_bpm or entry.bpm) if entry else None,
             sleep=self._sleep,
             notices=tuple(self._notices),
+            ends_after_track=self._after_track,
         )
 
     def _heard_position(self, ring_index: int) -> int:
@@ -818,7 +850,7 @@ class Player:
             if r.faults != faults:
                 # A track failed: its tail was cut. Ramp what is queued out, drop it, go on.
                 self._publish()
-                self._transition(lambda: None, keep=(r.position - len(data), data))
+                self._transition(self._after_fault, keep=(r.position - len(data), data))
                 continue
             self._queue(pos, data)
             if r.finished:
@@ -849,17 +881,58 @@ class Player:
                 cmd, arg = self._commands.get_nowait()
             except queue.Empty:
                 return
-            heard = self.status().index
+            deck = self._deck
+            assert deck is not None
+            pos = self._heard_position(deck.read)
+            slot = _current_slot(self._slots, pos)
+            heard = slot[0] if slot else None
             if cmd == "end_after":
-                if heard is not None:
-                    before = len(r.slots)
-                    self._rewrite(functools.partial(r.end_after, heard))
-                    self._stopped_early = self._stopped_early or len(r.slots) < before
+                if heard is not None and self._after_track:
+                    self._rewrite(functools.partial(self._end_after, heard))
+                continue
+            if cmd == "continue":
+                if not self._after_track:
+                    self._rewrite(self._continue)
                 continue
             if heard is None:
                 heard = 0
-            target = {"skip": heard + 1, "previous": heard - 1, "jump": arg}[cmd]
-            self._transition(functools.partial(_seek, r, target, cmd))
+            if cmd == "previous":
+                as_current = (pos - slot[1] - slot[3] // 2) / deck.sr if slot else 0.0
+                silence = r.entries[heard].is_silence
+                target = heard if as_current > RESTART_AFTER_S and not silence else heard - 1
+            else:
+                target = heard + 1 if cmd == "skip" else arg
+            self._transition(functools.partial(self._seek, target, cmd))
+
+    # Plan changes, run by the feeder under the lock (from _rewrite / _transition).
+
+    def _end_after(self, index: int) -> None:
+        r = self._renderer
+        assert r is not None
+        before = len(r.slots)
+        r.end_after(index)
+        self._cut_by_sleep = self._cut_by_sleep or len(r.slots) < before
+
+    def _continue(self) -> None:
+        r = self._renderer
+        assert r is not None
+        r.continue_after()
+        self._cut_by_sleep = False
+
+    def _after_fault(self) -> None:
+        """A track failed and the renderer went on with the next entry (and those after)."""
+        r = self._renderer
+        assert r is not None
+        self._cut_by_sleep = False
+        if r.slots and self._after_track:
+            self._end_after(r.slots[0].index)
+
+    def _seek(self, index: int, cmd: str) -> None:
+        r = self._renderer
+        assert r is not None
+        self._cut_by_sleep = False
+        if r.seek_entry(_next_playable(r, index, cmd)) and self._after_track:
+            self._end_after(r.slots[0].index)  # the timer follows to the track now playing
 
     def _rewrite(self, change: Callable[[], object]) -> None:
         """Change the plan from just after what is being heard, without a gap: the queued audio
@@ -880,8 +953,7 @@ class Player:
                 r.rewind(pos)
             change()
             self._publish()
-        if r.finished:
-            deck.eof = True
+            deck.eof = r.finished  # a cancelled end can bring back what follows
         self._fill()
 
     def _transition(self, change: Callable[[], object], keep: tuple[int, np.ndarray] | None = None) -> None:
@@ -989,8 +1061,17 @@ class _Levels:
             self._thread.join(timeout=5)
 
 
-def _seek(r: render.SessionRenderer, index: int, cmd: str) -> bool:
-    return r.seek_entry(_next_playable(r, index, cmd))
+def _current_slot(slots: Sequence[tuple[int, int, int, int]], pos: int) -> tuple[int, int, int, int] | None:
+    """The published slot heard at session frame ``pos``: a track becomes the current one
+    half-way through its crossfade."""
+    current = None
+    for s in slots:
+        if s[1] + s[3] // 2 > pos:
+            break
+        current = s
+    if current is None and slots:
+        current = slots[0]
+    return current
 
 
 def _next_playable(r: render.SessionRenderer, index: int, cmd: str) -> int:

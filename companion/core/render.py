@@ -36,6 +36,7 @@ __all__ = [
     "DEFAULT_FADE_IN_S",
     "DEFAULT_FADE_OUT_S",
     "DEFAULT_TARGET_LUFS",
+    "LIFT_S",
     "PEAK_CEILING_DBFS",
     "RAMP_S",
     "SILENCE_FADE_S",
@@ -58,6 +59,7 @@ DEFAULT_TARGET_LUFS = -20.0
 PEAK_CEILING_DBFS = -1.0  # levelling never lifts a track's sample peak above this
 SILENCE_FADE_S = 3.0  # fade around a silence segment when the crossfade is shorter
 RAMP_S = 0.05  # pause/resume/skip/stop ramps: short enough to feel instant, long enough not to click
+LIFT_S = 1.0  # a fade-out cancelled part-way comes back to full level over this
 
 _KNEE = 10.0 ** (PEAK_CEILING_DBFS / 20.0)
 _LIMIT = 0.999  # the soft knee's asymptote: below full scale even after 16-bit rounding
@@ -206,12 +208,15 @@ class Slot:
 
 
 def plan_slots(
-    items: Sequence[tuple[int, int, bool]], settings: RenderSettings, *, start: int = 0
+    items: Sequence[tuple[int, int, bool]], settings: RenderSettings, *, start: int = 0,
+    not_before: int = 0,
 ) -> list[Slot]:
     """Place ``(entry_index, length_frames, is_silence)`` items from ``start`` on.
 
     Adjacent tracks overlap by the crossfade (at most half of either track); a silence
     never overlaps: the tracks around it fade out before and in after it.
+    not_before : no fade begins before this session frame (already rendered: a fade there
+    would start part-way, a step); the fade is shortened instead.
     """
     xfade = settings.frames(settings.crossfade_s)
     sfade = settings.frames(max(settings.crossfade_s, SILENCE_FADE_S))
@@ -222,14 +227,15 @@ def plan_slots(
             continue
         slot = Slot(index=index, start=pos, length=length, silence=silence)
         prev = slots[-1] if slots else None
+        left = max(0, prev.end - not_before) if prev is not None else 0  # of prev, unrendered
         if prev is not None and not prev.silence and not silence:
-            x = min(xfade, prev.length // 2, length // 2)
+            x = min(xfade, prev.length // 2, length // 2, left)
             slot.start = prev.end - x
             prev.fade_out, slot.fade_in = x, x
         elif prev is not None and prev.silence and not silence:
             slot.fade_in, slot.fade_in_equal_power = min(sfade, length // 2), False
         elif prev is not None and silence and not prev.silence:
-            prev.fade_out, prev.fade_out_equal_power = min(sfade, prev.length // 2), False
+            prev.fade_out, prev.fade_out_equal_power = min(sfade, prev.length // 2, left), False
         slots.append(slot)
         pos = slot.end
     return slots
@@ -299,6 +305,7 @@ class _SlotFailed(Exception):
 class _Fade:
     start: int
     end: int
+    low: float = 0.0  # a lift (see continue_after) rises from this gain to 1
 
 
 @dataclass
@@ -334,6 +341,7 @@ class SessionRenderer:
         fo = self.settings.frames(self.settings.fade_out_s)
         self._fade_in = self.settings.frames(self.settings.fade_in_s)
         self._fade_out = _Fade(max(self.total - fo, 0), self.total)
+        self._lift: _Fade | None = None  # a cancelled fade-out's level coming back
         self.faults = 0  # tracks that failed mid-session (the player ramps over the cut)
 
     # -- queries ------------------------------------------------------------------------
@@ -406,6 +414,11 @@ class SessionRenderer:
         if f.end > f.start and p1 > f.start:
             q = np.arange(p0, p1, dtype=np.float64)
             out *= raised_cosine((f.end - q) / (f.end - f.start))[:, None].astype(np.float32)
+        lift = self._lift
+        if lift is not None and p0 < lift.end and p1 > lift.start:
+            q = np.arange(p0, p1, dtype=np.float64)
+            rise = raised_cosine((q - lift.start) / (lift.end - lift.start))
+            out *= (lift.low + (1.0 - lift.low) * rise)[:, None].astype(np.float32)
 
     # -- changes of plan ----------------------------------------------------------------
 
@@ -453,6 +466,33 @@ class SessionRenderer:
             # Its tail was shaped for a crossfade; the session fade-out takes over instead.
             last.fade_out = 0
         self._replan_fade_out()
+
+    def continue_after(self) -> None:
+        """Cancel :meth:`end_after`: the entries it dropped follow again, from the render
+        position. Where the session fade-out had begun, the level comes back over
+        :data:`LIFT_S` from where it had got to; fades that would have begun in the past are
+        shortened to begin now. Nothing changes when nothing was dropped."""
+        if not self.slots:
+            return
+        last = self.slots[-1]
+        items = [
+            (i, self._lengths[i], self.entries[i].is_silence)
+            for i in range(last.index + 1, len(self.entries))
+            if i not in self.failed and self._lengths.get(i)
+        ]
+        if not items:
+            return
+        p, f = self.position, self._fade_out
+        low = 1.0
+        if f.end > f.start and p > f.start:
+            low = float(raised_cosine(np.array([(f.end - p) / (f.end - f.start)]))[0])
+        plan = plan_slots([(last.index, last.length, last.silence), *items], self.settings,
+                          start=last.start, not_before=p)
+        last.fade_out, last.fade_out_equal_power = plan[0].fade_out, plan[0].fade_out_equal_power
+        self.slots.extend(plan[1:])
+        self._replan_fade_out()
+        if low < 1.0:
+            self._lift = _Fade(p, p + max(self.settings.frames(LIFT_S), 1), low)
 
     def _replan_fade_out(self) -> None:
         fo = self.settings.frames(self.settings.fade_out_s)
