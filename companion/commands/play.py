@@ -22,7 +22,8 @@ from companion.core.errors import AudioDeviceError, UserInputError
 
 PROGRESS_EVERY_S = 5.0  # heartbeat: a killed process still leaves the minutes listened
 STATUS_EVERY_S = 0.5
-KEYS_HELP = "keys: space pause/resume · n next · p previous · + / - volume · q stop"
+KEYS_HELP = ("keys: space pause/resume · n next · p previous (restarts after 3 s) · "
+             "e end after this track (again: cancel the sleep timer) · + / - volume · q stop")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -54,7 +55,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", metavar="NAME|INDEX", help="output device (`companion devices` lists them)")
     p.add_argument("--volume", type=float, metavar="V", default=1.0, help="volume 0–1 (default 1)")
     p.add_argument("--sleep-after-track", action="store_true",
-                   help="sleep timer: end with a fade after the track playing (from the start: the first)")
+                   help="sleep timer: end with a fade after the track playing (from the start: the "
+                   "first); the key e sets or cancels it while playing")
     p.add_argument("--sleep-fade", type=float, metavar="MIN",
                    help="sleep timer: fade out over MIN minutes from the start, then end")
     add_listener_arg(p)
@@ -247,21 +249,7 @@ def _keys(player: Any, *, enabled: bool) -> Iterator[None]:
             ready, _, _ = select.select([fd], [], [], 0.1)
             if not ready:
                 continue
-            key = os.read(fd, 1).decode(errors="ignore")
-            if key == " ":
-                player.toggle_pause()
-            elif key in ("n", "N"):
-                player.skip()
-            elif key in ("p", "P"):
-                player.previous()
-            elif key in ("+", "="):
-                player.set_volume(player.volume + 0.1)
-            elif key in ("-", "_"):
-                player.set_volume(player.volume - 0.1)
-            elif key in ("q", "Q"):
-                from companion.core.player import STOP_FADE_S
-
-                player.stop(STOP_FADE_S)
+            handle_key(player, os.read(fd, 1).decode(errors="ignore"))
 
     tty.setcbreak(fd)  # keeps ISIG: Ctrl-C still interrupts
     thread = threading.Thread(target=read_keys, name="companion-keys", daemon=True)
@@ -275,12 +263,34 @@ def _keys(player: Any, *, enabled: bool) -> Iterator[None]:
         termios.tcsetattr(fd, termios.TCSADRAIN, saved)
 
 
+def handle_key(player: Any, key: str) -> None:
+    """One key pressed on the terminal while playing (see :data:`KEYS_HELP`)."""
+    from companion.core.player import STOP_FADE_S, VOLUME_STEP
+
+    key = key.lower()
+    if key == " ":
+        player.toggle_pause()
+    elif key == "n":
+        player.skip()
+    elif key == "p":
+        player.previous()
+    elif key == "e":
+        player.toggle_sleep()
+    elif key in ("+", "="):
+        player.set_volume(player.volume + VOLUME_STEP)
+    elif key in ("-", "_"):
+        player.set_volume(player.volume - VOLUME_STEP)
+    elif key == "q":
+        player.stop(STOP_FADE_S)
+
+
 class _StatusLine:
     """One status line on stderr: rewritten in place on a terminal, a line per track otherwise."""
 
     def __init__(self, *, live: bool) -> None:
         self.live = live
         self._last_index: int | None = -1
+        self._last_sleep = ""
         self._notices = 0
         self._width = 0
 
@@ -304,9 +314,10 @@ class _StatusLine:
             sys.stderr.write("\r" + text + " " * pad)
             sys.stderr.flush()
             self._width = len(text)
-        elif st.index != self._last_index:
+        elif st.index != self._last_index or st.sleep != self._last_sleep:
             print(text, file=sys.stderr)
         self._last_index = st.index
+        self._last_sleep = st.sleep
 
     def say(self, text: str) -> None:
         if self.live and self._width:

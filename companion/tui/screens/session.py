@@ -49,6 +49,8 @@ class SessionScreen(WorkerScreen):
     BINDINGS = [
         Binding("space", "pause", "Pause/resume", id="pause"),
         Binding("n", "skip", "Skip", id="skip"),
+        Binding("p", "previous", "Previous", id="previous"),
+        Binding("e", "sleep", "End after track", id="sleep"),
         Binding("s", "stop", "Stop", id="stop"),
         Binding("escape", "stop", "Stop", show=False),
         Binding("plus,equals_sign", "volume(1)", "Volume +", key_display="+", id="volume-up"),
@@ -145,7 +147,7 @@ class SessionScreen(WorkerScreen):
     # -- bindings ---------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("pause", "skip", "stop", "volume"):
+        if action in ("pause", "skip", "previous", "sleep", "stop", "volume"):
             return self.phase == PLAYING and not self.stopping
         if action == "back":
             return self.phase == BEFORE and not self.opening
@@ -168,6 +170,18 @@ class SessionScreen(WorkerScreen):
     def action_skip(self) -> None:
         if self.player is not None:
             self.player.skip()
+            self._poll()
+
+    def action_previous(self) -> None:
+        """Restarts the track once 3 s of it have played; sooner, the one before."""
+        if self.player is not None:
+            self.player.previous()
+            self._poll()
+
+    def action_sleep(self) -> None:
+        """Sleep timer: end after this track; pressed again, cancelled."""
+        if self.player is not None:
+            self.player.toggle_sleep()
             self._poll()
 
     def action_stop(self) -> None:
@@ -286,8 +300,13 @@ class SessionScreen(WorkerScreen):
             f"{fmt.clock(st.remaining_s)} left")
         if not self.stopping:
             state = "paused · space resumes" if st.paused else "playing"
-            self.query_one("#np-state", Label).update(f"{state} · volume {st.volume * 100:.0f} %")
-        self.query_one("#np-next", Label).update(_coming_next(self.playlist, st.index))
+            state += f" · volume {st.volume * 100:.0f} %"
+            if st.sleep:
+                state += f" · sleep timer: {st.sleep}"
+            self.query_one("#np-state", Label).update(state)
+        self.query_one("#np-next", Label).update(
+            "then the session ends · e keeps it going" if st.ends_after_track and not self.stopping
+            else _coming_next(self.playlist, st.index))
         self.query_one("#arc", TempoArc).show(st.index)
         self.query_one("#arc-tempo", Label).update(fmt.tempo_span(self.playlist))
         for notice in st.notices[self._notices_shown:]:
