@@ -2,6 +2,7 @@
 
     companion build [--arc step-down|u-sequence|sleep|PRESET] [--start BPM] [--target BPM]
                     [--minutes M] --name NAME [--max-step PCT] [--seed S] [--nearest]
+                    [--crossfade S | --gapless]
                     [--folder F] [--artist A] [--album A] [--genre G] [--exclude PATH]
                     [--format table|json]
     companion playlist list [--format table|json]
@@ -17,6 +18,7 @@
     companion playlist rename OLD NEW | duplicate NAME NEW | delete NAME
 
 Positions count from 1, as ``playlist show`` prints them (a silence has a position too).
+Lengths are as played: neighbouring tracks overlap by the playlist's crossfade.
 """
 
 from __future__ import annotations
@@ -126,7 +128,8 @@ def _register_build(sub: argparse._SubParsersAction) -> None:
         "build", help="plan a playlist whose tempo follows an arc, and save it",
         description="Choose and order tracks from your library so their tempo follows an arc "
         "(iso principle): no track twice, no step between neighbours above --max-step, the "
-        "length within 5 %% of --minutes. When the library cannot, says why and what would work.",
+        "length as played (tracks overlapping by the crossfade) within 5 % of --minutes. When "
+        "the library cannot, says why and what would work.",
         epilog=f"Arcs: {presets}. Add your own as .arc files in $COMPANION_HOME/presets "
         "(copy a bundled one from the playlists/ folder and edit it).",
     )
@@ -144,6 +147,11 @@ def _register_build(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="another seed gives another, equally good plan")
     p.add_argument("--nearest", action="store_true",
                    help="if the library cannot satisfy the request, build the nearest plan that it can")
+    p.add_argument("--crossfade", type=float, metavar="S", default=planner.DEFAULT_CROSSFADE_S,
+                   help="the crossfade the session will be played with, seconds: the plan's length "
+                   f"counts the overlaps (default {planner.DEFAULT_CROSSFADE_S:g}, as `play`)")
+    p.add_argument("--gapless", action="store_true",
+                   help="plan for playing with no crossfade: each track follows the last, no gap")
     p.add_argument("--folder", action="append", help="only tracks under this folder (repeatable)")
     p.add_argument("--artist", action="append", help="only tracks whose artist contains this")
     p.add_argument("--album", action="append", help="only tracks whose album contains this")
@@ -174,7 +182,7 @@ def _rows(pl: Playlist) -> list[dict[str, Any]]:
             "bpm": None if used is None else round(used, 1),
             "planned_bpm": e.planned_bpm,
             "analysed_bpm": e.bpm,
-            "start_offset_s": round(e.start_s, 1),
+            "start_offset_s": round(e.start_s, 1),  # when it begins to be heard
             "duration_s": round(e.length_s, 1),
             "duration": format_duration(e.length_s),
             "locked": e.locked,
@@ -191,7 +199,8 @@ def _print_playlist(pl: Playlist, fmt: str, *, saved: Path | None = None) -> Non
                 "start_offset_s", "duration_s", "locked", "silence_s")
         emit([], (), "json", json_value={
             "name": pl.name, "path": str(saved or pl.path), "arc": pl.arc, "meta": pl.meta,
-            "total_s": round(pl.total_s, 1), "notes": list(pl.notes),
+            "total_s": round(pl.total_s, 1), "played_s": round(playlists.played_s(pl), 1),
+            "crossfade_s": playlists.crossfade_of(pl), "notes": list(pl.notes),
             "tracks": [{k: r[k] for k in keys} for r in rows],
         })
         return
@@ -201,10 +210,22 @@ def _print_playlist(pl: Playlist, fmt: str, *, saved: Path | None = None) -> Non
     shape = ""
     if pl.arc and m.get("start_bpm") and m.get("target_bpm"):
         shape = f" · {pl.arc} {m['start_bpm']:g} → {m['target_bpm']:g} BPM"
-    print(f"{pl.name}: {len(pl.tracks)} tracks, {format_duration(pl.total_s)}{shape}"
+    print(f"{pl.name}: {len(pl.tracks)} tracks, {_length(pl)}{shape}"
           + (f" · saved to {saved}" if saved else ""))
     for n in pl.notes:
         print(f"note: {n}")
+
+
+def _length(pl: Playlist) -> str:
+    """The length as played, and what it allows for: "20:02 as played (6 s crossfades; 20:50
+    of music)" or "20:02 as played (gapless)"."""
+    played, xf = playlists.played_s(pl), playlists.crossfade_of(pl)
+    how = ""
+    if xf == 0:
+        how = " (gapless)"
+    elif played < pl.total_s - 0.5:
+        how = f" ({xf:g} s crossfades; {format_duration(pl.total_s)} of music)"
+    return f"{format_duration(played)} as played{how}"
 
 
 # -- handlers ----------------------------------------------------------------------------------
@@ -221,6 +242,7 @@ def cmd_build(args: argparse.Namespace) -> int:
             store, name=args.name, arc=args.arc, start_bpm=args.start, target_bpm=args.target,
             minutes=args.minutes, max_step_pct=args.max_step, seed=args.seed,
             filters=filters or None, nearest=args.nearest,
+            crossfade_s=0.0 if args.gapless else args.crossfade,
         )
     _print_playlist(pl, args.format, saved=Path(pl.path))
     if replaced and args.format == "table":
@@ -231,10 +253,10 @@ def cmd_build(args: argparse.Namespace) -> int:
 def cmd_list(args: argparse.Namespace) -> int:
     rows = []
     for pl in playlists.list_playlists():
-        m = pl.meta
+        m, played = pl.meta, playlists.played_s(pl)
         rows.append({
-            "name": pl.name, "tracks": len(pl.tracks), "length": format_duration(pl.total_s),
-            "total_s": round(pl.total_s, 1), "arc": pl.arc,
+            "name": pl.name, "tracks": len(pl.tracks), "length": format_duration(played),
+            "total_s": round(pl.total_s, 1), "played_s": round(played, 1), "arc": pl.arc,
             "start_bpm": m.get("start_bpm"), "target_bpm": m.get("target_bpm"), "path": pl.path,
         })
     if not rows and args.format == "table":

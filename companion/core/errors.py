@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -34,5 +35,38 @@ class AudioDeviceError(CompanionError):
     """PortAudio is missing, there is no output device, or it went away."""
 
 
+@dataclass(frozen=True)
+class PlanOption:
+    """A nearby request the library can satisfy: one setting of the request changed.
+
+    field : the ``planner.plan`` keyword changed: ``start_bpm``, ``target_bpm``, ``minutes``
+        or ``max_step_pct``.
+    value : its new value (BPM, minutes or percent).
+    label : the change in plain words, e.g. ``target 73 BPM``, ``steps up to 11 %``.
+    flag : the same change on the command line, e.g. ``--target 73``.
+    """
+
+    field: str
+    value: float
+    label: str
+    flag: str
+
+    @property
+    def changes(self) -> dict[str, float]:
+        """The keyword arguments to give ``planner.plan`` on top of the request."""
+        return {self.field: self.value}
+
+
 class PlanError(CompanionError):
-    """The library cannot satisfy the requested arc."""
+    """The library cannot satisfy the requested arc.
+
+    ``str(error)`` is the command line's one-line message (it names flags, e.g. ``--target 73``
+    and ``--nearest``). An app shows ``reason`` (plain words, no flags) and offers ``options``
+    (nearby requests that were tried and have a plan, best first) instead.
+    """
+
+    def __init__(self, message: str, *, reason: str | None = None,
+                 options: tuple[PlanOption, ...] = ()) -> None:
+        super().__init__(message)
+        self.reason = message if reason is None else reason
+        self.options = tuple(options)

@@ -10,8 +10,13 @@ Hard constraints (a plan that breaks one is never returned):
   plan uses, relative to the earlier track; a silence does not reset it);
 - every track within ``max_step_pct`` of the arc at its midpoint, and moving the arc's way
   (never up while the arc descends or holds after a descent, never down while it rises);
-- total length within ±5 % of ``minutes``; when the library's track lengths only allow up
-  to ±10 %, the plan says so in its notes.
+- total length *as played* within ±5 % of ``minutes``; when the library's track lengths only
+  allow up to ±10 %, the plan says so in its notes.
+
+Time is counted as the player plays it: neighbouring tracks overlap by the crossfade
+(``crossfade_s``, at most half of either track, as ``companion.core.render.plan_slots`` places
+them; 0 is gapless), a silence never overlaps, so a track's start offset is when it begins to
+be heard and the length is the sum of the lengths minus the overlaps (``timeline``).
 
 Soft goals (a cost): close to the arc, high-confidence tempi, loudness not increasing while
 descending, different artists in a row, the end tempo of one track near the start tempo of
@@ -21,7 +26,9 @@ its alternative tempi (half, double, ...), and the plan says so.
 
 The search is a beam search over positions: tracks are indexed by log tempo, so each step
 looks only at the few that fit, scored with numpy. When no plan exists, ``PlanError`` says
-why in one or two lines and which nearby request would work (``nearest=True`` returns it).
+why in one or two lines and which nearby requests would work (``nearest=True`` returns the
+first): ``str(error)`` names command-line flags, ``error.reason`` and ``error.options`` say the
+same in plain words and as data for the app.
 """
 
 from __future__ import annotations
@@ -36,8 +43,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from companion.core.arcs import Arc, load_arc
-from companion.core.errors import PlanError, UserInputError
+from companion.core.errors import PlanError, PlanOption, UserInputError
 from companion.core.models import STATUS_OK, Playlist, PlaylistEntry, Track
+from companion.core.render import DEFAULT_CROSSFADE_S
 from companion.core.tempo import UNSURE_CONFIDENCE
 from companion.core.timefmt import format_duration
 
@@ -45,6 +53,7 @@ if TYPE_CHECKING:
     from companion.core.store import Store
 
 __all__ = [
+    "DEFAULT_CROSSFADE_S",
     "DEFAULT_MAX_STEP_PCT",
     "DEFAULT_MINUTES",
     "DEFAULT_TARGET_BPM",
@@ -53,10 +62,12 @@ __all__ = [
     "check_plan",
     "default_start_bpm",
     "filter_tracks",
+    "overlap_s",
     "plan",
     "slot_candidates",
     "step_pct",
     "tempo_for_slot",
+    "timeline",
 ]
 
 DEFAULT_TARGET_BPM = 60.0
@@ -65,6 +76,7 @@ DEFAULT_MAX_STEP_PCT = 8.0
 LENGTH_TOLERANCE = 0.05  # ±5 % of the minutes asked for
 LOOSE_LENGTH_TOLERANCE = 0.10  # accepted, with a note, when track lengths allow no better
 MIN_BPM, MAX_BPM = 20.0, 300.0
+MAX_CROSSFADE_S = 60.0
 START_PERCENTILE, START_CEILING_BPM = 80.0, 110.0
 
 _W_ARC = 1.0  # (deviation / tolerance)² from the arc
@@ -84,6 +96,34 @@ MIN_ALTERNATIVE_SCORE = 0.25
 def step_pct(from_bpm: float, to_bpm: float) -> float:
     """Size of a tempo step in percent of the earlier tempo."""
     return abs(to_bpm - from_bpm) / from_bpm * 100.0
+
+
+def overlap_s(before_s: Any, after_s: Any, crossfade_s: float) -> Any:
+    """How long two neighbouring tracks of these lengths (seconds; numbers or numpy arrays)
+    overlap when played with ``crossfade_s``: the crossfade, at most half of either track (the
+    rule of ``companion.core.render.plan_slots``)."""
+    return np.minimum(crossfade_s, np.minimum(before_s, after_s) / 2)
+
+
+def timeline(entries: Iterable[PlaylistEntry], crossfade_s: float) -> tuple[list[float], float]:
+    """When each entry begins to be heard, and the length of the session as played (seconds).
+
+    A track after a track starts ``overlap_s`` before the other ends; a silence neither
+    overlaps nor is overlapped; an entry of unknown length (0 s) is passed over, as the player
+    skips it.
+    """
+    starts: list[float] = []
+    t, before = 0.0, 0.0  # end of the last entry; length of the last track (0 after a silence)
+    for e in entries:
+        length = e.length_s
+        start = t
+        if length > 0 and not e.is_silence and before > 0:
+            start = t - float(overlap_s(before, length, crossfade_s))
+        if length > 0:
+            before = 0.0 if e.is_silence else length
+        starts.append(start)
+        t = start + length  # never earlier than t: an overlap is at most half the track
+    return starts, t
 
 
 # -- the library as arrays ---------------------------------------------------------------------
@@ -198,6 +238,7 @@ class _Request:
     minutes: float
     max_step_pct: float
     locked: tuple[PlaylistEntry, ...] = ()
+    crossfade_s: float = 0.0  # neighbouring tracks overlap by this much (at most half of either)
 
     @property
     def total_s(self) -> float:
@@ -253,6 +294,7 @@ class _Search:
         self.grid = np.interp(np.minimum(grid / total, 1.0), ts, np.log(bs))
         self.end_lb = float(np.log(bs[-1]))
         self.ltol = math.log1p(req.max_step_pct / 100.0)
+        self.xf = req.crossfade_s
         self.down = math.log1p(-min(req.max_step_pct, 99.0) / 100.0)
         self.up = math.log1p(req.max_step_pct / 100.0)
         lengths = u.dur[np.isfinite(u.dur)]
@@ -268,6 +310,13 @@ class _Search:
         self.n_real = len(u.lb)
         if req.locked:
             self.u = _with_locked_rows(u, req.locked)
+
+    def _join(self, s: _State, dur: Any) -> Any:
+        """How much a track of length ``dur`` (seconds, or an array) placed after ``s`` overlaps
+        the one before it: 0 at the start and after the silence."""
+        if s.use < 0 or s.kind == "silence":
+            return 0.0
+        return overlap_s(self.u.dur[s.use], dur, self.xf)
 
     def planned(self, t: np.ndarray | float) -> np.ndarray:
         idx = np.clip(np.asarray(t, dtype=np.float64), 0, len(self.grid) - 1).astype(np.int64)
@@ -334,13 +383,16 @@ class _Search:
     def _expand(self, s: _State) -> list[_State]:
         u = self.u
         lock = self._lock_window(s.locks)
-        if lock is not None and s.t >= lock[0]:
+        if lock is not None and s.t - float(self._join(s, lock[2].duration_s)) >= lock[0]:
             return self._place_lock(s, lock[2])
         tend_max = self.tmax if lock is None else min(self.tmax, lock[1])
-        if s.t + self.dmin > tend_max:
+        # (length - overlap) and (length / 2 - overlap) grow with the length: the shortest
+        # track gives the earliest end and midpoint.
+        shortest_join = float(self._join(s, self.dmin))
+        if s.t + self.dmin - shortest_join > tend_max:
             return []
         # Window of log tempi: near the arc over the possible midpoints, and one step from the last.
-        a = int(s.t + self.dmin / 2)
+        a = int(s.t + self.dmin / 2 - shortest_join)
         b = int(min(s.t + self.dmax / 2, self.tmax)) + 1
         span = self.grid[min(a, len(self.grid) - 1): min(b, len(self.grid) - 1) + 1]
         lo, hi = float(span.min()) - self.ltol, float(span.max()) + self.ltol
@@ -352,10 +404,11 @@ class _Search:
             return []
         sl = slice(int(i0), int(i1))
         lb, dur = u.lb[sl], u.dur[sl]
-        mid = s.t + dur / 2
-        plog = self.planned(mid)
+        begin = s.t - self._join(s, dur)
+        end = begin + dur
+        plog = self.planned(begin + dur / 2)
         dev = lb - plog
-        ok = (np.abs(dev) <= self.ltol + 1e-12) & (s.t + dur <= tend_max) & np.isfinite(dur)
+        ok = (np.abs(dev) <= self.ltol + 1e-12) & (end <= tend_max) & np.isfinite(dur)
         ok &= ~self.excluded[u.track[sl]]
         if last_lb is not None:
             delta = plog - s.plog
@@ -395,7 +448,7 @@ class _Search:
             if ti in s.used:
                 continue
             out.append(_State(
-                s.cost + float(cost[j]), s.t + float(dur[j]), use, float(plog[j]),
+                s.cost + float(cost[j]), float(end[j]), use, float(plog[j]),
                 int(direction[j]), s.silence, s.locks, s, s.used | {ti}, "track", s.n + 1,
             ))
             if len(out) >= self.per_state:
@@ -409,14 +462,14 @@ class _Search:
         lb = math.log(bpm)
         if s.use >= 0 and not (self.down - 1e-12 <= lb - self.u.lb[s.use] <= self.up + 1e-12):
             return []
-        mid = s.t + e.duration_s / 2
-        plog = float(self.planned(mid))
+        begin = s.t - float(self._join(s, e.duration_s))
+        plog = float(self.planned(begin + e.duration_s / 2))
         direction = s.direction
         if s.use >= 0 and abs(plog - s.plog) > 1e-9:
             direction = -1 if plog < s.plog else 1
         use = self.n_real + s.locks  # the lock's own row, appended in __init__
         dev = (lb - plog) / self.ltol
-        return [_State(s.cost + _W_ARC * min(dev * dev, 4.0), s.t + e.duration_s, use, plog,
+        return [_State(s.cost + _W_ARC * min(dev * dev, 4.0), begin + e.duration_s, use, plog,
                        direction, s.silence, s.locks + 1, s, s.used, "lock", s.n + 1)]
 
 
@@ -509,6 +562,7 @@ def plan(
     locked: Sequence[PlaylistEntry] | None = None,
     name: str = "",
     nearest: bool = False,
+    crossfade_s: float = DEFAULT_CROSSFADE_S,
 ) -> Playlist:
     """Plan a playlist whose tempi follow ``arc`` from ``start_bpm`` to ``target_bpm``.
 
@@ -518,23 +572,28 @@ def plan(
     arc : a preset name (``step-down``, ``u-sequence``, ``sleep``, a user preset) or an Arc.
     start_bpm : tempo at the start, BPM; default: ``default_start_bpm`` of the library.
     target_bpm : tempo the arc descends to, BPM.
-    minutes : session length including any silence, minutes.
+    minutes : session length as played, including any silence, minutes.
     max_step_pct : largest tempo step between neighbouring tracks, percent.
     seed : another seed gives another plan of the same quality; the same seed the same plan.
     filters : see ``filter_tracks``.
     locked : entries that must stay, each starting within half its length of its ``start_s``.
     nearest : when the request cannot be met, return the nearest plan that can (with a note)
         instead of raising.
+    crossfade_s : the crossfade the session will be played with, seconds (default: the
+        player's); 0 for gapless. Lengths and start offsets are those heard (see ``timeline``);
+        kept in ``meta["crossfade_s"]``.
 
     Raises
     ------
-    PlanError : the library cannot satisfy the request; the message says why and what would.
+    PlanError : the library cannot satisfy the request; the message says why and what would
+        (``reason`` and ``options`` say it without command-line flags).
     UserInputError : a parameter is out of range.
     """
     the_arc = arc if isinstance(arc, Arc) else load_arc(arc)
     _check_number("minutes", minutes, 0.5, 24 * 60)
     _check_number("--max-step", max_step_pct, 0.5, 50)
     _check_number("--target", target_bpm, MIN_BPM, MAX_BPM)
+    _check_number("--crossfade", crossfade_s, 0, MAX_CROSSFADE_S)
     usable = sorted(filter_tracks(tracks, filters), key=lambda t: t.path)
     notes: list[str] = []
     if start_bpm is None:
@@ -543,24 +602,24 @@ def plan(
             notes.append(f"start tempo {start_bpm:g} BPM: the 80th percentile of your library's "
                          f"tempi up to {START_CEILING_BPM:g} BPM")
     if start_bpm is None:
-        raise PlanError(_empty_library_message(tracks, filters))
+        raise _empty_library_error(tracks, filters)
     _check_number("--start", start_bpm, MIN_BPM, MAX_BPM)
     if not usable and not locked:
-        raise PlanError(_empty_library_message(tracks, filters))
+        raise _empty_library_error(tracks, filters)
     req = _Request(the_arc, float(start_bpm), float(target_bpm), float(minutes), float(max_step_pct),
-                   tuple(locked or ()))
+                   tuple(locked or ()), float(crossfade_s))
     u = _uses(usable, seed)
     found = _search(u, req)
     chosen = req
     if found is None:
         reason, options = _diagnose(u, req)
         if not nearest or not options:
-            offer = ", or ".join(o.flag for o in options)
+            offer = ", or ".join(o.option.flag for o in options)
             msg = reason + (f"; nearest plan: {offer} (or add --nearest)" if offer else "")
-            raise PlanError(msg)
+            raise PlanError(msg, reason=reason, options=tuple(o.option for o in options))
         best = options[0]
         found, chosen = best.found, best.req
-        notes.append(f"nearest plan: {best.flag} — asked for {_describe(req)}, but {reason}")
+        notes.append(f"nearest plan: {best.option.label} — asked for {_describe(req)}, but {reason}")
     pl = _playlist(u, chosen, found, name=name, seed=seed, filters=filters, notes=notes)
     problems = check_plan(pl, max_step_pct=chosen.max_step_pct)
     if problems:  # a bug, never a user's problem: refuse rather than play a broken plan
@@ -679,12 +738,14 @@ def _check_number(flag: str, value: float, lo: float, hi: float) -> None:
         raise UserInputError(f"{flag} {value!r} is out of range: use a number from {lo:g} to {hi:g}")
 
 
-def _empty_library_message(tracks: Sequence[Track], filters: Mapping[str, Any] | None) -> str:
+def _empty_library_error(tracks: Sequence[Track], filters: Mapping[str, Any] | None) -> PlanError:
     if not tracks:
-        return "the library is empty: run `companion scan FOLDER` (or `companion demo`) first"
+        return PlanError("the library is empty: run `companion scan FOLDER` (or `companion demo`) first",
+                         reason="the library is empty: scan a folder of your music first")
     if filters:
-        return "no analysed track with a tempo matches the filters; loosen them"
-    return "no analysed track has a tempo yet: run `companion scan FOLDER` first"
+        return PlanError("no analysed track with a tempo matches the filters; loosen them")
+    return PlanError("no analysed track has a tempo yet: run `companion scan FOLDER` first",
+                     reason="no track in the library has a tempo yet: scan a folder of your music first")
 
 
 def _search(u: _Uses, req: _Request) -> _Found | None:
@@ -697,9 +758,21 @@ def _describe(req: _Request) -> str:
             f"with steps up to {req.max_step_pct:g} %")
 
 
+# The settings a nearby request may change: the command line's flag, and the change in words.
+_FLAGS = {"max_step_pct": "--max-step", "minutes": "--minutes", "start_bpm": "--start",
+          "target_bpm": "--target"}
+_LABELS = {"max_step_pct": "steps up to {:g} %", "minutes": "{:g} minutes",
+           "start_bpm": "start {:g} BPM", "target_bpm": "target {:g} BPM"}
+
+
+def _plan_option(field: str, value: float) -> PlanOption:
+    return PlanOption(field=field, value=value, label=_LABELS[field].format(value),
+                      flag=f"{_FLAGS[field]} {value:g}")
+
+
 @dataclass
 class _Option:
-    flag: str
+    option: PlanOption
     req: _Request
     found: _Found
     rank: int  # smaller: a smaller change to what was asked
@@ -709,14 +782,14 @@ def _diagnose(u: _Uses, req: _Request) -> tuple[str, list[_Option]]:
     """Why ``req`` has no plan, in one or two lines, and the nearby requests that work
     (best first: a step still within 10 %, then another length, tempo, or a wider step)."""
     reasons: list[str] = []
-    tries = _Attempts(u)
+    tries = _Attempts(u, req)
     attempt = tries.attempt
     ltol = math.log1p(req.max_step_pct / 100)
 
     def step_option(pct: float) -> None:
         pct = float(math.ceil(pct))
         if req.max_step_pct < pct <= 50:
-            attempt(f"--max-step {pct:g}", req.with_(max_step_pct=pct), 0 if pct <= 10 else 3)
+            attempt("max_step_pct", pct, 0 if pct <= 10 else 3)
 
     def nearest_lb(bpm: float) -> float | None:
         return None if not len(u.lb) else float(u.lb[np.argmin(np.abs(u.lb - math.log(bpm)))])
@@ -728,7 +801,7 @@ def _diagnose(u: _Uses, req: _Request) -> tuple[str, list[_Option]]:
             nb = math.exp(near)
             reasons.append(f"no music within {req.max_step_pct:g} % of the {label} tempo {bpm:g} BPM "
                            f"(nearest: {nb:.0f} BPM)")
-            attempt(f"--{label} {nb:.0f}", req.with_(**{f"{label}_bpm": float(round(nb))}), 2)
+            attempt(f"{label}_bpm", float(round(nb)), 2)
     # 2. A stretch of tempi without music that the arc has to cross or sit in.
     ts, bs = req.arc.bpms(req.start_bpm, req.target_bpm)
     arc_lo, arc_hi = math.log(min(bs)), math.log(max(bs))
@@ -747,18 +820,17 @@ def _diagnose(u: _Uses, req: _Request) -> tuple[str, list[_Option]]:
         if lo > arc_lo - ltol and hi < arc_hi + ltol:
             step_option((math.exp(hi - lo) - 1) * 100 + 0.5)
         if req.target_bpm < req.start_bpm and math.exp(hi) < req.start_bpm:
-            attempt(f"--target {math.ceil(math.exp(hi))}",
-                    req.with_(target_bpm=float(math.ceil(math.exp(hi)))), 2)
+            attempt("target_bpm", float(math.ceil(math.exp(hi))), 2)
         elif req.target_bpm < req.start_bpm and math.exp(lo) > req.target_bpm:
-            attempt(f"--start {math.floor(math.exp(lo))}",
-                    req.with_(start_bpm=float(math.floor(math.exp(lo)))), 2)
+            attempt("start_bpm", float(math.floor(math.exp(lo))), 2)
     # 3. An arc steeper than the steps allow with tracks this long.
     lengths = u.dur[np.isfinite(u.dur)]
     if lengths.size:
         dmed = float(np.median(lengths))
+        heard = dmed - float(overlap_s(dmed, dmed, req.crossfade_s))  # what a track adds, played
         change = sum(abs(math.log(b1 / b0)) for b0, b1 in zip(bs[:-1], bs[1:], strict=True))
         change = max(0.0, change - 2 * ltol)
-        fit = (req.total_s - req.arc.silence_s) / dmed
+        fit = (req.total_s - req.arc.silence_s) / heard
         needed = change / math.log1p(req.max_step_pct / 100)
         if needed > fit - 1 and fit > 1:
             reasons.append(
@@ -767,9 +839,9 @@ def _diagnose(u: _Uses, req: _Request) -> tuple[str, list[_Option]]:
                 f"{int(dmed) // 60}:{int(dmed) % 60:02d}) fit in {req.minutes:g} minutes"
             )
             step_option((math.exp(change / max(fit - 1.5, 1.0)) - 1) * 100)
-            longer = math.ceil(((needed + 1.5) * dmed + req.arc.silence_s) / 60)
+            longer = math.ceil(((needed + 1.5) * heard + req.arc.silence_s) / 60)
             if longer <= 4 * req.minutes:
-                attempt(f"--minutes {longer}", req.with_(minutes=float(longer)), 1)
+                attempt("minutes", float(longer), 1)
     # 4. Too little music along the arc: the longest shorter session that works.
     shorter = _longest_feasible(req, tries)
     if shorter is not None and not blocking:
@@ -780,35 +852,33 @@ def _diagnose(u: _Uses, req: _Request) -> tuple[str, list[_Option]]:
         reasons.append("the locked tracks cannot be joined to the arc within the max step; unlock one")
     if not reasons:
         reasons.append("the library has too little music along this arc")
-    options.sort(key=lambda o: (o.rank, o.flag.split()[0], abs(float(o.flag.split()[1]) - _asked(req, o))))
+    options.sort(key=lambda o: (o.rank, o.option.flag.split()[0],
+                                abs(o.option.value - getattr(req, o.option.field))))
     offer: list[_Option] = []
     for o in options:  # the smallest change of each kind
-        if all(x.flag.split()[0] != o.flag.split()[0] for x in offer):
+        if all(x.option.field != o.option.field for x in offer):
             offer.append(o)
     return "; ".join(reasons[:2]), offer[:3]
 
 
-def _asked(req: _Request, o: _Option) -> float:
-    """What the person asked for, in the unit of option ``o``'s flag."""
-    return {"--max-step": req.max_step_pct, "--minutes": req.minutes, "--start": req.start_bpm,
-            "--target": req.target_bpm}[o.flag.split()[0]]
-
-
 class _Attempts:
-    """Plans tried while diagnosing, and those that worked (each flag tried once)."""
+    """Plans tried while diagnosing ``req`` with one setting changed, and those that worked
+    (each change tried once)."""
 
-    def __init__(self, u: _Uses) -> None:
-        self.u = u
+    def __init__(self, u: _Uses, req: _Request) -> None:
+        self.u, self.req = u, req
         self.options: list[_Option] = []
-        self.tried: set[str] = set()
+        self.tried: set[PlanOption] = set()
 
-    def attempt(self, flag: str, req: _Request, rank: int) -> bool:
-        if flag not in self.tried:
-            self.tried.add(flag)
+    def attempt(self, field: str, value: float, rank: int) -> bool:
+        option = _plan_option(field, value)
+        if option not in self.tried:
+            self.tried.add(option)
+            req = self.req.with_(**option.changes)
             f = _search(self.u, req)
             if f is not None:
-                self.options.append(_Option(flag, req, f, rank))
-        return any(o.flag == flag for o in self.options)
+                self.options.append(_Option(option, req, f, rank))
+        return any(o.option == option for o in self.options)
 
 
 def _longest_feasible(req: _Request, tries: _Attempts) -> float | None:
@@ -818,7 +888,7 @@ def _longest_feasible(req: _Request, tries: _Attempts) -> float | None:
     top = math.floor((req.minutes - 1e-9) / unit)  # in units
 
     def works(n: int) -> bool:
-        return tries.attempt(f"--minutes {n * unit:g}", req.with_(minutes=n * unit), 1)
+        return tries.attempt("minutes", n * unit, 1)
 
     ok, bad = None, top + 1
     for frac in (0.9, 0.75, 0.6, 0.45, 0.3, 0.15):
@@ -837,9 +907,9 @@ def _longest_feasible(req: _Request, tries: _Attempts) -> float | None:
             ok = mid
         else:
             bad = mid
-    longest = f"--minutes {ok * unit:g}"  # offer only the longest of the shorter sessions
-    tries.options = [o for o in tries.options if o.flag == longest or not o.flag.startswith("--minutes ")
-                     or float(o.flag.split()[1]) > req.minutes]
+    longest = ok * unit  # offer only the longest of the shorter sessions
+    tries.options = [o for o in tries.options if o.option.field != "minutes"
+                     or o.option.value == longest or o.option.value > req.minutes]
     return ok * unit
 
 
@@ -847,32 +917,29 @@ def _playlist(
     u: _Uses, req: _Request, found: _Found, *, name: str, seed: int,
     filters: Mapping[str, Any] | None, notes: list[str],
 ) -> Playlist:
+    from dataclasses import replace
+
     entries: list[PlaylistEntry] = []
-    t = 0.0
     for s in found.state.chain():
         if s.kind == "silence":
-            entries.append(PlaylistEntry(path="", title="silence", silence_s=req.arc.silence_s, start_s=t))
-            t += req.arc.silence_s
+            entries.append(PlaylistEntry(path="", title="silence", silence_s=req.arc.silence_s))
             continue
         if s.kind == "lock":
             e = req.locked[s.locks - 1]
-            from dataclasses import replace
-
-            entries.append(replace(e, start_s=t, planned_bpm=round(math.exp(s.plog), 1), locked=True))
-            t += e.duration_s
+            entries.append(replace(e, planned_bpm=round(math.exp(s.plog), 1), locked=True))
             continue
         tr = u.tracks[int(u.track[s.use])]
         used = round(float(math.exp(u.lb[s.use])), 1)
         entries.append(PlaylistEntry(
             path=tr.path, title=tr.title, artist=tr.artist, duration_s=tr.duration_s, bpm=tr.bpm,
-            planned_bpm=round(math.exp(s.plog), 1), used_bpm=used, start_s=t,
-            loudness_lufs=tr.loudness_lufs,
+            planned_bpm=round(math.exp(s.plog), 1), used_bpm=used, loudness_lufs=tr.loudness_lufs,
         ))
         if u.alt[s.use]:
             notes.append(f"{tr.display_name or Path(tr.path).name}: tempo unsure, used at {used:g} BPM "
                          f"(analysis said {tr.bpm:g})")
-        t += tr.duration_s
-    total = found.state.t
+    # The offsets the search placed the entries at, as a curated playlist recomputes them.
+    starts, total = timeline(entries, req.crossfade_s)
+    entries = [replace(e, start_s=t) for e, t in zip(entries, starts, strict=True)]
     if found.loose:
         pct = (total - req.total_s) / req.total_s * 100
         notes.append(f"length {format_duration(total)}: {abs(pct):.0f} % {'longer' if pct > 0 else 'shorter'} "
@@ -885,6 +952,7 @@ def _playlist(
         "target_bpm": req.target_bpm,
         "minutes": req.minutes,
         "max_step_pct": req.max_step_pct,
+        "crossfade_s": req.crossfade_s,
         "seed": seed,
     }
     if filters:
@@ -892,4 +960,3 @@ def _playlist(
     if req.arc.fade_out_s:
         meta["fade_out_s"] = req.arc.fade_out_s
     return Playlist(name=name, entries=tuple(entries), arc=req.arc.name, meta=meta, notes=tuple(notes))
-

@@ -20,6 +20,9 @@ Curation functions are pure: they take a Playlist and return a new one (entry ``
 0-based here; the CLI shows positions from 1). ``save``/``delete`` touch files. After each
 change the start offsets and planned tempi are recomputed, and any step larger than the
 plan's max step is named in the notes (prefixed ``warning:``): nothing breaks silently.
+
+Start offsets and lengths are those heard: neighbouring tracks overlap by the playlist's
+crossfade (``crossfade_of``: the one it was planned with, else the player's default).
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from companion.core.errors import (
     UserInputError,
 )
 from companion.core.models import Playlist, PlaylistEntry, Track
+from companion.core.render import DEFAULT_CROSSFADE_S
 
 if TYPE_CHECKING:
     from companion.core.arcs import Arc
@@ -50,6 +54,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "SUFFIX",
+    "crossfade_of",
     "delete",
     "dumps",
     "duplicate",
@@ -61,6 +66,7 @@ __all__ = [
     "lock",
     "move",
     "parse",
+    "played_s",
     "playlist_path",
     "remove",
     "rename",
@@ -276,8 +282,8 @@ def parse(text: str, *, base_dir: Path, name: str = "", source: str = "") -> Pla
         notes.append(f"{WARNING}skipped {len(urls)} URL{'s' if len(urls) > 1 else ''} "
                      f"(companion plays local files only), e.g. {urls[0]}")
     arc = str(meta.get("arc", "") or "")
-    return Playlist(name=name, entries=_restart(entries), path=source, arc=arc, meta=meta,
-                    notes=tuple(notes))
+    return Playlist(name=name, entries=_restart(entries, _crossfade(meta)), path=source, arc=arc,
+                    meta=meta, notes=tuple(notes))
 
 
 def _read(path: Path, name: str, *, store: Store | None, fill_only: bool) -> Playlist:
@@ -337,7 +343,7 @@ def _enrich(pl: Playlist, store: Store, *, fill_only: bool) -> Playlist:
             bpm=pick(e.bpm, t.bpm),
             loudness_lufs=pick(e.loudness_lufs, t.loudness_lufs),
         ))
-    return _with(pl, entries=_restart(out))
+    return _with(pl, entries=_restart(out, crossfade_of(pl)))
 
 
 def _resolve(line: str, base_dir: Path) -> str | None:
@@ -381,13 +387,31 @@ def _one_line(s: str) -> str:
     return " ".join(str(s).split())
 
 
-def _restart(entries: Iterable[PlaylistEntry]) -> tuple[PlaylistEntry, ...]:
-    """Entries with start offsets recomputed from their order."""
-    out, t = [], 0.0
-    for e in entries:
-        out.append(_with(e, start_s=t) if e.start_s != t else e)
-        t += e.length_s
-    return tuple(out)
+def _restart(entries: Iterable[PlaylistEntry], crossfade_s: float) -> tuple[PlaylistEntry, ...]:
+    """Entries with start offsets (as heard) recomputed from their order."""
+    from companion.core.planner import timeline
+
+    entries = tuple(entries)
+    starts, _ = timeline(entries, crossfade_s)
+    return tuple(_with(e, start_s=t) if e.start_s != t else e for e, t in zip(entries, starts, strict=True))
+
+
+def _crossfade(meta: dict[str, Any]) -> float:
+    v = _num(meta.get("crossfade_s"))
+    return v if v is not None and v >= 0 else DEFAULT_CROSSFADE_S
+
+
+def crossfade_of(pl: Playlist) -> float:
+    """The crossfade ``pl`` was planned for, seconds (0: gapless); the player's default when
+    the file does not say (imported, or planned before it was kept)."""
+    return _crossfade(pl.meta)
+
+
+def played_s(pl: Playlist) -> float:
+    """How long ``pl`` plays, seconds: its entries' lengths minus the crossfades' overlaps."""
+    from companion.core.planner import timeline
+
+    return timeline(pl.entries, crossfade_of(pl))[1]
 
 
 # -- curation ----------------------------------------------------------------------------------
@@ -403,7 +427,7 @@ def _changed(pl: Playlist, entries: Sequence[PlaylistEntry]) -> Playlist:
     """``pl`` with new entries: offsets and planned tempi recomputed, broken steps noted."""
     from companion.core.planner import check_plan
 
-    entries = _restart(entries)
+    entries = _restart(entries, crossfade_of(pl))
     planned = _planner_curve(pl)
     if planned is not None:
         entries = tuple(
@@ -515,7 +539,8 @@ def replace(pl: Playlist, index: int, track: Track) -> Playlist:
 
 def replan_around_locks(pl: Playlist, tracks: Sequence[Track], *, seed: int | None = None,
                         nearest: bool = False) -> Playlist:
-    """Plan again with the same arc and settings, keeping the locked tracks near their times."""
+    """Plan again with the same arc and settings (the crossfade too), keeping the locked tracks
+    near their times."""
     from companion.core.planner import plan
 
     m = pl.meta
@@ -525,7 +550,7 @@ def replan_around_locks(pl: Playlist, tracks: Sequence[Track], *, seed: int | No
         if v is not None:
             kwargs[key] = v
     if "minutes" not in kwargs:
-        kwargs["minutes"] = max(pl.total_s / 60.0, 1.0)
+        kwargs["minutes"] = max(played_s(pl) / 60.0, 1.0)
     new = plan(
         tracks,
         arc=_arc_of(pl) or pl.arc or "step-down",
@@ -534,6 +559,7 @@ def replan_around_locks(pl: Playlist, tracks: Sequence[Track], *, seed: int | No
         locked=[e for e in pl.entries if e.locked],
         name=pl.name,
         nearest=nearest,
+        crossfade_s=crossfade_of(pl),
         **kwargs,
     )
     return _with(new, path=pl.path)

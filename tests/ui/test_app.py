@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import re
 import threading
 from pathlib import Path
 
@@ -207,6 +209,15 @@ async def test_every_screen_shows_its_bindings_in_the_footer(
         # The session screen's footers, phase by phase, are checked in the session flow test.
 
 
+def screen_text(app: CompanionApp) -> str:
+    """Every character on the terminal now, line by line (from the app's own screenshot)."""
+    svg = app.export_screenshot()
+    rows: dict[str, list[str]] = {}
+    for y, text in re.findall(r'<text[^>]*\by="([\d.]+)"[^>]*>(.*?)</text>', svg):
+        rows.setdefault(y, []).append(html.unescape(text).replace("\xa0", " "))
+    return "\n".join("".join(parts) for _, parts in sorted(rows.items(), key=lambda r: float(r[0])))
+
+
 async def test_build_shows_the_planners_reason_and_keeps_the_form_to_try_again(
     store: Store, tmp_path: Path
 ) -> None:
@@ -226,9 +237,13 @@ async def test_build_shows_the_planners_reason_and_keeps_the_form_to_try_again(
         await pilot.press("ctrl+s")
         await app.workers.wait_for_complete()
         await pilot.pause()
-        errors = [msg for msg, sev in notes(app) if sev == "error"]
-        assert errors  # the planner's reason, in its words
+        reason = str(form.query_one("#refusal-reason").render())
+        assert reason == "Your library cannot make this playlist: 3 minutes short."
+        shown = screen_text(app)
+        assert "5 minutes" in shown  # what would work
+        assert "--" not in shown and not [m for m, sev in notes(app) if sev == "error"]
         assert app.screen is form  # still open, values kept
+        assert form.query_one("#target").value == "72"
         assert not (store.path.parent / "playlists" / "sunday.m3u8").exists()
         assert footer_keys(app).get("^n") == "Nearest plan"
 
@@ -238,8 +253,61 @@ async def test_build_shows_the_planners_reason_and_keeps_the_form_to_try_again(
         assert app.screen is not form
         table = app.screen.query_one("#playlists", DataTable)
         assert table.get_row_at(table.cursor_row)[0] == "sunday"
-        assert "nearest plan" in str(app.screen.query_one("#detail-meta").render())
+        assert "nearest plan: 5 minutes" in str(app.screen.query_one("#detail-meta").render())
         assert (store.path.parent / "playlists" / "sunday.m3u8").exists()
+        assert "--" not in screen_text(app)
+
+
+async def test_a_refused_build_offers_what_would_work_and_one_press_builds_it(
+    store: Store, tmp_path: Path
+) -> None:
+    from companion.core import playlists
+    from companion.tui.screens.build import BuildScreen, OptionButton
+
+    # 84 down to 70 BPM, then nothing until 60: a step-down to 60 cannot cross the gap.
+    bpms = (84, 80, 76, 72, 70, 60, 58, 56, 54)
+    add_library(store, tmp_path / "music", tuple((f"Piece {b}", "Tester", float(b), 40.0) for b in bpms))
+    app = make_app(store=store)
+    async with app.run_test(size=SIZE) as pilot:
+
+        async def ask(name: str) -> BuildScreen:
+            await pilot.press("b", *name)
+            form = app.screen
+            assert isinstance(form, BuildScreen)
+            form.query_one("#start").value = "84"
+            form.query_one("#minutes").value = "3"  # target 60, steps up to 8 %: the defaults
+            await pilot.press("ctrl+s")
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            assert app.screen is form
+            return form
+
+        form = await ask("gap")
+        reason = str(form.query_one("#refusal-reason").render())
+        assert reason == "Your library cannot make this playlist: no music between 70 and 60 BPM."
+        shown = screen_text(app)
+        assert "no music between" in shown and "Target 70 BPM" in shown
+        assert "--" not in shown and not notes(app)
+        buttons = list(form.query(OptionButton))
+        assert [str(b.label) for b in buttons] == ["Target 70 BPM", "Steps up to 18 %"]
+        assert buttons[0].has_focus  # enter takes the first
+
+        await pilot.press("tab", "enter")  # the second: wider steps, same target
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert app.screen is not form
+        wider = playlists.load("gap")
+        assert wider.meta["max_step_pct"] == 18 and wider.meta["target_bpm"] == 60
+        assert wider.tracks and not any(n.startswith("nearest plan") for n in wider.notes)
+
+        form = await ask("closer")
+        await pilot.press("enter")  # the first: a target the library reaches
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert app.screen is not form
+        closer = playlists.load("closer")
+        assert closer.meta["target_bpm"] == 70 and closer.meta["max_step_pct"] == 8
+        assert closer.tracks
 
 
 async def test_library_lists_tracks_and_flags_unsure_tempi(store: Store, library: Playlist) -> None:

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from companion.core import planner
+from companion.core import planner, render
 from companion.core.arcs import load_arc
 from companion.core.errors import PlanError, UserInputError
 from companion.core.models import (
@@ -83,6 +83,16 @@ def analysis_rows(tracks: list[Track]) -> list[AnalysisResult]:
     ]
 
 
+def heard(pl: Playlist) -> tuple[list[float], float]:
+    """When each entry begins to be heard and the session's length, seconds, as the player's
+    own timeline (``render.plan_slots``, to the millisecond) places them with the crossfade
+    the playlist was planned for."""
+    settings = render.RenderSettings(sample_rate=1000, crossfade_s=pl.meta["crossfade_s"])
+    slots = render.plan_slots([(i, round(e.length_s * 1000), e.is_silence)
+                               for i, e in enumerate(pl.entries)], settings)
+    return [s.start / 1000 for s in slots], (slots[-1].end / 1000 if slots else 0.0)
+
+
 def assert_valid(pl: Playlist, *, max_step_pct: float, minutes: float, start: float, target: float,
                  arc: str) -> None:
     """Every hard constraint, checked independently of the planner's own check."""
@@ -92,7 +102,8 @@ def assert_valid(pl: Playlist, *, max_step_pct: float, minutes: float, start: fl
     assert len(paths) == len(set(paths)), "no track twice"
     for a, b in zip(tracks, tracks[1:], strict=False):
         assert abs(b.used_bpm - a.used_bpm) / a.used_bpm * 100 <= max_step_pct + 1e-6
-    total = pl.total_s / 60
+    starts, played = heard(pl)
+    total = played / 60  # the length heard: tracks overlap by the crossfade
     off = abs(total - minutes) / minutes
     assert off <= 0.10 + 1e-9
     if off > 0.05 + 1e-9:
@@ -105,11 +116,8 @@ def assert_valid(pl: Playlist, *, max_step_pct: float, minutes: float, start: fl
     assert abs(math.log(tracks[0].used_bpm / start)) <= tol + 1e-3
     end = the_arc.bpm_at(1.0, start, target)
     assert abs(math.log(tracks[-1].used_bpm / end)) <= tol + 1e-3
-    # start offsets add up
-    t = 0.0
-    for e in pl.entries:
-        assert e.start_s == pytest.approx(t)
-        t += e.length_s
+    # start offsets are where the player starts each entry
+    assert [e.start_s for e in pl.entries] == pytest.approx(starts, abs=0.01)
 
 
 LIB = make_library(600)
@@ -186,7 +194,7 @@ def test_u_sequence_descends_pauses_near_the_trough_and_rises_about_15_percent()
     before, after = pl.entries[:k], pl.entries[k + 1:]
     assert before and after
     # descent over most of the session, the silence around three quarters in
-    assert 0.55 <= silence.start_s / pl.total_s <= 0.8
+    assert 0.55 <= silence.start_s / heard(pl)[1] <= 0.8
     down = [e.used_bpm for e in before]
     assert down == sorted(down, reverse=True)
     up = [e.used_bpm for e in after]
@@ -238,7 +246,43 @@ def test_too_little_music_says_how_many_minutes_short_and_offers_a_shorter_sessi
     assert 25 <= offered < 40
     pl = planner.plan(lib, start_bpm=88, target_bpm=62, minutes=40, nearest=True)
     assert pl.meta["minutes"] == offered
-    assert any(n.startswith("nearest plan: --minutes") for n in pl.notes)
+    assert any(n.startswith(f"nearest plan: {offered:g} minutes — asked for") for n in pl.notes)
+
+
+def test_a_refusal_offers_the_nearby_requests_as_data_as_well_as_flags():
+    lib = make_library(300, skip=(72, 66), unsure=0)
+    asked = dict(start_bpm=90, target_bpm=60, minutes=20)
+    with pytest.raises(PlanError) as err:
+        planner.plan(lib, **asked)
+    e = err.value
+    # The command line's line is made of the same options, in the same order.
+    offer = ", or ".join(o.flag for o in e.options)
+    assert str(e) == f"{e.reason}; nearest plan: {offer} (or add --nearest)"
+    # The app's words name no flag.
+    assert e.reason == "no music between 72 and 66 BPM"
+    assert not any("--" in text for text in [e.reason, *(o.label for o in e.options)])
+    by_field = {o.field: o for o in e.options}
+    assert {"max_step_pct", "target_bpm"} <= set(by_field)
+    step = by_field["max_step_pct"]
+    assert step.label == f"steps up to {step.value:g} %" and step.flag == f"--max-step {step.value:g}"
+    assert by_field["target_bpm"].label == f"target {by_field['target_bpm'].value:g} BPM"
+    for o in e.options:  # each option was tried: applying it plans
+        changed = {**asked, "max_step_pct": 8.0, **o.changes}
+        pl = planner.plan(lib, **changed)
+        assert_valid(pl, max_step_pct=changed["max_step_pct"], minutes=changed["minutes"],
+                     start=changed["start_bpm"], target=changed["target_bpm"], arc="step-down")
+    # --nearest takes the first, and its note says so in words
+    pl = planner.plan(lib, **asked, nearest=True)
+    assert pl.meta[e.options[0].field] == e.options[0].value
+    assert any(n.startswith(f"nearest plan: {e.options[0].label} — ") for n in pl.notes)
+
+
+def test_an_empty_library_is_refused_in_plain_words_too():
+    with pytest.raises(PlanError) as err:
+        planner.plan([], target_bpm=60)
+    assert "`companion scan FOLDER`" in str(err.value)
+    assert "companion" not in err.value.reason and "scan a folder" in err.value.reason
+    assert err.value.options == ()
 
 
 def test_no_music_near_the_start_tempo_suggests_another_start():
@@ -325,6 +369,62 @@ def test_filters_keep_only_matching_tracks():
     assert LIB[0].path not in {e.path for e in pl.tracks}
     with pytest.raises(UserInputError, match="unknown filter"):
         planner.plan(LIB, filters={"mood": "calm"})
+
+
+# -- the length as played -------------------------------------------------------------------
+
+
+def demo_like_library() -> list[Track]:
+    """The bundled demo library's tempi and lengths, analysed exactly (no audio)."""
+    from companion.core import demo
+
+    return [Track(path=f"/demo/{s.filename}", title=s.title, artist=s.artist,
+                  duration_s=demo.duration_s(s), bpm=s.bpm, bpm_confidence=0.9)
+            for s in demo.DEMO_TRACKS]
+
+
+@pytest.mark.parametrize("arc", ["step-down", "u-sequence"])
+@pytest.mark.parametrize("crossfade_s", [None, 0.0, 12.0])
+def test_a_20_minute_plan_plays_for_20_minutes_with_its_crossfade(arc, crossfade_s):
+    kwargs = {} if crossfade_s is None else {"crossfade_s": crossfade_s}
+    pl = planner.plan(demo_like_library(), arc=arc, start_bpm=90, target_bpm=60, minutes=20, **kwargs)
+    xf = render.DEFAULT_CROSSFADE_S if crossfade_s is None else crossfade_s
+    assert pl.meta["crossfade_s"] == xf  # the player's default unless asked otherwise
+    # Tracks next to each other overlap by the crossfade; a silence does not overlap.
+    overlaps = sum(min(xf, a.duration_s / 2, b.duration_s / 2)
+                   for a, b in zip(pl.entries, pl.entries[1:], strict=False)
+                   if not a.is_silence and not b.is_silence)
+    played = pl.total_s - overlaps
+    assert abs(played - 20 * 60) <= 0.05 * 20 * 60, (played, pl.total_s)
+    assert heard(pl)[1] == pytest.approx(played, abs=0.05)
+    assert planner.timeline(pl.entries, xf)[1] == pytest.approx(played)
+    assert_valid(pl, max_step_pct=8, minutes=20, start=90, target=60, arc=arc)
+    if xf:
+        assert pl.total_s - played >= (len(pl.tracks) - 2) * min(xf, 30)  # what was missing before
+
+
+@settings(max_examples=60, deadline=None)
+@given(items=st.lists(st.tuples(st.booleans(), st.integers(0, 400_000)), max_size=12),
+       crossfade_ms=st.integers(0, 20_000))
+def test_the_timeline_is_the_players(items, crossfade_ms):
+    """Start offsets and played length agree with ``render.plan_slots`` for any entries:
+    tracks of any length (0: unknown, passed over), silences anywhere."""
+    from companion.core.models import PlaylistEntry
+
+    entries = [PlaylistEntry(path="", silence_s=ms / 1000) if silence and ms
+               else PlaylistEntry(path=f"/m/{i}.flac", duration_s=ms / 1000)
+               for i, (silence, ms) in enumerate(items)]
+    starts, played = planner.timeline(entries, crossfade_ms / 1000)
+    slots = render.plan_slots([(i, round(e.length_s * 1000), e.is_silence) for i, e in enumerate(entries)],
+                              render.RenderSettings(sample_rate=1000, crossfade_s=crossfade_ms / 1000))
+    assert played == pytest.approx(slots[-1].end / 1000 if slots else 0.0, abs=0.002 * len(items))
+    for slot in slots:
+        assert starts[slot.index] == pytest.approx(slot.start / 1000, abs=0.002 * len(items))
+
+
+def test_a_crossfade_out_of_range_is_a_user_error():
+    with pytest.raises(UserInputError, match="--crossfade -1"):
+        planner.plan(LIB, crossfade_s=-1)
 
 
 def test_default_start_is_the_80th_percentile_of_tempi_up_to_110():

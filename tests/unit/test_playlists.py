@@ -10,11 +10,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from companion.core import planner, playlists
+from companion.core import planner, playlists, render
 from companion.core.errors import NotFoundError, UserInputError
 from companion.core.models import Playlist, PlaylistEntry
 from companion.core.store import Store
-from tests.unit.test_plan import analysis_rows, make_library, make_library_on_disk
+from tests.unit.test_plan import analysis_rows, heard, make_library, make_library_on_disk
 
 
 @pytest.fixture
@@ -134,7 +134,10 @@ def test_import_takes_titles_and_tempi_from_the_library_when_it_knows_the_track(
     assert [e.bpm for e in pl.entries[:3]] == [t.bpm for t in library[:3]]
     assert [e.title for e in pl.entries[:3]] == [t.title for t in library[:3]]
     assert pl.entries[3].bpm is None and pl.entries[3].title == Path(library[3].path).stem
-    assert pl.entries[2].start_s == pytest.approx(library[0].duration_s + library[1].duration_s)
+    # An imported playlist plays with the player's default crossfade: offsets are as heard.
+    assert playlists.crossfade_of(pl) == render.DEFAULT_CROSSFADE_S
+    assert pl.entries[2].start_s == pytest.approx(
+        library[0].duration_s + library[1].duration_s - 2 * render.DEFAULT_CROSSFADE_S)
 
 
 def test_moved_files_stay_in_the_playlist_with_a_note(planned: Playlist):
@@ -188,7 +191,7 @@ def test_move_reorders_recomputes_offsets_and_warns_about_big_steps(planned: Pla
     assert moved.entries[3] == replace(first, start_s=moved.entries[3].start_s,
                                        planned_bpm=moved.entries[3].planned_bpm)
     assert moved.entries[0].start_s == 0
-    assert moved.entries[3].start_s == pytest.approx(sum(e.length_s for e in moved.entries[:3]))
+    assert [e.start_s for e in moved.entries] == pytest.approx(heard(moved)[0], abs=0.01)
     assert any(n.startswith("warning: the step from track") for n in moved.notes)
     back = playlists.move(moved, 3, -3)
     assert [e.path for e in back.entries] == [e.path for e in planned.entries]
@@ -232,6 +235,32 @@ def test_replan_keeps_locked_tracks(planned, library):
     assert planned.entries[0].path in paths and planned.entries[3].path in paths
     assert planner.check_plan(again, max_step_pct=8) == []
     assert again.meta["start_bpm"] == planned.meta["start_bpm"] and again.arc == "u-sequence"
+
+
+def test_a_gapless_plan_stays_gapless_when_saved_curated_and_replanned(library):
+    pl = planner.plan(library, start_bpm=90, minutes=20, crossfade_s=0, name="gapless")
+    playlists.save(pl)
+    text = playlists.playlist_path("gapless").read_text()
+    assert '"crossfade_s": 0.0' in text.splitlines()[1]  # next to the arc, in #COMPANION-PLAYLIST
+    back = playlists.load("gapless")
+    assert back.entries == pl.entries and playlists.crossfade_of(back) == 0
+    assert playlists.played_s(back) == pytest.approx(back.total_s)  # nothing overlaps
+    again = playlists.replan_around_locks(playlists.lock(back, 1), library, seed=3)
+    assert again.meta["crossfade_s"] == 0
+    assert abs(playlists.played_s(again) - 20 * 60) <= 0.05 * 20 * 60
+    t = 0.0
+    for e in playlists.remove(again, 0).entries:  # offsets add up end to end
+        assert e.start_s == pytest.approx(t)
+        t += e.length_s
+
+
+def test_the_played_length_counts_the_crossfades_overlaps(planned: Playlist):
+    xf = planned.meta["crossfade_s"]
+    assert xf == render.DEFAULT_CROSSFADE_S
+    joins = sum(not a.is_silence and not b.is_silence
+                for a, b in zip(planned.entries, planned.entries[1:], strict=False))
+    assert playlists.played_s(planned) == pytest.approx(planned.total_s - joins * xf)
+    assert abs(playlists.played_s(planned) - 20 * 60) <= 0.05 * 20 * 60
 
 
 def test_rename_duplicate_and_delete(planned: Playlist):
@@ -285,10 +314,8 @@ def test_any_curation_keeps_offsets_right_and_names_every_broken_step(ops):
             pl = playlists.remove(pl, i)
         elif not pl.entries[i].is_silence:
             pl = playlists.lock(pl, i)
-    t = 0.0
-    for e in pl.entries:
-        assert e.start_s == pytest.approx(t)
-        t += e.length_s
+    if pl.entries:
+        assert [e.start_s for e in pl.entries] == pytest.approx(heard(pl)[0], abs=0.01)
     problems = planner.check_plan(pl, max_step_pct=8)
     warned = [n[len("warning: "):] for n in pl.notes if n.startswith("warning: ")]
     assert warned == problems

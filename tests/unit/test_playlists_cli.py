@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from companion.commands._output import format_duration
 from companion.core.store import Store
 from tests.unit.test_plan import analysis_rows, make_library_on_disk
 
@@ -82,6 +83,59 @@ def test_an_impossible_build_says_why_in_one_line_and_exits_2(library):
     assert "nearest plan" in p.stderr or "short" in p.stderr
     p = run("build", "--name", "bad/name", ok=False)
     assert p.returncode == 2 and "'bad/name'" in p.stderr
+
+
+def test_an_impossible_build_prints_the_planners_line_unchanged(library):
+    from companion.core import planner
+    from companion.core.errors import PlanError
+
+    with Store() as store:
+        tracks = store.tracks()
+    with pytest.raises(PlanError) as err:
+        planner.plan(tracks, start_bpm=90, target_bpm=25)
+    assert str(err.value).endswith("(or add --nearest)") and err.value.options
+    p = call("build", "--name", "x", "--start", "90", "--target", "25", ok=False)
+    assert p.returncode == 2 and p.stderr == f"companion: {err.value}\n"
+    p = call("build", "--name", "x", "--start", "90", "--target", "25", "--nearest")
+    assert "note: nearest plan: " in p.stdout
+
+
+def test_build_plans_the_length_as_played_with_the_crossfade(library):
+    out = call("build", "--name", "xf", "--start", "90", "--minutes", "20").stdout
+    data = show("xf")
+    assert data["meta"]["crossfade_s"] == 6 and data["crossfade_s"] == 6
+    assert abs(data["played_s"] - 20 * 60) <= 0.05 * 20 * 60
+    assert data["played_s"] < data["total_s"]  # the tracks overlap by the crossfades
+    summary = next(ln for ln in out.splitlines() if ln.startswith("xf: "))
+    played, music = (format_duration(data[k]) for k in ("played_s", "total_s"))
+    assert f"tracks, {played} as played (6 s crossfades; {music} of music)" in summary
+
+    out = call("build", "--name", "gl", "--start", "90", "--minutes", "20", "--gapless").stdout
+    data = show("gl")
+    assert data["meta"]["crossfade_s"] == 0 and data["played_s"] == data["total_s"]
+    assert abs(data["played_s"] - 20 * 60) <= 0.05 * 20 * 60
+    assert f"{format_duration(data['played_s'])} as played (gapless)" in out
+    listed = {r["name"]: r for r in json.loads(call("playlist", "list", "--format", "json").stdout)}
+    assert listed["gl"]["played_s"] == data["played_s"]
+
+    call("build", "--name", "long", "--start", "90", "--crossfade", "12")
+    assert show("long")["meta"]["crossfade_s"] == 12
+    call("playlist", "replan", "long", "--seed", "2")
+    assert show("long")["meta"]["crossfade_s"] == 12  # a re-plan keeps it
+    p = call("build", "--name", "bad", "--crossfade", "-1", ok=False)
+    assert p.returncode == 2 and "--crossfade -1" in p.stderr
+
+
+def test_build_has_plays_crossfade_flags():
+    from companion.cli import build_parser
+
+    verbs = build_parser()._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+
+    def flags(verb: str) -> dict:
+        return {a.dest: (a.option_strings, a.metavar, a.default, a.type)
+                for a in verbs[verb]._actions if a.dest in ("crossfade", "gapless")}
+
+    assert flags("build") == flags("play") and len(flags("build")) == 2
 
 
 def test_arcs_lists_bundled_and_own_presets(companion_home: Path):

@@ -1,8 +1,10 @@
-"""A small form for a new playlist: arc, start and target tempo, minutes, name.
+"""A small form for a new playlist: arc, start and target tempo, minutes, max step, name.
 
-The form plans in a thread worker and stays open until the planner has made the playlist, so
-when the library cannot satisfy the request (PlanError) the reason is shown and the person can
-change a value and try again without typing everything anew.
+The form plans in a thread worker and stays open until the planner has made the playlist. When
+the library cannot satisfy the request (PlanError), the form says why in plain words and offers
+the nearby requests the planner tried and found to work as buttons: one press fills in the
+changed value and builds. ctrl+n builds the nearest of them. Nothing here names command-line
+flags: the error's ``reason`` and ``options`` are shown, never its one-line CLI message.
 """
 
 from __future__ import annotations
@@ -12,15 +14,21 @@ from dataclasses import dataclass
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Grid, Vertical
+from textual.containers import Grid, Horizontal, Vertical
 from textual.message import Message
 from textual.screen import ModalScreen
-from textual.widgets import Footer, Input, Label, Select, Static
+from textual.widgets import Button, Footer, Input, Label, Select, Static
 
+from companion.core.errors import PlanError, PlanOption
 from companion.core.models import Playlist
 from companion.tui.screens.base import ReportsErrors
 
 HINT = "enter or ctrl+s builds · escape cancels"
+DEFAULT_MAX_STEP_PCT = 8.0  # planner.DEFAULT_MAX_STEP_PCT (the planner is imported only to plan)
+
+#: The form field that holds each setting a PlanOption may change.
+FIELD_OF = {"start_bpm": "start", "target_bpm": "target", "minutes": "minutes",
+            "max_step_pct": "max-step"}
 
 
 @dataclass(frozen=True)
@@ -33,6 +41,7 @@ class BuildRequest:
     target_bpm: float
     minutes: float
     nearest: bool = False  # if the library cannot, build the nearest plan it allows
+    max_step_pct: float = DEFAULT_MAX_STEP_PCT
 
 
 def arcs_on_offer() -> dict[str, str]:
@@ -44,8 +53,32 @@ def arcs_on_offer() -> dict[str, str]:
     return {n: found[n] for n in order} or dict.fromkeys(BUILTIN_ARCS, "")
 
 
+def refusal_text(error: PlanError) -> str:
+    """Why there is no plan, as the app says it: the planner's reason, no flags."""
+    reason = error.reason.strip().rstrip(".")
+    return f"Your library cannot make this playlist: {reason}."
+
+
+class OptionButton(Button):
+    """A nearby request that works: pressing it fills in its value and builds."""
+
+    def __init__(self, option: PlanOption) -> None:
+        label = option.label[:1].upper() + option.label[1:]
+        super().__init__(label, compact=True, classes="plan-option")
+        self.option = option
+
+
 class BuildScreen(ReportsErrors, ModalScreen[Playlist | None]):
     """Ask for the plan's inputs and build it; dismiss with the saved Playlist or None."""
+
+    DEFAULT_CSS = """
+    BuildScreen #build-dialog { max-height: 100%; overflow-y: auto; }
+    BuildScreen #build-refusal { height: auto; margin-top: 1; display: none; }
+    BuildScreen #build-refusal.shown { display: block; }
+    BuildScreen #refusal-reason { color: $warning; }
+    BuildScreen #refusal-options { height: auto; margin-top: 1; }
+    BuildScreen .plan-option { margin-right: 2; }
+    """
 
     @dataclass
     class Built(Message):
@@ -53,12 +86,16 @@ class BuildScreen(ReportsErrors, ModalScreen[Playlist | None]):
 
     @dataclass
     class Failed(Message):
-        """The planner said no (its reason is shown by the app's worker error handler)."""
+        """The planner said no (``error``: shown in the form) or the build failed otherwise
+        (``error`` None: the app's worker error handler shows it)."""
+
+        error: PlanError | None = None
 
     def __init__(self) -> None:
         super().__init__()
         self.building = False
-        self.refused = False  # the planner said no: offer the nearest plan
+        self.refused = False  # the planner said no and offered a nearest plan
+        self.options: tuple[PlanOption, ...] = ()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "submit" and parameters:
@@ -78,7 +115,7 @@ class BuildScreen(ReportsErrors, ModalScreen[Playlist | None]):
             yield Label("Build a playlist", classes="dialog-title")
             yield Static(
                 "The playlist meets you at the start tempo and moves towards the target, "
-                "step by step.", classes="muted",
+                "step by step.", classes="muted", id="build-about",
             )
             with Grid(id="build-form"):
                 yield Label("Arc")
@@ -91,8 +128,15 @@ class BuildScreen(ReportsErrors, ModalScreen[Playlist | None]):
                 yield Input("60", id="target", type="number", placeholder="e.g. 60")
                 yield Label("Minutes")
                 yield Input("20", id="minutes", type="number", placeholder="e.g. 20")
+                yield Label("Max step %")
+                yield Input(f"{DEFAULT_MAX_STEP_PCT:g}", id="max-step", type="number",
+                            placeholder="largest tempo change between tracks, e.g. 8")
                 yield Label("Name")
                 yield Input("", id="name", placeholder="e.g. evening")
+            with Vertical(id="build-refusal"):
+                yield Static("", id="refusal-reason")
+                yield Static("", id="refusal-offer", classes="muted")
+                yield Horizontal(id="refusal-options")
             yield Static(HINT, id="build-hint", classes="muted hint")
         yield Footer()
 
@@ -113,9 +157,10 @@ class BuildScreen(ReportsErrors, ModalScreen[Playlist | None]):
 
     def action_submit(self, nearest: bool = False) -> None:
         try:
-            start = self._number("start", "start BPM", 20, 250, blank_ok=True)
-            target = self._number("target", "target BPM", 20, 250)
-            minutes = self._number("minutes", "minutes", 1, 600)
+            start = self._number("start", "start BPM", 20, 300, blank_ok=True)
+            target = self._number("target", "target BPM", 20, 300)
+            minutes = self._number("minutes", "minutes", 1, 24 * 60)
+            max_step = self._number("max-step", "max step %", 0.5, 50)
         except ValueError as exc:
             self.notify(str(exc), severity="error")
             return
@@ -125,12 +170,24 @@ class BuildScreen(ReportsErrors, ModalScreen[Playlist | None]):
             self.query_one("#name", Input).focus()
             return
         arc = str(self.query_one("#arc", Select).value)
-        assert target is not None and minutes is not None
+        assert target is not None and minutes is not None and max_step is not None
         if self.building:
             return
         self.building = True
         self.query_one("#build-hint", Static).update(f"building {name}…")
-        self.build(BuildRequest(name, arc, start, target, minutes, nearest))
+        self.build(BuildRequest(name, arc, start, target, minutes, nearest, max_step))
+
+    def apply_option(self, option: PlanOption) -> None:
+        """Put ``option``'s value in its field and build: the form shows what was built."""
+        if self.building:
+            return
+        self.query_one(f"#{FIELD_OF[option.field]}", Input).value = f"{option.value:g}"
+        self.action_submit()
+
+    @on(Button.Pressed, ".plan-option")
+    def _option_pressed(self, event: Button.Pressed) -> None:
+        assert isinstance(event.button, OptionButton)
+        self.apply_option(event.button.option)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="plan")
     def build(self, request: BuildRequest) -> None:
@@ -139,8 +196,12 @@ class BuildScreen(ReportsErrors, ModalScreen[Playlist | None]):
         try:
             playlist = build(
                 self.app.store, name=request.name, arc=request.arc, start_bpm=request.start_bpm,
-                target_bpm=request.target_bpm, minutes=request.minutes, nearest=request.nearest,
+                target_bpm=request.target_bpm, minutes=request.minutes,
+                max_step_pct=request.max_step_pct, nearest=request.nearest,
             )
+        except PlanError as exc:  # shown in the form, in plain words, with what would work
+            self.post_message(self.Failed(exc))
+            return
         except BaseException:
             self.post_message(self.Failed())
             raise
@@ -151,13 +212,34 @@ class BuildScreen(ReportsErrors, ModalScreen[Playlist | None]):
         self.dismiss(message.playlist)
 
     @on(Failed)
-    def _failed(self) -> None:
+    async def _failed(self, message: Failed) -> None:
         self.building = False
-        self.refused = True
-        self.query_one("#build-hint", Static).update(
-            "change a value and build again, or ctrl+n for the nearest plan your library allows"
-        )
+        error = message.error
+        self.options = error.options if error is not None else ()
+        self.refused = bool(self.options)
+        hint = "change a value and build again"
+        if error is not None:
+            await self._show_refusal(error)
+            if self.options:
+                hint = ("tab to an option and press enter, ctrl+n for the nearest plan, "
+                        "or change a value and build again")
+        self.query_one("#build-hint", Static).update(hint)
         self.refresh_bindings()
+
+    async def _show_refusal(self, error: PlanError) -> None:
+        self.query_one("#build-about").display = False  # room for the reason and the options
+        self.query_one("#refusal-reason", Static).update(refusal_text(error))
+        self.query_one("#refusal-offer", Static).update(
+            "These would work; press one to build it:" if error.options
+            else "Change a value and build again."
+        )
+        row = self.query_one("#refusal-options", Horizontal)
+        await row.remove_children()
+        buttons = [OptionButton(o) for o in error.options]
+        await row.mount_all(buttons)
+        self.query_one("#build-refusal").add_class("shown")
+        if buttons:
+            buttons[0].focus()
 
     def _number(
         self, field: str, label: str, low: float, high: float, *, blank_ok: bool = False
@@ -170,5 +252,5 @@ class BuildScreen(ReportsErrors, ModalScreen[Playlist | None]):
         except ValueError:
             raise ValueError(f"{label} {text!r} is not a number") from None
         if not low <= value <= high:
-            raise ValueError(f"{label} {text} is out of range; give {low}–{high}")
+            raise ValueError(f"{label} {text} is out of range; give {low:g}–{high:g}")
         return value
