@@ -41,9 +41,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--post", metavar="N", help="stress after (0–10) instead of asking")
     p.add_argument("--output", metavar="FILE.wav|.flac",
                    help="render exactly what would be heard into a file (no sound device needed)")
-    p.add_argument("--crossfade", type=float, metavar="S", default=render.DEFAULT_CROSSFADE_S,
-                   help=f"equal-power crossfade between tracks, seconds (default {render.DEFAULT_CROSSFADE_S:g})")
-    p.add_argument("--gapless", action="store_true", help="no crossfade: each track follows the last, no gap")
+    p.add_argument("--crossfade", type=float, metavar="S",
+                   help="equal-power crossfade between tracks, seconds (default: the playlist's own, "
+                   "as built with `build --crossfade S | --gapless`; "
+                   f"{render.DEFAULT_CROSSFADE_S:g} for a playlist that does not say)")
+    p.add_argument("--gapless", action="store_true",
+                   help="no crossfade: each track follows the last, no gap (whatever the playlist says)")
     p.add_argument("--fade-in", type=float, metavar="S", default=render.DEFAULT_FADE_IN_S,
                    help=f"fade-in at the start, seconds (default {render.DEFAULT_FADE_IN_S:g})")
     p.add_argument("--fade-out", type=float, metavar="S", default=render.DEFAULT_FADE_OUT_S,
@@ -106,7 +109,6 @@ def run_play(args: argparse.Namespace) -> int:
                 raise UserInputError(f"{flag}: {exc}; nothing was stored") from None
     if args.sleep_fade is not None and not args.sleep_fade > 0:
         raise UserInputError(f"--sleep-fade {args.sleep_fade:g} must be more than 0 minutes")
-    crossfade = 0.0 if args.gapless else args.crossfade
 
     store = Store()
     try:
@@ -121,7 +123,7 @@ def run_play(args: argparse.Namespace) -> int:
             player_mod.check_output(args.device)  # no device → one line, nothing stored
             output = player_mod.SoundDeviceOutput(args.device)
         player = player_mod.Player(
-            playlist, output=output, crossfade_s=crossfade, fade_in_s=args.fade_in,
+            playlist, output=output, crossfade_s=_crossfade(args, playlist), fade_in_s=args.fade_in,
             fade_out_s=args.fade_out, target_lufs=args.target_lufs, level_drop_db=args.level_drop,
             volume=args.volume,
         )
@@ -155,6 +157,16 @@ def run_play(args: argparse.Namespace) -> int:
         return 2 if status.error else 0
     finally:
         store.close()
+
+
+def _crossfade(args: argparse.Namespace, playlist: Any) -> float:
+    """The crossfade to play with, seconds: --gapless or --crossfade when given, else the one
+    the playlist was built for (so the session lasts as long as the plan said)."""
+    from companion.core.playlists import crossfade_of
+
+    if args.gapless:
+        return 0.0
+    return args.crossfade if args.crossfade is not None else crossfade_of(playlist)
 
 
 def _ratings(store: Any, listener: str, phase: str, given: str | None) -> list[Any]:

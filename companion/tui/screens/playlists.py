@@ -17,6 +17,7 @@ from textual.widgets import DataTable, Footer, Static
 from textual.worker import get_current_worker
 
 from companion.core.models import Playlist
+from companion.core.playlists import crossfade_of, list_playlists, played_s
 from companion.tui import format as fmt
 from companion.tui.progress import Progress, progress_callback
 from companion.tui.screens.base import WorkerScreen
@@ -80,8 +81,6 @@ class PlaylistsScreen(WorkerScreen):
 
     def refresh_playlists(self, select: str | None = None) -> None:
         """Read the playlists and the library size again and show them."""
-        from companion.core.playlists import list_playlists
-
         self.track_count = len(self.app.store.tracks())  # type: ignore[attr-defined]
         self.playlists = list_playlists()
         table = self.query_one("#playlists", DataTable)
@@ -89,7 +88,7 @@ class PlaylistsScreen(WorkerScreen):
         table.clear()
         for p in self.playlists:
             table.add_row(
-                p.name, fmt.clock(p.total_s), fmt.tempo_span(p, unit=False), p.arc or "–",
+                p.name, fmt.clock(played_s(p)), fmt.tempo_span(p, unit=False), p.arc or "–",
                 key=p.name,
             )
         names = [p.name for p in self.playlists]
@@ -140,8 +139,10 @@ class PlaylistsScreen(WorkerScreen):
         if p is None:
             return
         panel.border_title = p.name
-        meta = [f"{p.arc or 'no arc'} · {len(p.tracks)} tracks · {fmt.clock(p.total_s)} · "
-                f"{fmt.tempo_span(p)}"]
+        xf = crossfade_of(p)  # what the session will play with
+        meta = [f"{p.arc or 'no arc'} · {len(p.tracks)} tracks · {fmt.clock(played_s(p))} · "
+                f"{fmt.tempo_span(p)}",
+                "gapless" if xf == 0 else f"{xf:g} s crossfades · {fmt.clock(p.total_s)} of music"]
         meta += list(p.notes)
         self.query_one("#detail-meta", Static).update("\n".join(meta))
         self.query_one("#detail-arc", TempoArc).set_playlist(p)
@@ -195,7 +196,7 @@ class PlaylistsScreen(WorkerScreen):
                 self.refresh_playlists(select=playlist.name)
                 # The planner's notes are in the detail panel beside the list.
                 self.notify(f"{playlist.name}: {len(playlist.tracks)} tracks, "
-                            f"{fmt.clock(playlist.total_s)}, {fmt.tempo_span(playlist)}",
+                            f"{fmt.clock(played_s(playlist))}, {fmt.tempo_span(playlist)}",
                             title="Playlist built")
 
         self.app.push_screen(BuildScreen(), built)

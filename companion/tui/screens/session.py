@@ -21,7 +21,7 @@ from textual.message import Message
 from textual.timer import Timer
 from textual.widgets import ContentSwitcher, Footer, Label, ProgressBar, Static
 
-from companion.core import sessions
+from companion.core import playlists, sessions
 from companion.core.errors import CompanionError
 from companion.core.models import OUTCOME_COMPLETED, OUTCOME_STOPPED, Playlist
 from companion.tui import format as fmt
@@ -96,7 +96,7 @@ class SessionScreen(WorkerScreen):
             with Vertical(id=BEFORE, classes="phase"), Vertical(classes="column"):
                 yield Static(
                     f"[b]{p.name}[/b] · {p.arc or 'playlist'} · {len(p.tracks)} tracks · "
-                    f"{fmt.clock(p.total_s)} · {fmt.tempo_span(p)}",
+                    f"{fmt.clock(playlists.played_s(p))} · {fmt.tempo_span(p)}",
                     classes="session-about",
                 )
                 yield RatingPrompt("Before you listen: how stressed do you feel right now?",
@@ -221,7 +221,9 @@ class SessionScreen(WorkerScreen):
             output = app.output_factory() if app.output_factory else None
             if output is None:
                 check_output()
-            player = Player(self.playlist, output=output)
+            # With the crossfade it was planned for, so it lasts as long as the plan said.
+            player = Player(self.playlist, output=output,
+                            crossfade_s=playlists.crossfade_of(self.playlist))
             session_id = sessions.begin(
                 app.store, listener=app.listener, playlist=self.playlist.name,
                 arc=self.playlist.arc, snapshot=sessions.snapshot_of(self.playlist),
