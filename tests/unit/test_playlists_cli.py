@@ -132,10 +132,12 @@ def test_build_has_plays_crossfade_flags():
     verbs = build_parser()._subparsers._group_actions[0].choices  # type: ignore[union-attr]
 
     def flags(verb: str) -> dict:
-        return {a.dest: (a.option_strings, a.metavar, a.default, a.type)
+        return {a.dest: (a.option_strings, a.metavar, a.type)
                 for a in verbs[verb]._actions if a.dest in ("crossfade", "gapless")}
 
     assert flags("build") == flags("play") and len(flags("build")) == 2
+    # play's default is the playlist's own crossfade (the one it was built for)
+    assert [a.default for a in verbs["play"]._actions if a.dest == "crossfade"] == [None]
 
 
 def test_arcs_lists_bundled_and_own_presets(companion_home: Path):
