@@ -159,6 +159,51 @@ def plan_corpus(n: int = 160, seed: int = DEV_SEED) -> list[Piece]:
     return pieces
 
 
+EXTENSION_SEED = 20261127  # the extension set (sparse textures), added to the development corpus
+EXTENSION_STYLES = ("sparse_pad", "piano_solo")
+
+
+def plan_extension(n: int = 160, seed: int = EXTENSION_SEED) -> list[Piece]:
+    """Sparse slow textures the main plan lacks: few onsets per beat (pads changing each bar with
+    a bass note on the downbeat, or a piano left hand in half and whole notes) under a melody
+    of mostly one- and two-beat notes that rests every other bar at times. Same tempo spread
+    and formats as plan_corpus. (Added in round two: the main plan's slow pieces all subdivide
+    their beats, so a model fitted on them alone learned that slow music is dense.)"""
+    rng = np.random.default_rng(seed)
+    pieces = []
+    for i in range(n):
+        band = rng.choice(3, p=[0.46, 0.30, 0.24])
+        compound = rng.random() < 0.25
+        lo, hi = [(45, 70), (70, 100), (100, 133)][band]
+        bpm = float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
+        meter = str(rng.choice(["6/8", "9/8", "12/8"], p=[0.6, 0.1, 0.3]) if compound
+                    else rng.choice(["2/4", "3/4", "4/4"], p=[0.15, 0.35, 0.5]))
+        style = str(rng.choice(EXTENSION_STYLES))
+        if style == "sparse_pad":
+            timbre = "sustained"
+            mel = str(rng.choice(["flute", "clarinet", "oboe", "violin", "choir", "french_horn"]))
+            mel_prog = SUSTAINED[mel] if rng.random() < 0.6 else PLUCKED[str(rng.choice(
+                ["piano", "harp", "celesta", "vibraphone", "nylon_guitar"]))]
+            progs = {"melody": mel_prog,
+                     "inner": SUSTAINED[str(rng.choice(["warm_pad", "halo_pad", "strings",
+                                                        "slow_strings", "choir", "organ"]))],
+                     "bass": SUSTAINED[str(rng.choice(["cello", "slow_strings", "warm_pad"]))]
+                     if rng.random() < 0.5 else PLUCKED["piano"]}
+        else:
+            timbre = "plucked"
+            inst = PLUCKED[str(rng.choice(["piano", "bright_piano", "epiano", "harp"]))]
+            progs = {"melody": inst, "inner": inst, "bass": inst}
+        timing = str(rng.choice(["steady", "drift", "rubato"], p=[0.3, 0.35, 0.35]))
+        pieces.append(Piece(
+            name=f"x{i:03d}_{int(round(bpm))}bpm_{meter.replace('/', '-')}_{style}",
+            seed=int(rng.integers(1 << 30)), bpm=round(bpm, 2), meter=meter, style=style,
+            timbre=timbre, percussion=bool(rng.random() < 0.15), timing=timing,
+            fmt=FORMATS[i % 4], duration_s=float(rng.uniform(40, 75)), programs=progs,
+            synth="numpy" if rng.random() < 0.2 else "fluid",
+        ))
+    return pieces
+
+
 # -- composition ---------------------------------------------------------------------------------
 
 MAJOR = [0, 2, 4, 5, 7, 9, 11]
@@ -194,14 +239,28 @@ def _cells(meter: str, bpm: float, rng: np.random.Generator) -> list[tuple[list[
     return cells
 
 
-def _melody_rhythm(meter: str, bpm: float, bars: int, rng: np.random.Generator) -> list[tuple[float, float]]:
-    """(start, duration) in beats for the melody; phrase ends (every 4 bars) hold long notes."""
+def _sparse_cells(meter: str) -> list[tuple[list[float], float]]:
+    """Melody rhythm cells of sparse textures: mostly whole beats and longer, at any tempo."""
+    if METERS[meter][1] == 2:
+        return [([1.0], 3), ([2.0], 3), ([0.5, 0.5], 1), ([1.5, 0.5], 1.5), ([3.0], 1),
+                ([4.0], 0.7), ([1.0, 1.0], 1.5)]
+    t = 1 / 3
+    return [([1.0], 3), ([2 * t, t], 2), ([2.0], 1.5), ([3.0], 0.6), ([t, t, t], 0.5)]
+
+
+def _melody_rhythm(meter: str, bpm: float, bars: int, rng: np.random.Generator,
+                   sparse: bool = False) -> list[tuple[float, float]]:
+    """(start, duration) in beats for the melody; phrase ends (every 4 bars) hold long notes.
+    ``sparse``: long notes (see _sparse_cells), and now and then a bar of rest every other bar."""
     per_bar = METERS[meter][0]
-    cells = _cells(meter, bpm, rng)
+    cells = _sparse_cells(meter) if sparse else _cells(meter, bpm, rng)
+    resting = sparse and rng.random() < 0.4
     notes = []
     for bar in range(bars):
         pos = 0.0
         phrase_end = bar % 4 == 3 or bar == bars - 1
+        if resting and bar % 2 == 1 and not phrase_end:
+            continue
         if phrase_end:
             # a long note (or two) closes the phrase
             first = float(rng.choice([1.0, 2.0])) if per_bar >= 3 else 1.0
@@ -269,7 +328,7 @@ def compose(p: Piece) -> tuple[list[Note], float]:
     # melody
     mel_oct = 24 if p.programs.get("melody") not in (SUSTAINED["cello"],) else 12
     degree = 7 + int(rng.integers(-2, 3))
-    for start, dur in _melody_rhythm(p.meter, p.bpm, bars, rng):
+    for start, dur in _melody_rhythm(p.meter, p.bpm, bars, rng, sparse=p.style in EXTENSION_STYLES):
         on_beat = abs(start - round(start)) < 1e-6
         if on_beat and rng.random() < 0.6:  # chord tones on beats
             ct = chord_at(start)
@@ -328,6 +387,29 @@ def compose(p: Piece) -> tuple[list[Note], float]:
                     for e in (1, 2):
                         for q in triad:
                             notes.append(Note(t + e / 3, 0.3, q, vel(t + e / 3, -14), 1))
+        elif p.style == "sparse_pad":
+            # pad chord with a slow swell, changing with the harmony; bass note on each downbeat
+            for q in triad:
+                notes.append(Note(c0, span * 0.98, q, vel(c0, -14), 1))
+            for b in range(0, int(span), per_bar):
+                notes.append(Note(c0 + b, per_bar * 0.9, bass, vel(c0 + b, -4), 2))
+        elif p.style == "piano_solo":
+            # left hand: bass on the downbeat, the chord in half notes (simple) or on the beat
+            # (compound), or held for the bar
+            held = rng.random() < 0.4
+            for b in range(0, int(span), per_bar):
+                t = c0 + b
+                notes.append(Note(t, per_bar * 0.95, bass, vel(t, -2), 2))
+                if held:
+                    for q in triad:
+                        notes.append(Note(t, per_bar * 0.95, q, vel(t, -12), 1))
+                    continue
+                step = 2 if sub == 2 and per_bar in (2, 4) else 1
+                for k in range(0, per_bar, step):
+                    if k == 0 and sub == 2:
+                        continue
+                    for q in triad:
+                        notes.append(Note(t + k, step * 0.9, q, vel(t + k, -12), 1))
         elif p.style == "quartet":
             # inner voices: repeated notes in subdivisions (slow movements) or held
             repeated = rng.random() < 0.5
@@ -572,19 +654,20 @@ def build_piece(args: tuple[Piece, str, bool]) -> dict:
 
 
 def ensure_corpus(out: Path = DEFAULT_DIR, n: int = 160, jobs: int = 2, quiet: bool = False,
-                  seed: int = DEV_SEED) -> list[dict]:
-    """Build (or reuse) the corpus (``seed``: another seed gives pieces never fitted on);
-    returns the manifest rows."""
+                  seed: int = DEV_SEED, extension: bool = False) -> list[dict]:
+    """Build (or reuse) the corpus (``seed``: another seed gives pieces never fitted on;
+    ``extension``: the sparse-texture set of plan_extension); returns the manifest rows."""
     use_fluid = install_fluidsynth()
     if not use_fluid:
         print("corpus: fluidsynth or the FluidR3 soundfont is missing (Debian: apt-get install "
               "fluidsynth fluid-soundfont-gm); FALLING BACK to the built-in numpy synth, whose "
               "timbres are cruder", file=sys.stderr)
-    folder = out / (f"v{CORPUS_VERSION}-{'fluid' if use_fluid else 'numpy'}-{n}"
-                    + ("" if seed == DEV_SEED else f"-seed{seed}"))
+    base = EXTENSION_SEED if extension else DEV_SEED
+    folder = out / (f"v{CORPUS_VERSION}{'x' if extension else ''}-{'fluid' if use_fluid else 'numpy'}-{n}"
+                    + ("" if seed == base else f"-seed{seed}"))
     folder.mkdir(parents=True, exist_ok=True)
     manifest = folder / "manifest.json"
-    pieces = plan_corpus(n, seed)
+    pieces = plan_extension(n, seed) if extension else plan_corpus(n, seed)
     todo = [(p, str(folder), use_fluid) for p in pieces]
     missing = sum(not (folder / f"{p.name}.{p.fmt}").exists() for p in pieces)
     if missing and not quiet:
@@ -603,9 +686,11 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=160, help="number of pieces (default 160)")
     ap.add_argument("--out", type=Path, default=DEFAULT_DIR)
     ap.add_argument("--jobs", type=int, default=2)
-    ap.add_argument("--seed", type=int, default=DEV_SEED, help="another seed: a held-out corpus")
+    ap.add_argument("--seed", type=int, default=None, help="another seed: a held-out corpus")
+    ap.add_argument("--extension", action="store_true", help="the sparse-texture extension set")
     a = ap.parse_args()
-    rows = ensure_corpus(a.out, a.n, a.jobs, seed=a.seed)
+    seed = a.seed if a.seed is not None else (EXTENSION_SEED if a.extension else DEV_SEED)
+    rows = ensure_corpus(a.out, a.n, a.jobs, seed=seed, extension=a.extension)
     print(f"{len(rows)} pieces in {Path(rows[0]['path']).parent}")
 
 
