@@ -176,3 +176,32 @@ def test_noise_without_a_pulse_is_flagged_unsure() -> None:
 
 def test_a_clear_pulse_keeps_its_confidence() -> None:
     assert estimate_tempo(click_track(72.0), SR).confidence > 0.8
+
+
+def test_the_shipped_level_model_ranks_levels_whatever_order_they_come_in() -> None:
+    from companion.core.tempo import FEATURE_NAMES, candidate_levels, level_model, onset_envelopes
+
+    model = level_model()
+    assert model.features == FEATURE_NAMES
+    env = onset_envelopes(click_track(72.0), SR)
+    cands, feats = candidate_levels(env, env.autocorrelations())
+    p = model.probabilities(feats)
+    assert p.sum() == pytest.approx(1.0)
+    assert cands[int(np.argmax(p))] == pytest.approx(72.0, rel=0.04)
+    order = np.random.default_rng(0).permutation(len(cands))
+    assert model.probabilities(feats[order]) == pytest.approx(p[order])
+
+
+def test_a_level_model_fitted_on_other_features_is_refused(tmp_path, monkeypatch) -> None:
+    import json
+
+    from companion.core import tempo
+
+    stale = json.loads(tempo.MODEL_FILE.read_text())
+    stale["features"] = stale["features"][:-1]
+    path = tmp_path / "tempo_model.json"
+    path.write_text(json.dumps(stale))
+    monkeypatch.setattr(tempo, "MODEL_FILE", path)
+    monkeypatch.setattr(tempo, "_MODEL", None)
+    with pytest.raises(RuntimeError, match="refit"):
+        tempo.level_model()
