@@ -1,6 +1,6 @@
 """Tempo benchmark: accuracy on the development corpus and speed against librosa's beat tracker.
 
-    python bench/tempo.py                 # build/reuse the corpus (400 pieces), evaluate, time both
+    python bench/tempo.py                 # build/reuse the corpus (800 pieces), evaluate, time both
     python bench/tempo.py --fit           # refit the level model: writes companion/core/tempo_model.json
     python bench/tempo.py --no-speed      # accuracy only
     python bench/tempo.py --scan          # also time `companion scan --jobs 1` (whole process)
@@ -9,7 +9,7 @@
     python bench/tempo.py --n 0 --ext-n 160   # the held-out sparse-texture extension set
     python bench/tempo.py --cv-repeats 0  # skip the repeated random-split cross-validation
 
-The level model is fitted on the main development corpus (400 pieces), so the shipped
+The level model is fitted on the main development corpus (800 pieces), so the shipped
 estimator's figures there are in-sample; the bench also prints 5-fold cross-validated figures
 (the level model refitted without each fold, choosing among the candidate levels of the
 held-out pieces). Held out, never fitted on: other seeds of the same composer, the extension
@@ -192,7 +192,8 @@ def _folder_table(rows: list[dict], cache: Path) -> list[tuple[list[float], np.n
              tempo.Envelopes]
     key = "".join(inspect.getsource(f) for f in parts)
     key += repr((tempo.ALL_FEATURES, tempo.ANALYSIS_SR, tempo.MAX_ANALYSIS_S, tempo._RATIOS,
-                 tempo._N_FFT, tempo._HOP, tempo._N_MELS, tempo._LOW_HZ, len(rows)))
+                 tempo._N_FFT, tempo._HOP, tempo._N_MELS, tempo._LOW_HZ, len(rows),
+                 tempo._PHASE_PERIODS))
     sig = hashlib.sha1(key.encode()).hexdigest()
     stamp = cache / f"features-{sig[:12]}.json"  # one per estimator version: cheap to compare
     if stamp.exists():
@@ -386,7 +387,7 @@ def pick(table: list, model) -> list[tuple[float, float]]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description="tempo benchmark on the development corpus")
-    ap.add_argument("--n", type=int, default=400, help="corpus size (default 400)")
+    ap.add_argument("--n", type=int, default=800, help="corpus size (default 800)")
     ap.add_argument("--fit", action="store_true",
                     help="refit the level model (writes companion/core/tempo_model.json)")
     ap.add_argument("--no-speed", action="store_true", help="skip the timed runs")
