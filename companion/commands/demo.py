@@ -41,12 +41,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
         printer.close()
     for track in failed:  # the playlist was built without them; say so rather than hide it
         print(f"companion: {track.path}: {track.error}", file=sys.stderr)
+    from companion.core.playlists import played_s
+
     seconds = time.monotonic() - started
     tempi = [e.used_bpm or e.bpm for e in playlist.tracks if (e.used_bpm or e.bpm)]
     span = f", {tempi[0]:.0f} → {tempi[-1]:.0f} BPM" if tempi else ""
     print(f"demo library: {paths.demo_library_dir()}")
     print(f"playlist 'demo': {playlist.path} ({len(playlist.tracks)} tracks, "
-          f"{format_duration(playlist.total_s)}{span})")
+          f"{format_duration(played_s(playlist))} as played{span})")
     print(f"ready in {seconds:.1f} s. Next: `companion play demo` to listen here, "
           "or `companion` to open the app.")
     return 0

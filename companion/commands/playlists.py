@@ -149,7 +149,7 @@ def _register_build(sub: argparse._SubParsersAction) -> None:
                    help="if the library cannot satisfy the request, build the nearest plan that it can")
     p.add_argument("--crossfade", type=float, metavar="S", default=planner.DEFAULT_CROSSFADE_S,
                    help="the crossfade the session will be played with, seconds: the plan's length "
-                   f"counts the overlaps (default {planner.DEFAULT_CROSSFADE_S:g}, as `play`)")
+                   f"counts the overlaps (default {planner.DEFAULT_CROSSFADE_S:g}; `play` then uses it)")
     p.add_argument("--gapless", action="store_true",
                    help="plan for playing with no crossfade: each track follows the last, no gap")
     p.add_argument("--folder", action="append", help="only tracks under this folder (repeatable)")
