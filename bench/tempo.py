@@ -193,7 +193,7 @@ def _folder_table(rows: list[dict], cache: Path) -> list[tuple[list[float], np.n
     key = "".join(inspect.getsource(f) for f in parts)
     key += repr((tempo.ALL_FEATURES, tempo.ANALYSIS_SR, tempo.MAX_ANALYSIS_S, tempo._RATIOS,
                  tempo._N_FFT, tempo._HOP, tempo._N_MELS, tempo._LOW_HZ, len(rows),
-                 tempo._PHASE_PERIODS))
+                 tempo._PHASE_PERIODS, tempo._FLUX_LAG, tempo._PEAK_WIDTH, tempo._ONSET_WIDTH))
     sig = hashlib.sha1(key.encode()).hexdigest()
     stamp = cache / f"features-{sig[:12]}.json"  # one per estimator version: cheap to compare
     if stamp.exists():

@@ -81,6 +81,7 @@ MEAN_AGREES = 0.01  # the beats' mean tempo replaces the periodicity peak within
 
 _N_FFT = 1024
 _HOP = 128
+_FLUX_LAG, _PEAK_WIDTH, _ONSET_WIDTH = 3, 5, 7  # frames
 _N_MELS = 80
 _LOW_HZ = 220.0  # bands centred below this are "bass"
 
@@ -441,7 +442,7 @@ def onset_envelopes(y: np.ndarray, sr: int) -> Envelopes:
     # loudness-independent log compression: soft music gets the same treatment as loud
     ref = float(np.percentile(mel, 99)) or 1.0
     logmel = np.log1p(100.0 * mel / ref)
-    lag = 3
+    lag = _FLUX_LAG
     flux = np.maximum(0.0, logmel[lag:] - logmel[:-lag])
     flux = np.vstack([np.zeros((lag, flux.shape[1]), dtype=flux.dtype), flux])
     full = flux.sum(axis=1)
@@ -564,7 +565,7 @@ def _pulse_evidence(env: Envelopes, bpm: float) -> list[float]:
         return [0.0] * 5
     from scipy.ndimage import maximum_filter1d
 
-    xm = maximum_filter1d(env.full, 5)
+    xm = maximum_filter1d(env.full, _PEAK_WIDTH)
     n = len(xm) - 1
     eps = 1e-3 * (float(xm.mean()) + 1e-9)
     on = xm[beats]
@@ -608,7 +609,7 @@ def _onsets(x: np.ndarray) -> np.ndarray:
     if not len(x):
         return np.array([], dtype=int)
     thr = float(np.median(x)) + 0.5 * float(np.std(x))
-    return np.nonzero((x == maximum_filter1d(x, 7)) & (x > thr))[0]
+    return np.nonzero((x == maximum_filter1d(x, _ONSET_WIDTH)) & (x > thr))[0]
 
 
 def refine_bpm(r: np.ndarray, fps: float, bpm: float) -> float:
