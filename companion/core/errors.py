@@ -37,24 +37,27 @@ class AudioDeviceError(CompanionError):
 
 @dataclass(frozen=True)
 class PlanOption:
-    """A nearby request the library can satisfy: one setting of the request changed.
+    """A nearby request the library can satisfy: one setting of the request changed (or two,
+    when no single one is enough).
 
     field : the ``planner.plan`` keyword changed: ``start_bpm``, ``target_bpm``, ``minutes``
         or ``max_step_pct``.
     value : its new value (BPM, minutes or percent).
     label : the change in plain words, e.g. ``target 73 BPM``, ``steps up to 11 %``.
     flag : the same change on the command line, e.g. ``--target 73``.
+    also : further settings changed with it, as (field, value) pairs (in label and flag too).
     """
 
     field: str
     value: float
     label: str
     flag: str
+    also: tuple[tuple[str, float], ...] = ()
 
     @property
     def changes(self) -> dict[str, float]:
         """The keyword arguments to give ``planner.plan`` on top of the request."""
-        return {self.field: self.value}
+        return {self.field: self.value, **dict(self.also)}
 
 
 class PlanError(CompanionError):

@@ -765,9 +765,11 @@ _LABELS = {"max_step_pct": "steps up to {:g} %", "minutes": "{:g} minutes",
            "start_bpm": "start {:g} BPM", "target_bpm": "target {:g} BPM"}
 
 
-def _plan_option(field: str, value: float) -> PlanOption:
-    return PlanOption(field=field, value=value, label=_LABELS[field].format(value),
-                      flag=f"{_FLAGS[field]} {value:g}")
+def _plan_option(field: str, value: float, *also: tuple[str, float]) -> PlanOption:
+    changes = [(field, value), *also]
+    return PlanOption(field=field, value=value, also=tuple(also),
+                      label=" and ".join(_LABELS[f].format(v) for f, v in changes),
+                      flag=" ".join(f"{_FLAGS[f]} {v:g}" for f, v in changes))
 
 
 @dataclass
@@ -794,14 +796,19 @@ def _diagnose(u: _Uses, req: _Request) -> tuple[str, list[_Option]]:
     def nearest_lb(bpm: float) -> float | None:
         return None if not len(u.lb) else float(u.lb[np.argmin(np.abs(u.lb - math.log(bpm)))])
 
-    # 1. Nothing near the start or the target tempo.
+    # 1. Nothing near the start or the target tempo: the nearest tempo there is instead, and
+    # if that alone is not enough, with a session long enough for the steps it takes.
     for label, bpm in (("start", req.start_bpm), ("target", req.target_bpm)):
         near = nearest_lb(bpm)
         if near is not None and abs(near - math.log(bpm)) > ltol:
             nb = math.exp(near)
             reasons.append(f"no music within {req.max_step_pct:g} % of the {label} tempo {bpm:g} BPM "
                            f"(nearest: {nb:.0f} BPM)")
-            attempt(f"{label}_bpm", float(round(nb)), 2)
+            if not attempt(f"{label}_bpm", float(round(nb)), 2):
+                moved = req.with_(**{f"{label}_bpm": float(round(nb))})
+                for minutes in _longer_sessions(u, moved):
+                    if attempt(f"{label}_bpm", float(round(nb)), 3, ("minutes", minutes)):
+                        break
     # 2. A stretch of tempi without music that the arc has to cross or sit in.
     ts, bs = req.arc.bpms(req.start_bpm, req.target_bpm)
     arc_lo, arc_hi = math.log(min(bs)), math.log(max(bs))
@@ -847,6 +854,15 @@ def _diagnose(u: _Uses, req: _Request) -> tuple[str, list[_Option]]:
     if shorter is not None and not blocking:
         short = req.minutes - shorter
         reasons.append(f"{short:g} minute{'s' if short != 1 else ''} short")
+    # 5. Nothing yet: a target a little nearer the start (where a library usually has more).
+    if not tries.options and req.target_bpm != req.start_bpm:
+        toward = 1.0 if req.start_bpm > req.target_bpm else -1.0
+        for k in range(1, 7):
+            nearer = float(round(req.target_bpm * (1 + toward * 0.05 * k)))
+            if (nearer - req.start_bpm) * toward >= 0:  # not past the start
+                break
+            if attempt("target_bpm", nearer, 4):
+                break
     options = tries.options
     if req.locked and not options:
         reasons.append("the locked tracks cannot be joined to the arc within the max step; unlock one")
@@ -870,8 +886,8 @@ class _Attempts:
         self.options: list[_Option] = []
         self.tried: set[PlanOption] = set()
 
-    def attempt(self, field: str, value: float, rank: int) -> bool:
-        option = _plan_option(field, value)
+    def attempt(self, field: str, value: float, rank: int, *also: tuple[str, float]) -> bool:
+        option = _plan_option(field, value, *also)
         if option not in self.tried:
             self.tried.add(option)
             req = self.req.with_(**option.changes)
@@ -879,6 +895,25 @@ class _Attempts:
             if f is not None:
                 self.options.append(_Option(option, req, f, rank))
         return any(o.option == option for o in self.options)
+
+
+def _longer_sessions(u: _Uses, req: _Request) -> list[float]:
+    """Session lengths (minutes, whole) to try for ``req`` when its steps do not fit in its
+    minutes: enough for the steps its arc takes with the library's typical track, then more;
+    none beyond four times the minutes asked."""
+    lengths = u.dur[np.isfinite(u.dur)]
+    if not lengths.size:
+        return []
+    dmed = float(np.median(lengths))
+    heard = dmed - float(overlap_s(dmed, dmed, req.crossfade_s))
+    _, bs = req.arc.bpms(req.start_bpm, req.target_bpm)
+    ltol = math.log1p(req.max_step_pct / 100)
+    change = sum(abs(math.log(b1 / b0)) for b0, b1 in zip(bs[:-1], bs[1:], strict=True))
+    needed = max(0.0, change - 2 * ltol) / ltol
+    base = math.ceil(((needed + 1.5) * heard + req.arc.silence_s) / 60)
+    out = [float(m) for m in (base, math.ceil(base * 1.25), math.ceil(base * 1.5))
+           if req.minutes < m <= 4 * req.minutes]
+    return sorted(set(out))
 
 
 def _longest_feasible(req: _Request, tries: _Attempts) -> float | None:

@@ -221,22 +221,13 @@ def screen_text(app: CompanionApp) -> str:
 async def test_build_shows_the_planners_reason_and_keeps_the_form_to_try_again(
     store: Store, tmp_path: Path
 ) -> None:
-    from companion.tui.screens.build import BuildScreen
 
     # Six minutes of music from 84 down to 67.5 BPM: not enough for eight minutes.
     pieces = tuple((f"Piece {i}", "Tester", 84.0 - i * 1.5, 30.0) for i in range(12))
     add_library(store, tmp_path / "music", pieces)
     app = make_app(store=store)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("b", *"sunday")
-        form = app.screen
-        assert isinstance(form, BuildScreen)
-        form.query_one("#start").value = "84"
-        form.query_one("#target").value = "72"
-        form.query_one("#minutes").value = "8"
-        await pilot.press("ctrl+s")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        form = await submit_build(app, pilot, "sunday", start="84", target="72", minutes="8")
         reason = str(form.query_one("#refusal-reason").render())
         assert reason == "Your library cannot make this playlist: 3 minutes short."
         shown = screen_text(app)
@@ -440,3 +431,45 @@ async def test_quitting_mid_session_stores_it_as_stopped_early(store: Store, lib
     (session,) = store.sessions()
     assert session.outcome == OUTCOME_STOPPED and session.value("before") == 5
     assert session.listener == "ana"
+
+
+async def test_an_option_that_changes_two_settings_fills_both_fields_and_builds(
+    store: Store, tmp_path: Path
+) -> None:
+    from companion.core import playlists
+    from companion.tui.screens.build import OptionButton
+
+    # nothing below 60 BPM, and 2 minutes are too few to step from 84 down to 60
+    bpms = (84, 80, 76, 72, 68, 64, 60)
+    add_library(store, tmp_path / "music", tuple((f"Piece {b}", "Tester", float(b), 40.0) for b in bpms))
+    app = make_app(store=store)
+    async with app.run_test(size=SIZE) as pilot:
+        form = await submit_build(app, pilot, "both", start="84", target="50", minutes="2")
+        labels = [str(b.label) for b in form.query(OptionButton)]
+        both = [lab for lab in labels if lab.startswith("Target 60 BPM and ")]
+        assert both, labels
+        minutes = both[0].removeprefix("Target 60 BPM and ").removesuffix(" minutes")
+        button = next(b for b in form.query(OptionButton) if str(b.label) == both[0])
+        button.press()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert app.screen is not form
+        built = playlists.load("both")
+        assert built.meta["target_bpm"] == 60 and built.meta["minutes"] == float(minutes)
+        assert built.tracks
+
+
+async def submit_build(app, pilot, name: str, **fields: str):
+    """Open the Build screen, type ``name``, fill ``fields`` (input id -> text), submit, and
+    return the screen once the build worker is done."""
+    from companion.tui.screens.build import BuildScreen
+
+    await pilot.press("b", *name)
+    form = app.screen
+    assert isinstance(form, BuildScreen)
+    for field, text in fields.items():
+        form.query_one(f"#{field}").value = text
+    await pilot.press("ctrl+s")
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+    return form

@@ -469,3 +469,36 @@ def test_build_plans_from_the_store_and_saves(companion_home: Path):
     with pytest.raises(UserInputError, match="evening/x"):
         with Store() as store:
             planner.build(store, name="evening/x")
+
+
+def test_no_music_near_the_target_and_too_short_offers_both_changes_at_once():
+    # the slowest music is ~45 BPM and 12 minutes are too few to step down to it: no single
+    # change plans, so the option changes the target and the length together
+    lib = make_library(300, lo=45, hi=120, unsure=0)
+    asked = dict(start_bpm=110, target_bpm=38, minutes=12)
+    with pytest.raises(PlanError) as err:
+        planner.plan(lib, **asked)
+    both = [o for o in err.value.options if set(o.changes) == {"target_bpm", "minutes"}]
+    assert both, err.value
+    o = both[0]
+    assert o.changes["target_bpm"] == 45 and o.changes["minutes"] > 12
+    assert o.label == f"target 45 BPM and {o.changes['minutes']:g} minutes"
+    assert f"--target 45 --minutes {o.changes['minutes']:g}" in str(err.value)
+    pl = planner.plan(lib, **{**asked, **o.changes})
+    assert_valid(pl, max_step_pct=8.0, minutes=o.changes["minutes"], start=110, target=45,
+                 arc="step-down")
+
+
+def test_too_little_music_along_the_arc_still_offers_a_target_nearer_the_start():
+    # the demo library's tempi and lengths: 100 -> 44 in 20 minutes runs out of slow music
+    from companion.core import demo
+
+    lib = [Track(path=f"/demo/{s.filename}", title=s.title, artist=s.artist, album="demo",
+                 genre=s.genre, duration_s=float(s.target_s), bpm=float(s.bpm), bpm_confidence=0.9,
+                 loudness_lufs=-20.0) for s in demo.DEMO_TRACKS]
+    with pytest.raises(PlanError) as err:
+        planner.plan(lib, start_bpm=100, target_bpm=44, minutes=20)
+    targets = [o.changes["target_bpm"] for o in err.value.options if set(o.changes) == {"target_bpm"}]
+    assert targets and 44 < targets[0] < 100
+    pl = planner.plan(lib, start_bpm=100, target_bpm=targets[0], minutes=20)
+    assert_valid(pl, max_step_pct=8.0, minutes=20, start=100, target=targets[0], arc="step-down")

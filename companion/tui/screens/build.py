@@ -178,10 +178,11 @@ class BuildScreen(ReportsErrors, ModalScreen[Playlist | None]):
         self.build(BuildRequest(name, arc, start, target, minutes, nearest, max_step))
 
     def apply_option(self, option: PlanOption) -> None:
-        """Put ``option``'s value in its field and build: the form shows what was built."""
+        """Put ``option``'s values in their fields and build: the form shows what was built."""
         if self.building:
             return
-        self.query_one(f"#{FIELD_OF[option.field]}", Input).value = f"{option.value:g}"
+        for field, value in option.changes.items():
+            self.query_one(f"#{FIELD_OF[field]}", Input).value = f"{value:g}"
         self.action_submit()
 
     @on(Button.Pressed, ".plan-option")
