@@ -831,22 +831,18 @@ def _diagnose(u: _Uses, req: _Request) -> tuple[str, list[_Option]]:
         elif req.target_bpm < req.start_bpm and math.exp(lo) > req.target_bpm:
             attempt("start_bpm", float(math.floor(math.exp(lo))), 2)
     # 3. An arc steeper than the steps allow with tracks this long.
-    lengths = u.dur[np.isfinite(u.dur)]
-    if lengths.size:
-        dmed = float(np.median(lengths))
-        heard = dmed - float(overlap_s(dmed, dmed, req.crossfade_s))  # what a track adds, played
-        change = sum(abs(math.log(b1 / b0)) for b0, b1 in zip(bs[:-1], bs[1:], strict=True))
-        change = max(0.0, change - 2 * ltol)
-        fit = (req.total_s - req.arc.silence_s) / heard
-        needed = change / math.log1p(req.max_step_pct / 100)
-        if needed > fit - 1 and fit > 1:
+    steps = _Steps.of(u, req)
+    if steps is not None:
+        fit = (req.total_s - req.arc.silence_s) / steps.heard
+        if steps.needed > fit - 1 and fit > 1:
+            dmed = steps.typical_s
             reasons.append(
-                f"{req.start_bpm:g} → {req.target_bpm:g} BPM takes about {math.ceil(needed)} steps of "
-                f"{req.max_step_pct:g} %, but only ~{fit:.0f} of your tracks (typically "
+                f"{req.start_bpm:g} → {req.target_bpm:g} BPM takes about {math.ceil(steps.needed)} "
+                f"steps of {req.max_step_pct:g} %, but only ~{fit:.0f} of your tracks (typically "
                 f"{int(dmed) // 60}:{int(dmed) % 60:02d}) fit in {req.minutes:g} minutes"
             )
-            step_option((math.exp(change / max(fit - 1.5, 1.0)) - 1) * 100)
-            longer = math.ceil(((needed + 1.5) * heard + req.arc.silence_s) / 60)
+            step_option((math.exp(steps.change / max(fit - 1.5, 1.0)) - 1) * 100)
+            longer = steps.minutes_for(req)
             if longer <= 4 * req.minutes:
                 attempt("minutes", float(longer), 1)
     # 4. Too little music along the arc: the longest shorter session that works.
@@ -897,20 +893,42 @@ class _Attempts:
         return any(o.option == option for o in self.options)
 
 
+@dataclass(frozen=True)
+class _Steps:
+    """How many steps of the largest allowed size an arc takes, with the library's typical
+    track (its median length, and what it adds to a session as played)."""
+
+    typical_s: float
+    heard: float  # seconds a typical track adds, played (its length less a crossfade)
+    change: float  # the arc's tempo change in log units, less a step's worth at each end
+    needed: float  # steps of max_step_pct that change takes
+
+    @classmethod
+    def of(cls, u: _Uses, req: _Request) -> _Steps | None:
+        lengths = u.dur[np.isfinite(u.dur)]
+        if not lengths.size:
+            return None
+        dmed = float(np.median(lengths))
+        heard = dmed - float(overlap_s(dmed, dmed, req.crossfade_s))
+        _, bs = req.arc.bpms(req.start_bpm, req.target_bpm)
+        ltol = math.log1p(req.max_step_pct / 100)
+        change = sum(abs(math.log(b1 / b0)) for b0, b1 in zip(bs[:-1], bs[1:], strict=True))
+        change = max(0.0, change - 2 * ltol)
+        return cls(dmed, heard, change, change / ltol)
+
+    def minutes_for(self, req: _Request) -> int:
+        """Whole minutes a session needs for these steps (and the arc's silence)."""
+        return math.ceil(((self.needed + 1.5) * self.heard + req.arc.silence_s) / 60)
+
+
 def _longer_sessions(u: _Uses, req: _Request) -> list[float]:
     """Session lengths (minutes, whole) to try for ``req`` when its steps do not fit in its
     minutes: enough for the steps its arc takes with the library's typical track, then more;
     none beyond four times the minutes asked."""
-    lengths = u.dur[np.isfinite(u.dur)]
-    if not lengths.size:
+    steps = _Steps.of(u, req)
+    if steps is None:
         return []
-    dmed = float(np.median(lengths))
-    heard = dmed - float(overlap_s(dmed, dmed, req.crossfade_s))
-    _, bs = req.arc.bpms(req.start_bpm, req.target_bpm)
-    ltol = math.log1p(req.max_step_pct / 100)
-    change = sum(abs(math.log(b1 / b0)) for b0, b1 in zip(bs[:-1], bs[1:], strict=True))
-    needed = max(0.0, change - 2 * ltol) / ltol
-    base = math.ceil(((needed + 1.5) * heard + req.arc.silence_s) / 60)
+    base = steps.minutes_for(req)
     out = [float(m) for m in (base, math.ceil(base * 1.25), math.ceil(base * 1.5))
            if req.minutes < m <= 4 * req.minutes]
     return sorted(set(out))

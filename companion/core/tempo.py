@@ -112,6 +112,19 @@ class TempoError(CompanionError):
     """The audio holds no tempo to estimate (silence, or only a few seconds)."""
 
 
+# The linear part's features (the first of FEATURE_NAMES) and its fixed penalty (not fitted):
+# score penalty per 0.1 of on_vs_mid below EQUAL_PULSES (0.5 = on-beat and halfway alike).
+LINEAR_FEATURES = FEATURE_NAMES[:8]
+EQUAL_PULSES, EQUAL_PULSES_PENALTY = 0.58, 3.0
+
+
+def linear_scores(feats: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Log-linear level scores: ``weights`` over LINEAR_FEATURES plus the equal-pulses penalty."""
+    g = np.asarray(feats)[:, : len(LINEAR_FEATURES)]
+    on_mid = g[:, LINEAR_FEATURES.index("on_vs_mid")]
+    return g @ weights - EQUAL_PULSES_PENALTY * np.maximum(0.0, EQUAL_PULSES - on_mid) / 0.1
+
+
 @dataclass(frozen=True)
 class LevelModel:
     """Which candidate level is the beat, in two parts whose log-odds add up for each pair of
@@ -163,10 +176,6 @@ class LevelModel:
             linear=np.asarray(d["linear"], dtype=np.float64), blend=float(d["blend"]),
         )
 
-    def linear_scores(self, feats: np.ndarray) -> np.ndarray:
-        """The log-linear score of each level (rows of FEATURE_NAMES features)."""
-        return linear_scores(feats, self.linear)
-
     def decision(self, x: np.ndarray) -> np.ndarray:
         """Log-odds that the first level of each row of ``x`` (pairs of feature rows) is the beat."""
         n, trees = len(x), np.arange(self.feature.shape[0])[None, :]
@@ -185,7 +194,7 @@ class LevelModel:
         if k == 1:
             return np.ones(1)
         feats = np.nan_to_num(np.asarray(feats, dtype=np.float64))
-        lin = self.linear_scores(feats)
+        lin = linear_scores(feats, self.linear)
         z = lin[:, None] - lin[None, :]
         if self.blend:
             i, j = np.nonzero(~np.eye(k, dtype=bool))
@@ -204,17 +213,6 @@ class LevelModel:
 
 
 _MODEL: LevelModel | None = None
-# The linear part's features (the first of FEATURE_NAMES) and its fixed penalty (not fitted):
-# score penalty per 0.1 of on_vs_mid below EQUAL_PULSES (0.5 = on-beat and halfway alike).
-LINEAR_FEATURES = FEATURE_NAMES[:8]
-EQUAL_PULSES, EQUAL_PULSES_PENALTY = 0.58, 3.0
-
-
-def linear_scores(feats: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Log-linear level scores: ``weights`` over LINEAR_FEATURES plus the equal-pulses penalty."""
-    g = np.asarray(feats)[:, : len(LINEAR_FEATURES)]
-    on_mid = g[:, LINEAR_FEATURES.index("on_vs_mid")]
-    return g @ weights - EQUAL_PULSES_PENALTY * np.maximum(0.0, EQUAL_PULSES - on_mid) / 0.1
 
 
 def level_model() -> LevelModel:
