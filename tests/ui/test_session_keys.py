@@ -16,9 +16,11 @@ from tests.ui.conftest import wait_until
 SIZE = (120, 36)
 
 
-def quick_output() -> NullOutput:
-    """Silent, paced like a sound card but four times as fast."""
-    return NullOutput(realtime=True, speed=4.0)
+def paced_output() -> NullOutput:
+    """Silent, paced like a sound card. Not faster: the 6 s test tracks crossfade from their
+    3rd second, so track 2 stays the current one from 3.5 s for only ~1 s of audio; at 4x that
+    was 0.25 s, and on a busy machine the `p` key arrived after track 3 had taken over."""
+    return NullOutput(realtime=True, speed=1.0)
 
 
 def text(screen: SessionScreen, selector: str) -> str:
@@ -32,7 +34,7 @@ def footer_keys(app: CompanionApp) -> dict[str, str]:
 async def test_previous_restarts_the_track_and_e_toggles_end_after_this_track(
     store: Store, library: Playlist
 ) -> None:
-    app = make_app(store=store, output_factory=quick_output)
+    app = make_app(store=store, output_factory=paced_output)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("enter", "5", "enter")
         screen = app.screen
