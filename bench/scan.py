@@ -17,8 +17,9 @@ CPU seconds are user + system time of *every* process a run starts: the bench ma
 child subreaper (Linux prctl), so the scan's forkserver and the workers forked from it are
 re-parented to the bench when the scan exits and reaped here; their CPU lands in this
 process's RUSAGE_CHILDREN. Wall seconds are the run's elapsed time. Each figure is the best of
-``--repeat`` runs. Ratios are the baseline's time divided by the contender's (> 1: faster than
-librosa). The machine may be shared: CPU ratios are the steady figure, wall ratios vary.
+``--repeat`` runs (the baseline first in one, last in the next). Ratios are the baseline's
+time divided by the contender's (> 1: faster than librosa). The machine may be shared: CPU
+ratios are the steady figure, wall ratios vary.
 """
 
 from __future__ import annotations
@@ -118,8 +119,11 @@ def main() -> int:
     rescan_out = ""
     with tempfile.TemporaryDirectory(prefix="bench-scan-") as tmp:
         for r in range(args.repeat):
-            w, c, _ = run([py, "-c", BASELINE, *files], ONE_THREAD)
-            times.setdefault("librosa", []).append((w, c))
+            # the baseline runs first in even rounds and last in odd ones, so that a machine
+            # getting busier (or quieter) during the run does not favour either side
+            if r % 2 == 0:
+                w, c, _ = run([py, "-c", BASELINE, *files], ONE_THREAD)
+                times.setdefault("librosa", []).append((w, c))
             for jobs in (1, 2):
                 home = Path(tmp) / f"home-{r}-{jobs}"
                 env = dict(ONE_THREAD, COMPANION_HOME=str(home))
@@ -133,6 +137,9 @@ def main() -> int:
                     if not re.search(r"\b0 analysed\b", rescan_out):
                         sys.exit(f"bench: the rescan analysed files again: {rescan_out.strip()}")
                     times.setdefault("rescan (unchanged)", []).append((w, c))
+            if r % 2 == 1:
+                w, c, _ = run([py, "-c", BASELINE, *files], ONE_THREAD)
+                times.setdefault("librosa", []).append((w, c))
 
     print(f"{folder}: {len(files)} files, {audio_s / 60:.1f} min of audio; best of {args.repeat}")
     print("CPU = user+system s of every process of the run"

@@ -165,8 +165,10 @@ def calibration(rows: list[dict]) -> None:
 
 
 def candidate_table(rows: list[dict]) -> list[tuple[list[float], np.ndarray, int]]:
-    """Per track: candidate BPMs, all features (ALL_FEATURES), index of the true level (-1 when
-    absent). Cached in each corpus folder, keyed by the estimator's source."""
+    """Per track: the BPM estimate_tempo would give for each candidate level (refined, then the
+    followed beats' mean: what a user would see if the model chose that level), all features
+    (ALL_FEATURES), index of the true level (-1 when absent; a level is the true one when its
+    candidate BPM is). Cached in each corpus folder, keyed by the estimator's source."""
     out: list = []
     start = 0
     while start < len(rows):  # rows come folder by folder
@@ -189,11 +191,12 @@ def _folder_table(rows: list[dict], cache: Path) -> list[tuple[list[float], np.n
     parts = [tempo.onset_envelopes, tempo._detrend, tempo._acf, tempo._at, tempo.candidate_levels,
              tempo._level_evidence, tempo._peaks, tempo._pulse_evidence, tempo.track_beats,
              tempo._onsets, tempo._accent_grouping, tempo._peak_near, tempo._comb, tempo._mel_filterbank,
-             tempo.Envelopes]
+             tempo.Envelopes, tempo.refine_bpm, tempo.follow_beats, tempo.beat_times]
     key = "".join(inspect.getsource(f) for f in parts)
     key += repr((tempo.ALL_FEATURES, tempo.ANALYSIS_SR, tempo.MAX_ANALYSIS_S, tempo._RATIOS,
                  tempo._N_FFT, tempo._HOP, tempo._N_MELS, tempo._LOW_HZ, len(rows),
-                 tempo._PHASE_PERIODS, tempo._FLUX_LAG, tempo._PEAK_WIDTH, tempo._ONSET_WIDTH))
+                 tempo._PHASE_PERIODS, tempo._FLUX_LAG, tempo._PEAK_WIDTH, tempo._ONSET_WIDTH,
+                 tempo.MEAN_AGREES, tempo._DP_STRETCH, tempo._DP_TIGHTNESS, tempo._DP_MIN_BEATS))
     sig = hashlib.sha1(key.encode()).hexdigest()
     stamp = cache / f"features-{sig[:12]}.json"  # one per estimator version: cheap to compare
     if stamp.exists():
@@ -204,10 +207,14 @@ def _folder_table(rows: list[dict], cache: Path) -> list[tuple[list[float], np.n
     for i, r in enumerate(rows):
         y = load_mono(r["path"], sample_rate=tempo.ANALYSIS_SR)
         y, sr = tempo._prepare(y, tempo.ANALYSIS_SR)
-        env = tempo.onset_envelopes(y, sr).window(tempo.MAX_ANALYSIS_S)
-        cands, feats = tempo.candidate_levels(env, env.autocorrelations(), tempo.ALL_FEATURES)
+        whole = tempo.onset_envelopes(y, sr)
+        env = whole.window(tempo.MAX_ANALYSIS_S)
+        acf = env.autocorrelations()
+        cands, feats = tempo.candidate_levels(env, acf, tempo.ALL_FEATURES)
         hits = [j for j, c in enumerate(cands) if acc1(c, r["true_bpm"])]
-        items.append((cands, feats.tolist(), hits[0] if hits else -1))
+        finals = [tempo.follow_beats(whole.full, whole.fps, tempo.refine_bpm(acf.full, whole.fps, c))[0]
+                  for c in cands]
+        items.append((finals, feats.tolist(), hits[0] if hits else -1))
         print(f"\r  features {i + 1}/{len(rows)}", end="", file=sys.stderr)
     print(file=sys.stderr)
     stamp.write_text(json.dumps({"sig": sig, "items": items}))

@@ -155,6 +155,40 @@ def test_compound_six_eight_reads_the_dotted_quarter() -> None:
     assert "3/2" in {a.ratio for a in est.alternatives}
 
 
+def rubato_piece(bpm: float, bars: int = 24, per_bar: int = 4) -> tuple[np.ndarray, float, np.ndarray]:
+    """Plucked quarter notes over a bass on each downbeat, played with rubato: the tempo swells
+    by +-5 % over four bars and slows by up to 12 % into every eighth bar. Returns the audio,
+    the mean tempo actually played (beats per minute between the first and last beat), and the
+    beat times (s)."""
+    b = np.arange(bars * per_bar + 1)
+    factor = 1 + 0.05 * np.sin(2 * np.pi * b / (per_bar * 4) + 1.0)
+    factor *= 1 - 0.12 * np.clip(((b % (8 * per_bar)) / (8 * per_bar) - 0.8) / 0.2, 0, 1) ** 2
+    times = 0.5 + np.concatenate([[0.0], np.cumsum(60.0 / (bpm * factor[:-1]))])
+    y = np.zeros(int((times[-1] + 3) * SR), dtype=np.float32)
+    chords = [[48, 52, 55], [45, 48, 52], [41, 45, 48], [43, 47, 50]]
+    for k, t in enumerate(times[:-1]):
+        i = int(t * SR)
+        chord = chords[(k // per_bar) % 4]
+        note = _tone(_hz(chord[k % 3] + 24), 60 / bpm, decay_s=0.5)
+        y[i : i + len(note)] += (0.12 if k % per_bar == 0 else 0.08) * note[: len(y) - i]
+        if k % per_bar == 0:
+            bass = _tone(_hz(chord[0] - 12), 2.5 * 60 / bpm, decay_s=1.2)
+            y[i : i + len(bass)] += 0.1 * bass[: len(y) - i]
+    return y, 60 * (len(times) - 1) / (times[-1] - times[0]), times
+
+
+@pytest.mark.parametrize("bpm", [52.0, 66.0, 88.0])
+def test_rubato_reads_the_tempo_played_and_its_beats_follow_the_ritardandi(bpm: float) -> None:
+    # The periodicity peak follows the a-tempo stretches and reads rubato ~1 % fast; the
+    # beats, followed through every slowing, give the tempo actually played.
+    y, played, times = rubato_piece(bpm)
+    est = estimate_tempo(y, SR)
+    assert est.bpm == pytest.approx(played, rel=0.005)
+    beats = np.array(est.beat_times)
+    assert len(beats) >= 0.9 * len(times)
+    assert np.median([np.min(np.abs(times - b)) for b in beats]) < 0.02  # s
+
+
 def _drone(seconds: float = 60.0) -> np.ndarray:
     t = np.arange(int(seconds * SR)) / SR
     chord = sum(np.sin(2 * np.pi * f * t) for f in (110.0, 165.0, 220.0, 277.2))
