@@ -19,9 +19,9 @@ The pipeline is plain numpy (no librosa, no numba: nothing to compile or warm up
    - gradient-boosted trees (300, depth 3) that compare two levels on 28 features each: the
      above, the autocorrelation of all onsets and of the bass at ¼ … 6 times the level's
      period, how the strengths of successive beats group in twos and threes, strong-weak
-     alternation, on-beat against the thirds. The trees are weighted by ``blend`` against the
-     linear part: alone they fit the corpus best but read sparse slow music (a melody and a
-     pad, one note a beat) double, which the linear part gets right.
+     alternation, on-beat against the thirds. The trees' log-odds are added to the linear
+     part's at weight ``blend`` (0.7): at full weight they read more sparse slow music (a
+     long-note melody over a pad) double, which the linear part gets right.
 
    Each level's score is the sum of log-odds of its wins over the others; their softmax,
    Platt-scaled on cross-validated predictions, is the confidence. Tried and dropped:
@@ -690,7 +690,10 @@ def beat_times(x: np.ndarray, fps: float, bpm: float) -> np.ndarray:
 
 
 def track_beats(x: np.ndarray, fps: float, bpm: float) -> np.ndarray:
-    """Beat times (s): a pulse at ``bpm`` that locks on to onsets and follows gentle drift."""
+    """Beat times (s): a pulse at ``bpm`` that locks on to onsets and follows gentle drift
+    (never more than 5 % from ``bpm``). Held that close, it tells how well *this* level fits,
+    so the level model's on-beat features use it (the model was fitted on them); the beats a
+    user sees, and the final tempo, come from :func:`beat_times`, which follows rubato."""
     period = float(_period(bpm, fps))
     n = len(x)
     if n < 2 * period:
