@@ -396,7 +396,7 @@ def _prepare(y: np.ndarray, sr: int) -> tuple[np.ndarray, int]:
 
         y = soxr.resample(y, sr, ANALYSIS_SR).astype(np.float32)
         sr = ANALYSIS_SR
-    return np.nan_to_num(y), sr
+    return (y if np.isfinite(y).all() else np.nan_to_num(y)), sr  # one pass when clean
 
 
 def _mel_filterbank(sr: int, n_fft: int, n_mels: int, fmin: float, fmax: float) -> tuple[np.ndarray, np.ndarray]:
@@ -429,17 +429,18 @@ def onset_envelopes(y: np.ndarray, sr: int) -> Envelopes:
     win = np.hanning(_N_FFT).astype(np.float32)
     from scipy import fft
 
-    mels = []
-    for i in range(0, len(frames), 4096):  # bounded memory for long tracks
-        mag = np.abs(fft.rfft(frames[i : i + 4096] * win, axis=1))
-        mels.append(mag @ fb.T)
-    mel = np.concatenate(mels)
+    mel = np.empty((len(frames), _N_MELS), dtype=np.float32)
+    fbt = np.ascontiguousarray(fb.T)
+    # in chunks of 256 frames (1 MB of windowed audio): bounded memory for long tracks, and the
+    # working arrays stay in cache (4096-frame chunks took a third longer)
+    for i in range(0, len(frames), 256):
+        mel[i : i + 256] = np.abs(fft.rfft(frames[i : i + 256] * win, axis=1)) @ fbt
     # loudness-independent log compression: soft music gets the same treatment as loud
     ref = float(np.percentile(mel, 99)) or 1.0
     logmel = np.log1p(100.0 * mel / ref)
     lag = _FLUX_LAG
-    flux = np.maximum(0.0, logmel[lag:] - logmel[:-lag])
-    flux = np.vstack([np.zeros((lag, flux.shape[1]), dtype=flux.dtype), flux])
+    flux = np.zeros_like(logmel)  # the first ``lag`` frames have no flux
+    np.maximum(np.subtract(logmel[lag:], logmel[:-lag], out=flux[lag:]), 0.0, out=flux[lag:])
     full = flux.sum(axis=1)
     low = flux[:, low_bands].sum(axis=1) if low_bands.any() else full
     fps = sr / _HOP
