@@ -191,12 +191,13 @@ def _folder_table(rows: list[dict], cache: Path) -> list[tuple[list[float], np.n
     parts = [tempo.onset_envelopes, tempo._detrend, tempo._acf, tempo._at, tempo.candidate_levels,
              tempo._level_evidence, tempo._peaks, tempo._pulse_evidence, tempo.track_beats,
              tempo._onsets, tempo._accent_grouping, tempo._peak_near, tempo._comb, tempo._mel_filterbank,
-             tempo.Envelopes, tempo.refine_bpm, tempo.follow_beats, tempo.beat_times]
+             tempo.Envelopes, tempo.refine_bpm, tempo.follow_beats, tempo.beat_times, tempo.audible_span]
     key = "".join(inspect.getsource(f) for f in parts)
     key += repr((tempo.ALL_FEATURES, tempo.ANALYSIS_SR, tempo.MAX_ANALYSIS_S, tempo._RATIOS,
                  tempo._N_FFT, tempo._HOP, tempo._N_MELS, tempo._LOW_HZ, len(rows),
                  tempo._PHASE_PERIODS, tempo._FLUX_LAG, tempo._PEAK_WIDTH, tempo._ONSET_WIDTH,
-                 tempo.MEAN_AGREES, tempo._DP_STRETCH, tempo._DP_TIGHTNESS, tempo._DP_MIN_BEATS))
+                 tempo.MEAN_AGREES, tempo._DP_STRETCH, tempo._DP_TIGHTNESS, tempo._DP_MIN_BEATS,
+                 tempo.SILENCE_DB))
     sig = hashlib.sha1(key.encode()).hexdigest()
     stamp = cache / f"features-{sig[:12]}.json"  # one per estimator version: cheap to compare
     if stamp.exists():
@@ -207,7 +208,8 @@ def _folder_table(rows: list[dict], cache: Path) -> list[tuple[list[float], np.n
     for i, r in enumerate(rows):
         y = load_mono(r["path"], sample_rate=tempo.ANALYSIS_SR)
         y, sr = tempo._prepare(y, tempo.ANALYSIS_SR)
-        whole = tempo.onset_envelopes(y, sr)
+        first, last = tempo.audible_span(y, sr)  # as estimate_tempo does
+        whole = tempo.onset_envelopes(y[first:last], sr)
         env = whole.window(tempo.MAX_ANALYSIS_S)
         acf = env.autocorrelations()
         cands, feats = tempo.candidate_levels(env, acf, tempo.ALL_FEATURES)

@@ -61,6 +61,17 @@ def test_silence_or_a_short_clip_has_no_tempo(y: np.ndarray) -> None:
     assert isinstance(err.value, CompanionError) and "\n" not in str(err.value)
 
 
+@pytest.mark.parametrize("lead_s", [10.0, 20.0])
+def test_silence_before_and_after_the_music_changes_nothing(lead_s: float) -> None:
+    # a hidden-track style lead-in (and as much after) once read 80 BPM clicks as 46
+    quiet = np.zeros(int(lead_s * SR), dtype=np.float32)
+    est = estimate_tempo(np.concatenate([quiet, click_track(80.0, seconds=45.0), quiet]), SR)
+    assert 79.5 <= est.bpm <= 80.5
+    # beat times stay on the file's clock: the first click is at lead_s + 0.25 s
+    assert est.beat_times[0] == pytest.approx(lead_s + 0.25, abs=0.03)
+    assert est.beat_times[-1] < lead_s + 45.0
+
+
 def test_tap_tempo_uses_the_median_interval() -> None:
     assert tap_tempo([0.0, 1.0, 2.0, 3.0]) == 60.0
     assert tap_tempo([10.0, 10.5]) == 120.0
