@@ -11,6 +11,7 @@ import json
 import os
 import sqlite3
 import threading
+import time
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -122,9 +123,9 @@ class Store:
                 os.close(fd)
             self._conn = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
             self._conn.row_factory = sqlite3.Row
-            self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA foreign_keys=ON")
             self._migrate()
+            self._use_wal()
         except sqlite3.DatabaseError as exc:
             raise StoreError(
                 f"{self.path}: cannot open the database ({exc}); "
@@ -147,22 +148,49 @@ class Store:
 
     # -- plumbing ---------------------------------------------------------------------------
 
+    def _use_wal(self, wait_s: float = 30.0) -> None:
+        """Write-ahead logging (readers never wait for a writer). Switching needs the file to
+        itself, and SQLite answers "locked" at once, without waiting, while another process
+        opens it: retry until ``wait_s``. A no-op once the file is in WAL mode."""
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                self._conn.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
+
     def _migrate(self) -> None:
-        version = self._conn.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            raise StoreError(
-                f"{self.path} was written by a newer companion (schema {version}); upgrade companion"
-            )
-        with self._conn:
+        # One process migrates at a time: the app, `companion play` and a scan may open a new
+        # database at once, and two that both read version 0 both added the version-2 column
+        # ("duplicate column name"). BEGIN IMMEDIATE takes the write lock before the version is
+        # read; the others wait (the connection's timeout), then find it current. (Not
+        # executescript: it commits first, which would drop the lock.)
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            version = self._conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"{self.path} was written by a newer companion (schema {version}); upgrade companion"
+                )
             if version < 1:
-                self._conn.executescript(_SCHEMA)
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        self._conn.execute(statement)
             if version < 2:
                 # The analysed confidence, kept while a manual tempo overrides it.
                 self._conn.execute("ALTER TABLE tracks ADD COLUMN bpm_confidence_auto REAL")
                 self._conn.execute(
                     "UPDATE tracks SET bpm_confidence_auto = bpm_confidence WHERE bpm_source = 'auto'"
                 )
-            self._conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            if version != SCHEMA_VERSION:
+                self._conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            self._conn.commit()
+        except BaseException:
+            self._conn.rollback()
+            raise
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:

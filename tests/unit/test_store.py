@@ -94,3 +94,37 @@ def test_a_version_1_database_is_migrated(companion_home, tmp_path) -> None:
         store.set_manual_bpm("/m/a.flac", 35)
         track = store.clear_manual_bpm("/m/a.flac")
     assert (track.bpm, track.bpm_confidence) == (70, 0.7)
+
+
+def _open_at(args: tuple[str, float]) -> str:
+    """In a worker process: wait for the common start time, open the store, list sessions."""
+    import time
+
+    home, start = args
+    while time.time() < start:
+        pass
+    os.environ["COMPANION_HOME"] = home
+    try:
+        with Store() as store:
+            store.sessions()
+        return ""
+    except StoreError as exc:
+        return str(exc)
+
+
+def test_processes_opening_a_new_database_at_once_all_succeed(tmp_path) -> None:
+    # The app, `companion play` and a scan can open a new database together; both used to read
+    # schema version 0 and add the same column ("duplicate column name"), or fail switching to
+    # WAL ("database is locked"). Before the fix 88 of 120 such opens failed.
+    import multiprocessing
+    import time
+
+    errors: list[str] = []
+    with multiprocessing.get_context("fork").Pool(4) as pool:
+        for i in range(8):
+            home = tmp_path / f"home-{i}"
+            home.mkdir()
+            errors += [e for e in pool.map(_open_at, [(str(home), time.time() + 0.2)] * 4) if e]
+    assert errors == []
+    with Store(tmp_path / "home-0" / "companion.db") as store:
+        assert store.sessions() == []
