@@ -1,6 +1,9 @@
 # u-sequence — Music Care's U-sequence: descend over about three quarters of the session
 # to a calm trough, pause in silence (2 minutes lowered heart rate and breathing below
 # baseline in Bernardi et al., Heart 2006), then rise a little, to about trough + 15 %.
+# The curve meets the target at 0.60, before the silence at 0.72: a track is judged at its
+# middle, so the track that ends at the silence plays at the target (meeting it at 0.65 left
+# that track at 62-64 BPM for a 60 BPM target).
 #
 # Format (INI): [curve] maps session time (0 = start, 1 = end) to a tempo, written as
 # `start`, `target`, a multiple such as `target * 1.15`, or a plain BPM such as `72`.
@@ -13,7 +16,7 @@ description = Descend for ~3/4 of the time, 2 minutes of silence at the trough, 
 
 [curve]
 0.00 = start
-0.65 = target
+0.60 = target
 0.82 = target
 0.92 = target * 1.15
 1.00 = target * 1.15

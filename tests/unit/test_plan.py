@@ -203,6 +203,18 @@ def test_u_sequence_descends_pauses_near_the_trough_and_rises_about_15_percent()
     assert 60 * 1.15 * 0.92 <= up[-1] <= 60 * 1.15 * 1.08 or up[-1] >= down[-1]
 
 
+@pytest.mark.parametrize("start", [96.0, 88.0])
+@pytest.mark.parametrize("make", [lambda: make_library(2000, seed=3), lambda: demo_like_library()],
+                         ids=["2k-library", "demo-like"])
+def test_u_sequence_trough_is_at_the_target(make, start: float):
+    # the track before the silence is the trough: it plays at the target asked for (it was
+    # 62-64 BPM for a 60 BPM target when the curve met the target only at 0.65)
+    pl = planner.plan(make(), arc="u-sequence", start_bpm=start, target_bpm=60, minutes=20)
+    k = next(i for i, e in enumerate(pl.entries) if e.is_silence)
+    assert pl.entries[k - 1].used_bpm == min(e.used_bpm for e in pl.entries[:k])
+    assert abs(pl.entries[k - 1].used_bpm - 60) / 60 <= 0.03
+
+
 def test_sleep_ends_at_the_target_and_fades_out():
     pl = planner.plan(LIB, arc="sleep", start_bpm=85, target_bpm=58, minutes=25)
     last = pl.tracks[-1]
