@@ -162,19 +162,25 @@ class Store:
                     raise
                 time.sleep(0.02)
 
+    def _schema_version(self) -> int:
+        version = int(self._conn.execute("PRAGMA user_version").fetchone()[0])
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path} was written by a newer companion (schema {version}); upgrade companion"
+            )
+        return version
+
     def _migrate(self) -> None:
+        if self._schema_version() == SCHEMA_VERSION:
+            return  # the usual open: no write lock (a scan may be writing)
         # One process migrates at a time: the app, `companion play` and a scan may open a new
         # database at once, and two that both read version 0 both added the version-2 column
-        # ("duplicate column name"). BEGIN IMMEDIATE takes the write lock before the version is
-        # read; the others wait (the connection's timeout), then find it current. (Not
+        # ("duplicate column name"). BEGIN IMMEDIATE takes the write lock, then the version is
+        # read again; the others wait (the connection's timeout), then find it current. (Not
         # executescript: it commits first, which would drop the lock.)
         self._conn.execute("BEGIN IMMEDIATE")
         try:
-            version = self._conn.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise StoreError(
-                    f"{self.path} was written by a newer companion (schema {version}); upgrade companion"
-                )
+            version = self._schema_version()
             if version < 1:
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():
@@ -185,8 +191,7 @@ class Store:
                 self._conn.execute(
                     "UPDATE tracks SET bpm_confidence_auto = bpm_confidence WHERE bpm_source = 'auto'"
                 )
-            if version != SCHEMA_VERSION:
-                self._conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            self._conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             self._conn.commit()
         except BaseException:
             self._conn.rollback()
