@@ -191,7 +191,8 @@ def _folder_table(rows: list[dict], cache: Path) -> list[tuple[list[float], np.n
     parts = [tempo.onset_envelopes, tempo._detrend, tempo._acf, tempo._at, tempo.candidate_levels,
              tempo._level_evidence, tempo._peaks, tempo._pulse_evidence, tempo.track_beats,
              tempo._onsets, tempo._accent_grouping, tempo._peak_near, tempo._comb, tempo._mel_filterbank,
-             tempo.Envelopes, tempo.refine_bpm, tempo.follow_beats, tempo.beat_times, tempo.audible_span]
+             tempo.Envelopes, tempo.refine_bpm, tempo.follow_beats, tempo.beat_times, tempo.audible_span,
+             tempo.analyse, tempo.settle]
     key = "".join(inspect.getsource(f) for f in parts)
     key += repr((tempo.ALL_FEATURES, tempo.ANALYSIS_SR, tempo.MAX_ANALYSIS_S, tempo._RATIOS,
                  tempo._N_FFT, tempo._HOP, tempo._N_MELS, tempo._LOW_HZ, len(rows),
@@ -207,15 +208,10 @@ def _folder_table(rows: list[dict], cache: Path) -> list[tuple[list[float], np.n
     items = []
     for i, r in enumerate(rows):
         y = load_mono(r["path"], sample_rate=tempo.ANALYSIS_SR)
-        y, sr = tempo._prepare(y, tempo.ANALYSIS_SR)
-        first, last = tempo.audible_span(y, sr)  # as estimate_tempo does
-        whole = tempo.onset_envelopes(y[first:last], sr)
-        env = whole.window(tempo.MAX_ANALYSIS_S)
-        acf = env.autocorrelations()
-        cands, feats = tempo.candidate_levels(env, acf, tempo.ALL_FEATURES)
+        a = tempo.analyse(y, tempo.ANALYSIS_SR)  # what estimate_tempo reads
+        cands, feats = tempo.candidate_levels(a.window, a.acf, tempo.ALL_FEATURES)
         hits = [j for j, c in enumerate(cands) if acc1(c, r["true_bpm"])]
-        finals = [tempo.follow_beats(whole.full, whole.fps, tempo.refine_bpm(acf.full, whole.fps, c))[0]
-                  for c in cands]
+        finals = [tempo.settle(a, c)[0] for c in cands]
         items.append((finals, feats.tolist(), hits[0] if hits else -1))
         print(f"\r  features {i + 1}/{len(rows)}", end="", file=sys.stderr)
     print(file=sys.stderr)

@@ -312,6 +312,58 @@ def estimate_tempo(y: np.ndarray, sr: int) -> TempoEstimate:
     TempoError
         when the audio is shorter than about 4 seconds or silent.
     """
+    a = analyse(y, sr)
+    env, acf = a.env, a.acf
+    pulse = pulse_clarity(acf.full, env.fps)
+    if pulse < NO_PULSE:
+        raise TempoError("no steady beat found (a drone or ambience?); set a tempo by hand if it has one")
+    cands, feats = candidate_levels(a.window, acf)
+    model = level_model()
+    probs = model.probabilities(feats)
+    best = int(np.argmax(probs))
+    # Which level is the beat is one question; whether there is a beat at all is another. Weak
+    # periodicity (rubato, ambience) makes any reading a guess: on the dev corpus, pieces whose
+    # pulse clarity was under 0.05 were read right only a third of the time.
+    confidence = model.calibrated(float(probs[best])) * min(1.0, pulse / CLEAR_PULSE)
+    bpm, beats = settle(a, cands[best])
+    alternatives = []
+    for ratio, label in _ALTERNATIVES:
+        target = float(bpm * ratio)
+        near = [i for i, c in enumerate(cands) if abs(math.log(c / target)) < 0.04]
+        score = float(max(probs[i] for i in near)) if near else 0.0
+        if MIN_BPM <= target <= MAX_BPM:
+            alternatives.append(TempoAlternative(bpm=round(target, 1), score=round(score, 3), ratio=label))
+
+    # tempo near the start and the end, for smooth transitions (halves of short tracks)
+    edge = int(min(EDGE_S, 0.5 * a.seconds) * env.fps)
+    bpm_start = bpm_end = None
+    if edge >= 10 * env.fps:
+        bpm_start = _local_bpm(env.full[:edge], env.fps, bpm)
+        bpm_end = _local_bpm(env.full[-edge:], env.fps, bpm)
+    return TempoEstimate(
+        bpm=round(float(bpm), 1),
+        confidence=round(confidence, 3),
+        alternatives=tuple(alternatives),
+        bpm_start=bpm_start,
+        bpm_end=bpm_end,
+        beat_times=tuple(round(float(b) + a.offset_s, 3) for b in beats),
+    )
+
+
+@dataclass(frozen=True)
+class Analysed:
+    """What the estimate reads from a piece of audio (see :func:`analyse`)."""
+
+    offset_s: float  # where the audible part begins in the file
+    seconds: float  # how long the audible part lasts
+    env: Envelopes  # onset envelopes of the audible part
+    window: Envelopes  # the part that decides the tempo (the middle MAX_ANALYSIS_S)
+    acf: Autocorrelations  # of ``window``
+
+
+def analyse(y: np.ndarray, sr: int) -> Analysed:
+    """Onset envelopes and autocorrelations of the audible part of ``y`` (``sr`` Hz, resampled
+    to ANALYSIS_SR). Raises TempoError when it is silent or under 4 seconds long."""
     y, sr = _prepare(y, sr)
     # silence before and after the music is not part of it: a 10-20 s silent lead-in read a
     # click track at 80 BPM as 46 (the onset density and threshold count the silent frames)
@@ -324,43 +376,14 @@ def estimate_tempo(y: np.ndarray, sr: int) -> TempoEstimate:
     env = onset_envelopes(y, sr)
     if not np.any(env.full > 0):
         raise TempoError("silent: no tempo to estimate; set it by hand")
-    analysis = env.window(MAX_ANALYSIS_S)
-    acf = analysis.autocorrelations()
-    pulse = pulse_clarity(acf.full, env.fps)
-    if pulse < NO_PULSE:
-        raise TempoError("no steady beat found (a drone or ambience?); set a tempo by hand if it has one")
-    cands, feats = candidate_levels(analysis, acf)
-    model = level_model()
-    probs = model.probabilities(feats)
-    best = int(np.argmax(probs))
-    bpm = refine_bpm(acf.full, env.fps, cands[best])
-    # Which level is the beat is one question; whether there is a beat at all is another. Weak
-    # periodicity (rubato, ambience) makes any reading a guess: on the dev corpus, pieces whose
-    # pulse clarity was under 0.05 were read right only a third of the time.
-    confidence = model.calibrated(float(probs[best])) * min(1.0, pulse / CLEAR_PULSE)
-    bpm, beats = follow_beats(env.full, env.fps, bpm)
-    alternatives = []
-    for ratio, label in _ALTERNATIVES:
-        target = float(bpm * ratio)
-        near = [i for i, c in enumerate(cands) if abs(math.log(c / target)) < 0.04]
-        score = float(max(probs[i] for i in near)) if near else 0.0
-        if MIN_BPM <= target <= MAX_BPM:
-            alternatives.append(TempoAlternative(bpm=round(target, 1), score=round(score, 3), ratio=label))
+    window = env.window(MAX_ANALYSIS_S)
+    return Analysed(first / sr, len(y) / sr, env, window, window.autocorrelations())
 
-    # tempo near the start and the end, for smooth transitions (halves of short tracks)
-    edge = int(min(EDGE_S, 0.5 * len(y) / sr) * env.fps)
-    bpm_start = bpm_end = None
-    if edge >= 10 * env.fps:
-        bpm_start = _local_bpm(env.full[:edge], env.fps, bpm)
-        bpm_end = _local_bpm(env.full[-edge:], env.fps, bpm)
-    return TempoEstimate(
-        bpm=round(float(bpm), 1),
-        confidence=round(confidence, 3),
-        alternatives=tuple(alternatives),
-        bpm_start=bpm_start,
-        bpm_end=bpm_end,
-        beat_times=tuple(round(float(b) + first / sr, 3) for b in beats),
-    )
+
+def settle(a: Analysed, level_bpm: float) -> tuple[float, np.ndarray]:
+    """(final BPM, beat times in s from the audible start) when ``level_bpm`` is the chosen
+    level: refined on the periodicity peak, then the beats followed (see follow_beats)."""
+    return follow_beats(a.env.full, a.env.fps, refine_bpm(a.acf.full, a.env.fps, level_bpm))
 
 
 # -- onset envelopes -----------------------------------------------------------------------------
@@ -681,7 +704,7 @@ def beat_times(x: np.ndarray, fps: float, bpm: float) -> np.ndarray:
     """
     n = len(x)
     sd = float(np.std(x)) if n else 0.0
-    if sd <= 0:
+    if sd <= 0 or not np.any(x > 0):
         return np.array([])
     o = np.asarray(x, dtype=np.float64) / sd
     period = float(_period(bpm, fps))
@@ -700,8 +723,6 @@ def beat_times(x: np.ndarray, fps: float, bpm: float) -> np.ndarray:
         chained = best > 0  # else the chain starts afresh here
         score[t] += np.where(chained, best, 0.0)
         back[t] = np.where(chained, prev[rows, j], -1)
-    if not np.any(o > 0):
-        return np.array([])
     onsets = np.nonzero(o > 0.5 * float(np.median(o[o > 0])))[0]
     last = int(onsets[-1])
     first = max(0, last - int(2 * period))
