@@ -118,12 +118,16 @@ def main() -> int:
     times: dict[str, list[tuple[float, float]]] = {}
     rescan_out = ""
     with tempfile.TemporaryDirectory(prefix="bench-scan-") as tmp:
+
+        def baseline() -> None:
+            w, c, _ = run([py, "-c", BASELINE, *files], ONE_THREAD)
+            times.setdefault("librosa", []).append((w, c))
+
         for r in range(args.repeat):
             # the baseline runs first in even rounds and last in odd ones, so that a machine
             # getting busier (or quieter) during the run does not favour either side
             if r % 2 == 0:
-                w, c, _ = run([py, "-c", BASELINE, *files], ONE_THREAD)
-                times.setdefault("librosa", []).append((w, c))
+                baseline()
             for jobs in (1, 2):
                 home = Path(tmp) / f"home-{r}-{jobs}"
                 env = dict(ONE_THREAD, COMPANION_HOME=str(home))
@@ -138,8 +142,7 @@ def main() -> int:
                         sys.exit(f"bench: the rescan analysed files again: {rescan_out.strip()}")
                     times.setdefault("rescan (unchanged)", []).append((w, c))
             if r % 2 == 1:
-                w, c, _ = run([py, "-c", BASELINE, *files], ONE_THREAD)
-                times.setdefault("librosa", []).append((w, c))
+                baseline()
 
     print(f"{folder}: {len(files)} files, {audio_s / 60:.1f} min of audio; best of {args.repeat}")
     print("CPU = user+system s of every process of the run"

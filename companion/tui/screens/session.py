@@ -32,6 +32,8 @@ from companion.tui.widgets.pulse import BeatPulse
 from companion.tui.widgets.rating import RatingPrompt
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from companion.core.player import Player, PlayerStatus
 
 POLL_S = 0.25  # how often the player's status is read
@@ -162,26 +164,23 @@ class SessionScreen(WorkerScreen):
         self._go_to_history()
 
     def action_pause(self) -> None:
-        if self.player is None:
-            return
-        self.player.toggle_pause()
-        self._poll()
+        self._transport(lambda p: p.toggle_pause())
 
     def action_skip(self) -> None:
-        if self.player is not None:
-            self.player.skip()
-            self._poll()
+        self._transport(lambda p: p.skip())
 
     def action_previous(self) -> None:
         """Restarts the track once 3 s of it have played; sooner, the one before."""
-        if self.player is not None:
-            self.player.previous()
-            self._poll()
+        self._transport(lambda p: p.previous())
 
     def action_sleep(self) -> None:
         """Sleep timer: end after this track; pressed again, cancelled."""
+        self._transport(lambda p: p.toggle_sleep())
+
+    def _transport(self, command: Callable[[Player], object]) -> None:
+        """A transport key: tell the player (when there is one), then show its new state."""
         if self.player is not None:
-            self.player.toggle_sleep()
+            command(self.player)
             self._poll()
 
     def action_stop(self) -> None:
