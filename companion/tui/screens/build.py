@@ -24,7 +24,6 @@ from companion.core.models import Playlist
 from companion.tui.screens.base import ReportsErrors
 
 HINT = "enter or ctrl+s builds · escape cancels"
-DEFAULT_MAX_STEP_PCT = 8.0  # planner.DEFAULT_MAX_STEP_PCT (the planner is imported only to plan)
 
 #: The form field that holds each setting a PlanOption may change.
 FIELD_OF = {"start_bpm": "start", "target_bpm": "target", "minutes": "minutes",
@@ -40,8 +39,8 @@ class BuildRequest:
     start_bpm: float | None  # None: the planner picks one from the library
     target_bpm: float
     minutes: float
+    max_step_pct: float
     nearest: bool = False  # if the library cannot, build the nearest plan it allows
-    max_step_pct: float = DEFAULT_MAX_STEP_PCT
 
 
 def arcs_on_offer() -> dict[str, str]:
@@ -109,6 +108,8 @@ class BuildScreen(ReportsErrors, ModalScreen[Playlist | None]):
     ]
 
     def compose(self) -> ComposeResult:
+        from companion.core import planner  # its defaults fill the form (imported when it opens)
+
         self.arcs = arcs_on_offer()
         first = next(iter(self.arcs))
         with Vertical(id="build-dialog", classes="dialog"):
@@ -125,11 +126,13 @@ class BuildScreen(ReportsErrors, ModalScreen[Playlist | None]):
                 yield Label("Start BPM")
                 yield Input("", id="start", type="number", placeholder="blank: from your library")
                 yield Label("Target BPM")
-                yield Input("60", id="target", type="number", placeholder="e.g. 60")
+                yield Input(f"{planner.DEFAULT_TARGET_BPM:g}", id="target", type="number",
+                            placeholder="e.g. 60")
                 yield Label("Minutes")
-                yield Input("20", id="minutes", type="number", placeholder="e.g. 20")
+                yield Input(f"{planner.DEFAULT_MINUTES:g}", id="minutes", type="number",
+                            placeholder="e.g. 20")
                 yield Label("Max step %")
-                yield Input(f"{DEFAULT_MAX_STEP_PCT:g}", id="max-step", type="number",
+                yield Input(f"{planner.DEFAULT_MAX_STEP_PCT:g}", id="max-step", type="number",
                             placeholder="largest tempo change between tracks, e.g. 8")
                 yield Label("Name")
                 yield Input("", id="name", placeholder="e.g. evening")
@@ -175,7 +178,7 @@ class BuildScreen(ReportsErrors, ModalScreen[Playlist | None]):
             return
         self.building = True
         self.query_one("#build-hint", Static).update(f"building {name}…")
-        self.build(BuildRequest(name, arc, start, target, minutes, nearest, max_step))
+        self.build(BuildRequest(name, arc, start, target, minutes, max_step, nearest))
 
     def apply_option(self, option: PlanOption) -> None:
         """Put ``option``'s values in their fields and build: the form shows what was built."""
