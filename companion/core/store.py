@@ -284,6 +284,10 @@ class Store:
         with self.transaction() as c:
             return sum(c.execute("DELETE FROM tracks WHERE path = ?", (p,)).rowcount for p in paths_)
 
+    def track_count(self) -> int:
+        """How many files the library holds (any status), without reading them."""
+        return int(self._query("SELECT COUNT(*) FROM tracks")[0][0])
+
     def tracks(self, *, status: str | None = None, under: str | None = None) -> list[Track]:
         """All tracks, ordered by path; optionally only one status or those below a folder."""
         sql, args = f"SELECT {_TRACK_COLUMNS} FROM tracks", []

@@ -46,6 +46,13 @@ def test_a_failed_file_keeps_its_error_row(tmp_path) -> None:
     assert (track.status, track.error, track.title) == ("error", "cannot read audio", "bad")
 
 
+def test_the_track_count_counts_every_file_without_reading_them(tmp_path) -> None:
+    with Store() as store:
+        assert store.track_count() == 0
+        store.save_analysis([_result("/x/bad.mp3", error="cannot read audio"), _result("/x/good.flac")])
+        assert store.track_count() == len(store.tracks()) == 2
+
+
 def test_a_failed_write_keeps_what_was_saved() -> None:
     with Store() as store:
         sid = store.start_session(listener="me", playlist="p", before=[Rating("stress", "before", 6)])

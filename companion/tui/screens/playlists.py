@@ -81,7 +81,7 @@ class PlaylistsScreen(WorkerScreen):
 
     def refresh_playlists(self, select: str | None = None) -> None:
         """Read the playlists and the library size again and show them."""
-        self.track_count = len(self.app.store.tracks())  # type: ignore[attr-defined]
+        self.track_count = self.app.store.track_count()  # type: ignore[attr-defined]
         self.playlists = list_playlists()
         table = self.query_one("#playlists", DataTable)
         current = select or self._selected_name()
