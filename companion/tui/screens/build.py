@@ -166,7 +166,7 @@ class BuildScreen(ReportsErrors, ModalScreen[Playlist | None]):
                 yield Static("", id="refusal-offer", classes="muted")
                 yield Vertical(id="refusal-options")
             yield Static(HINT, id="build-hint", classes="muted hint")
-        yield Footer()
+        yield Footer(show_command_palette=False)
 
     def on_mount(self) -> None:
         self.query_one("#name", Input).focus()

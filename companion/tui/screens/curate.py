@@ -57,13 +57,14 @@ def plan_chart_of(pl: Playlist) -> ChartData:
 class CurateScreen(WorkerScreen):
     """One playlist's entries, with keys that change and save it."""
 
+    help_title = "Curate a playlist"
     BINDINGS = [
         Binding("escape", "back", "Back", id="back"),
-        Binding("u", "move(-1)", "Move up", id="move-up"),
-        Binding("d", "move(1)", "Move down", id="move-down"),
+        Binding("u", "move(-1)", "Up", id="move-up"),
+        Binding("d", "move(1)", "Down", id="move-down"),
         Binding("x", "remove", "Remove", id="remove"),
         Binding("delete", "remove", "Remove", show=False),
-        Binding("space", "lock", "Lock/unlock", id="lock"),
+        Binding("space", "lock", "Lock", id="lock"),
         Binding("r", "replace", "Replace…", id="replace"),
         Binding("a", "replan", "Re-plan", id="replan"),
     ]
@@ -91,7 +92,7 @@ class CurateScreen(WorkerScreen):
         yield Chart(id="curate-chart")
         yield RowTable(id="entries")
         yield Static("", id="curate-notes", classes="muted summary")
-        yield Footer()
+        yield Footer(show_command_palette=False)
 
     def on_mount(self) -> None:
         table = self.query_one("#entries", RowTable)

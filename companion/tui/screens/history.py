@@ -41,7 +41,7 @@ class HistoryScreen(WorkerScreen):
         yield Static("", id="insight", classes="panel insight")
         yield DataTable(id="sessions", cursor_type="row")
         yield Static("", id="history-empty", classes="empty")
-        yield Footer()
+        yield Footer(show_command_palette=False)
 
     def on_mount(self) -> None:
         table = self.query_one("#sessions", DataTable)
@@ -143,7 +143,7 @@ class LateRatingScreen(ModalScreen[int | None]):
                 "What you give now is kept, marked as given later.", classes="muted dialog-note",
             )
             yield RatingPrompt("Stress now", begins=False, id="rate-late")
-        yield Footer()
+        yield Footer(show_command_palette=False)
 
     def on_mount(self) -> None:
         self.query_one(RatingPrompt).focus_input()

@@ -49,7 +49,7 @@ class FolderScreen(ModalScreen[str | None]):
             )
             yield Input(str(Path.home() / "Music"), id="folder", placeholder="/path/to/music")
             yield Static("enter scans · escape cancels", classes="muted hint")
-        yield Footer()
+        yield Footer(show_command_palette=False)
 
     @on(Input.Submitted)
     def _submitted(self, event: Input.Submitted) -> None:
@@ -95,7 +95,7 @@ class LibraryScreen(WorkerScreen):
         yield Static("", id="library-summary", classes="muted summary")
         yield DataTable(id="tracks", cursor_type="row")
         yield Static("", id="library-empty", classes="empty")
-        yield Footer()
+        yield Footer(show_command_palette=False)
 
     def on_mount(self) -> None:
         table = self.query_one("#tracks", DataTable)

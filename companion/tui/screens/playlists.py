@@ -42,13 +42,13 @@ class PlaylistsScreen(WorkerScreen):
 
     BINDINGS = [
         Binding("enter", "listen", "Listen", priority=True, id="listen"),
-        Binding("b", "build", "Build new", id="build"),
+        Binding("b", "build", "Build", id="build"),
         Binding("c", "curate", "Curate", id="curate"),
-        Binding("n", "rename", "Rename", id="rename"),
-        Binding("y", "duplicate", "Copy", id="duplicate"),
-        Binding("e", "export", "Export", id="export"),
-        Binding("i", "import", "Import", id="import"),
-        Binding("x", "delete", "Delete", id="delete"),
+        Binding("n", "rename", "Rename", show=False, id="rename"),
+        Binding("y", "duplicate", "Copy", show=False, id="duplicate"),
+        Binding("e", "export", "Export", show=False, id="export"),
+        Binding("i", "import", "Import", show=False, id="import"),
+        Binding("x", "delete", "Delete", show=False, id="delete"),
         Binding("delete", "delete", "Delete", show=False),
         Binding("d", "demo", "Create demo library", id="demo"),
         Binding("r", "refresh", "Refresh", show=False),
@@ -79,7 +79,7 @@ class PlaylistsScreen(WorkerScreen):
                 yield Static("", id="detail-meta", classes="muted")
                 yield Chart(id="detail-chart")
                 yield RowTable(id="detail-tracks")
-        yield Footer()
+        yield Footer(show_command_palette=False)
 
     def on_mount(self) -> None:
         table = self.query_one("#playlists", RowTable)

@@ -33,7 +33,7 @@ class ConfirmScreen(ModalScreen[bool]):
             yield Label(fmt.escape(self.title_text), classes="dialog-title")
             yield Static(fmt.escape(self.question), classes="dialog-note")
             yield Static("y yes · n no", classes="muted")
-        yield Footer()
+        yield Footer(show_command_palette=False)
 
     def action_answer(self, yes: bool) -> None:
         self.dismiss(yes)
@@ -55,7 +55,7 @@ class AskScreen(ModalScreen[str | None]):
                 yield Static(fmt.escape(self.note), classes="muted dialog-note")
             yield Input(self.value, placeholder=self.placeholder, id="ask")
             yield Static("enter confirms · escape cancels", classes="muted hint")
-        yield Footer()
+        yield Footer(show_command_palette=False)
 
     def on_mount(self) -> None:
         self.query_one("#ask", Input).focus()
@@ -89,7 +89,7 @@ class ChooseScreen(ModalScreen[int | None]):
             yield OptionList(*[Option(fmt.cell(f"{i}  {r}")) for i, r in enumerate(self.rows, 1)],
                              id="choices")
             yield Static("1–9 or enter chooses · escape cancels", classes="muted hint")
-        yield Footer()
+        yield Footer(show_command_palette=False)
 
     def on_mount(self) -> None:
         self.query_one("#choices", OptionList).focus()
