@@ -198,10 +198,10 @@ async def test_every_screen_shows_its_bindings_in_the_footer(
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         keys = footer_keys(app)
-        assert {"b": "Build new", "l": "Library", "h": "History", "q": "Quit"}.items() <= keys.items()
+        assert {"b": "Build", "l": "Library", "h": "History", "q": "Quit", "?": "Keys"}.items() <= keys.items()
         assert "Listen" in keys.values()
         await pilot.press("l")
-        assert footer_keys(app).get("s") == "Scan folder"
+        assert footer_keys(app).get("s") == "Scan"
         await pilot.press("h")
         assert footer_keys(app).get("p") == "Playlists"
         await pilot.press("p", "b")
@@ -305,25 +305,32 @@ async def test_library_lists_tracks_and_flags_unsure_tempi(store: Store, library
     app = make_app(store=store)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("l")
+        await app.workers.wait_for_complete()
         await pilot.pause()
         table = app.screen.query_one("#tracks", DataTable)
         rows = [row_text(table, i) for i in range(table.row_count)]
         assert [r[0] for r in rows] == ["Harbour Lights", "Slow Tide", "Evening Fern"]
-        assert rows[1][3] == "78" and rows[1][5] == "unsure"
+        assert rows[1][2] == "78" and rows[1][4] == "unsure"
+        assert rows[1][5] == "music" and rows[1][6] == library.entries[1].path  # folder, path
         summary = app.screen.query_one("#library-summary")
-        assert "3 tracks, by folder · 1 with an unsure tempo" in str(summary.render())
+        assert "3 tracks, by folder · 1 unsure" in str(summary.render())
         assert "Analysed BPM" not in footer_keys(app).values()  # nothing corrected yet
-        await pilot.press("o", "o")  # by tempo, then least sure first
-        assert row_text(table, 0)[0] == "Slow Tide" and "by confidence" in str(summary.render())
-        await pilot.press("o")  # back to folder order
 
-        await pilot.press("down", "asterisk")  # Slow Tide was heard at half its tempo
-        await pilot.pause()
-        assert row_text(table, 1)[3] == "156" and row_text(table, 1)[5] == "set by you"
+        async def press(*keys: str) -> None:
+            await pilot.press(*keys)
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+
+        await press("o")
+        await press("o")  # by tempo, then least sure first
+        assert row_text(table, 0)[0] == "Slow Tide" and "by confidence" in str(summary.render())
+        await press("o")  # back to folder order
+
+        await press("down", "asterisk")  # Slow Tide was heard at half its tempo
+        assert row_text(table, 1)[2] == "156" and row_text(table, 1)[4] == "set by you"
         assert store.track(library.entries[1].path).bpm == 156.0
-        await pilot.press("u")
-        await pilot.pause()
-        assert row_text(table, 1)[3] == "78" and store.track(library.entries[1].path).bpm == 78.0
+        await press("u")
+        assert row_text(table, 1)[2] == "78" and store.track(library.entries[1].path).bpm == 78.0
 
 
 async def test_scan_runs_in_the_background_with_progress_and_can_be_cancelled(
