@@ -34,7 +34,8 @@ def notes(app: CompanionApp) -> list[tuple[str, str]]:
 
 
 def footer_keys(app: CompanionApp) -> dict[str, str]:
-    return {k.key_display or k.key: k.description for k in app.screen.query_one(Footer).query(FooterKey)}
+    return {k.key_display or k.key: k.description for k in app.screen.query_one(Footer).query(FooterKey)
+            if k.display}
 
 
 def session_screen(app: CompanionApp) -> SessionScreen:
@@ -394,12 +395,16 @@ async def test_a_session_without_a_rating_after_can_be_rated_later(store: Store)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("h")
         await pilot.pause()
-        assert footer_keys(app).get("r") == "Rate how you feel now"
+        assert footer_keys(app).get("r") == "Rate now"
         await pilot.press("r", "4", "enter")
         await pilot.pause()
         assert "r" not in footer_keys(app)  # rated now
         row = row_text(app.screen.query_one("#sessions", DataTable), 0)
         assert row[4] == "8 → 4  (−4) · given later"
+        await app.workers.wait_for_complete()
+        await pilot.pause()  # the summary counts the late rating at once
+        assert "One session with stress rated before and after" in str(
+            app.screen.query_one("#insight").render())
     after = store.sessions()[0].rating("after")
     assert after is not None and after.value == 4 and after.late
 
