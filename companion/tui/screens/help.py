@@ -68,7 +68,7 @@ class HelpScreen(ModalScreen[None]):
                 text.append(f"{key:>12}  ", style="bold" if enabled else "dim")
                 text.append(what + ("" if enabled else " (not now)") + "\n",
                             style="" if enabled else "dim")
-            yield Static(text)
+            yield Static(text, id="help-keys")
             yield Static("ctrl+p finds any action by name · escape closes", classes="muted")
         yield Footer(show_command_palette=False)
 

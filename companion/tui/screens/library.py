@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,6 +98,7 @@ class TapScreen(ModalScreen[float | None]):
         from companion.core.tap import TapTempo
 
         self.track, self.tapper, self.bpm = track, TapTempo(), None
+        self.clock = time.monotonic  # seconds; tests tap on their own clock
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
@@ -109,9 +111,7 @@ class TapScreen(ModalScreen[float | None]):
         yield Footer(show_command_palette=False)
 
     def action_tap(self) -> None:
-        import time
-
-        self.bpm = self.tapper.tap(time.monotonic())
+        self.bpm = self.tapper.tap(self.clock())
         shown = (f"[b]{self.bpm:g} BPM[/b] from {self.tapper.count} taps" if self.bpm is not None
                  else f"{self.tapper.count} taps: keep going")
         self.query_one("#tap-bpm", Static).update(shown)
@@ -429,8 +429,6 @@ class LibraryScreen(WorkerScreen):
     @work(thread=True, exclusive=True, exit_on_error=False, group="preview")
     def play_preview(self, preview: Any) -> None:
         """Open the output (slow: sounddevice) and wait for the excerpt to end, off the UI."""
-        import time
-
         from companion.core.errors import CompanionError
 
         worker = get_current_worker()

@@ -29,6 +29,7 @@ class Series:
     mark: str = "●"
     style: str = "bold #88c0d0"
     join: bool = False  # fill the cells between neighbouring points with a thinner mark
+    guide: bool = False  # drawn behind (the arc): other marks cover it
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ class ChartData:
 
 
 Y_LABEL_W = 4
+BOTH = "◉"  # two series' points in one cell
 
 
 def _bounds(data: ChartData) -> tuple[float, float, float, float] | None:
@@ -85,6 +87,7 @@ def draw(data: ChartData, width: int, height: int) -> list[list[tuple[str, str]]
             rows[r][i] = (ch, "dim")
     for r in range(plot_h):
         rows[r][Y_LABEL_W - 1] = ("│", "dim")
+    marked: dict[tuple[int, int], str] = {}  # cell -> label of the series whose mark is there
     for s in data.series:
         pts = sorted(s.points)
         if s.join:
@@ -95,11 +98,20 @@ def draw(data: ChartData, width: int, height: int) -> list[list[tuple[str, str]]
                     rows[row(y)][c] = ("·", s.style)
         for x, y in pts:
             if math.isfinite(x) and math.isfinite(y):
-                rows[row(y)][col(x)] = (s.mark, s.style)
+                cell = (row(y), col(x))
+                if s.guide:
+                    rows[cell[0]][cell[1]] = (s.mark, s.style)
+                    continue
+                other = marked.get(cell)
+                # two series on one cell (before = after): one mark that says both are there
+                rows[cell[0]][cell[1]] = (BOTH, s.style) if other not in (None, s.label) else (s.mark, s.style)
+                marked[cell] = s.label
     if legend_rows:
         text: list[tuple[str, str]] = []
         for s in data.series:
             text += [(s.mark, s.style)] + [(ch, "dim") for ch in f" {s.label}   "]
+        if sum(not s.guide for s in data.series) > 1:
+            text += [(BOTH, "")] + [(ch, "dim") for ch in " both   "]
         text += [(ch, "dim") for ch in data.x_label]
         rows[-1] = (text + [(" ", "")] * width)[:width]
     return rows
@@ -147,6 +159,6 @@ def plan_chart(entries: Sequence[object], arc_points: Sequence[Point] = ()) -> C
         tempo.append((mid, float(bpm)))
     series = []
     if arc_points:
-        series.append(Series("arc", tuple(arc_points), mark="·", style="#4c566a"))
+        series.append(Series("arc", tuple(arc_points), mark="·", style="#4c566a", guide=True))
     series.append(Series("tempo (BPM)", tuple(tempo), mark="●", style="bold #88c0d0"))
     return ChartData(series=tuple(series), x_label="→ minutes")

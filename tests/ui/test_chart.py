@@ -1,0 +1,33 @@
+"""The character chart: what a person reads off it at 80 columns."""
+
+from __future__ import annotations
+
+from companion.tui.widgets.chart import BOTH, ChartData, Series, draw
+
+
+def text(rows) -> list[str]:
+    return ["".join(ch for ch, _ in r) for r in rows]
+
+
+def test_points_land_where_their_values_are_with_the_range_labelled():
+    data = ChartData(series=(Series("tempo", ((0, 90), (10, 60)), mark="●"),), y_range=None)
+    lines = text(draw(data, 20, 6))
+    assert lines[0].startswith(" 90│●") and lines[4][19] == "●"  # first point top left, last bottom right
+    assert lines[4].startswith(" 60│") and "tempo" in lines[5]
+
+
+def test_a_guide_is_drawn_behind_and_two_series_in_one_cell_show_both():
+    arc = Series("arc", ((0, 5), (10, 5)), mark="·", guide=True)
+    before = Series("before", ((0, 5), (10, 8)), mark="○")
+    after = Series("after", ((0, 5), (10, 2)), mark="●")
+    lines = text(draw(ChartData(series=(arc, before, after), y_range=(0, 10)), 60, 6))
+    assert lines[2][4] == BOTH  # before = after in session 1, the guide under them
+    assert lines[2][59] == "·" and lines[1][59] == "○" and lines[3][59] == "●"
+    assert "both" in lines[-1]
+
+
+def test_a_second_series_is_one_more_entry():
+    tempo = Series("tempo", ((0, 80), (5, 70)), mark="●")
+    arousal = Series("arousal", ((0, 75), (5, 72)), mark="▲")
+    lines = text(draw(ChartData(series=(tempo, arousal)), 30, 6))
+    assert any("▲" in line for line in lines[:-1]) and "arousal" in lines[-1]
