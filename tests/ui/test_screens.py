@@ -92,7 +92,7 @@ async def test_curation_keys_move_lock_remove_replace_and_replan(store: Store, t
 
         await settle(app, pilot, "space")  # lock the first track
         assert playlists.load("evening").entries[0].locked
-        assert rows(app, "#entries")[0][1] == "🔒"
+        assert rows(app, "#entries")[0][1] == "lock"
 
         await settle(app, pilot, "end", "x")  # remove the last
         assert [e.path for e in playlists.load("evening").entries] == before[:-1]

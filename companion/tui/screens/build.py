@@ -299,7 +299,6 @@ class BuildScreen(ReportsErrors, ModalScreen[Playlist | None]):
 
     async def _show_refusal(self, error: PlanError) -> None:
         self.query_one("#build-about").display = False  # room for the reason and the options
-        self.query_one("#arc-about").display = False
         self.query_one("#refusal-reason", Static).update(fmt.escape(refusal_text(error)))
         self.query_one("#refusal-offer", Static).update(
             "These would work; press a number to build it:" if error.options else "")

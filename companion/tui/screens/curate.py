@@ -60,9 +60,9 @@ class CurateScreen(WorkerScreen):
     help_title = "Curate a playlist"
     BINDINGS = [
         Binding("escape", "back", "Back", id="back"),
-        Binding("u", "move(-1)", "Up", id="move-up"),
-        Binding("d", "move(1)", "Down", id="move-down"),
-        Binding("x", "remove", "Remove", id="remove"),
+        Binding("u", "move(-1)", "Move up", show=False, id="move-up"),
+        Binding("d", "move(1)", "Move down", show=False, id="move-down"),
+        Binding("x", "remove", "Remove", show=False, id="remove"),
         Binding("delete", "remove", "Remove", show=False),
         Binding("space", "lock", "Lock", id="lock"),
         Binding("r", "replace", "Replace…", id="replace"),
@@ -92,11 +92,11 @@ class CurateScreen(WorkerScreen):
         yield Chart(id="curate-chart")
         yield RowTable(id="entries")
         yield Static("", id="curate-notes", classes="muted summary")
-        yield Footer(show_command_palette=False)
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         table = self.query_one("#entries", RowTable)
-        table.add_columns("#", "", "BPM", "Planned", "Length", "Title")
+        table.add_columns("#", "Lock", "BPM", "Planned", "Length", "Title")
         ok, pl = self.core(core_playlists.load, self.name_, store=self.app.store)  # type: ignore[attr-defined]
         if ok and pl is not None:
             self.seed = int(pl.meta.get("seed", 0) or 0)
@@ -114,7 +114,7 @@ class CurateScreen(WorkerScreen):
             if e.is_silence:
                 table.add_row(str(i), "", "", "", fmt.clock(e.silence_s), "· silence ·")
                 continue
-            table.add_row(str(i), "🔒" if e.locked else "", fmt.bpm(e.used_bpm or e.bpm),
+            table.add_row(str(i), "lock" if e.locked else "", fmt.bpm(e.used_bpm or e.bpm),
                           fmt.bpm(e.planned_bpm), fmt.clock(e.duration_s), fmt.cell(e.display_name))
         if pl.entries:
             table.move_cursor(row=min(max(row, 0), len(pl.entries) - 1))
@@ -122,7 +122,8 @@ class CurateScreen(WorkerScreen):
             f"{pl.name} · {pl.arc or 'no arc'} · {fmt.count(len(pl.tracks), 'track')} · "
             f"{fmt.clock(played_s(pl))} · {fmt.tempo_span(pl)}"))
         self.query_one("#curate-chart", Chart).set_data(plan_chart_of(pl))
-        self.query_one("#curate-notes", Static).update(fmt.escape("\n".join(pl.notes)))
+        notes = "\n".join(pl.notes) or "u/d move · x removes · space locks · r replaces · a re-plans · ? keys"
+        self.query_one("#curate-notes", Static).update(fmt.escape(notes))
         self.refresh_bindings()
 
     def _index(self) -> int | None:
