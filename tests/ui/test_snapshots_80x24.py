@@ -28,50 +28,40 @@ def fixed_library(store: Store) -> None:
     )))
 
 
+def pressing(*keys: str):
+    """A run_before that presses ``keys`` and lets the app settle."""
+
+    async def run_before(pilot: Pilot) -> None:
+        await pilot.press(*keys)
+        await settle(pilot)
+
+    return run_before
+
+
 def test_playlists_at_80x24(snap_compare, store: Store, library: Playlist) -> None:
     assert snap_compare(make_app(store=store), run_before=settle, terminal_size=SIZE)
 
 
 def test_curate_at_80x24(snap_compare, store: Store, library: Playlist) -> None:
-    async def run_before(pilot: Pilot) -> None:
-        await pilot.press("c", "down", "space")
-        await settle(pilot)
-
-    assert snap_compare(make_app(store=store), run_before=run_before, terminal_size=SIZE)
+    assert snap_compare(make_app(store=store), run_before=pressing("c", "down", "space"), terminal_size=SIZE)
 
 
 def test_build_form_at_80x24(snap_compare, store: Store, library: Playlist) -> None:
-    async def run_before(pilot: Pilot) -> None:
-        await pilot.press("b")
-        await settle(pilot)
-
-    assert snap_compare(make_app(store=store), run_before=run_before, terminal_size=SIZE)
+    assert snap_compare(make_app(store=store), run_before=pressing("b"), terminal_size=SIZE)
 
 
 def test_library_at_80x24(snap_compare, store: Store) -> None:
     fixed_library(store)
 
-    async def run_before(pilot: Pilot) -> None:
-        await pilot.press("l")
-        await settle(pilot)
-
-    assert snap_compare(make_app(store=store, auto_demo=False), run_before=run_before,
+    assert snap_compare(make_app(store=store, auto_demo=False), run_before=pressing("l"),
                         terminal_size=SIZE)
 
 
 def test_history_at_80x24(snap_compare, store: Store, library: Playlist) -> None:
     add_past_sessions(store)
 
-    async def run_before(pilot: Pilot) -> None:
-        await pilot.press("h")
-        await settle(pilot)
-
-    assert snap_compare(make_app(store=store), run_before=run_before, terminal_size=SIZE)
+    assert snap_compare(make_app(store=store), run_before=pressing("h"), terminal_size=SIZE)
 
 
 def test_keys_at_80x24(snap_compare, store: Store, library: Playlist) -> None:
-    async def run_before(pilot: Pilot) -> None:
-        await pilot.press("question_mark")
-        await settle(pilot)
-
-    assert snap_compare(make_app(store=store), run_before=run_before, terminal_size=SIZE)
+    assert snap_compare(make_app(store=store), run_before=pressing("question_mark"), terminal_size=SIZE)
