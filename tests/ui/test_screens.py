@@ -274,6 +274,9 @@ async def test_preview_plays_the_middle_of_the_track_through_the_apps_output(sto
         await pilot.press("v")
         await wait_until(pilot, lambda: bool(outputs) and app.screen.preview is None)
         assert len(outputs[0].frames) > outputs[0].sample_rate * 3  # the 6 s track, heard
+        await settle(app, pilot, "t", "v")  # to tap along, from the tap dialog
+        await wait_until(pilot, lambda: len(outputs) == 2 and app.screen_stack[-2].preview is None)
+        assert type(app.screen).__name__ == "TapScreen" and len(outputs[1].frames) > 0
 
 
 async def test_a_100k_track_library_loads_without_freezing_the_screen(store: Store):

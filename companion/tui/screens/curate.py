@@ -64,8 +64,8 @@ class CurateScreen(WorkerScreen):
         Binding("d", "move(1)", "Move down", show=False, id="move-down"),
         Binding("x", "remove", "Remove", show=False, id="remove"),
         Binding("delete", "remove", "Remove", show=False),
-        Binding("space", "lock", "Lock", id="lock"),
-        Binding("r", "replace", "Replace…", id="replace"),
+        Binding("space", "lock", "Lock", show=False, id="lock"),
+        Binding("r", "replace", "Replace", id="replace"),
         Binding("a", "replan", "Re-plan", id="replan"),
     ]
 

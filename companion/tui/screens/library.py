@@ -89,13 +89,16 @@ class TapScreen(ModalScreen[float | None]):
 
     BINDINGS = [
         Binding("space", "tap", "Tap"),
+        Binding("v", "preview", "Preview"),
         Binding("enter", "keep", "Keep this tempo"),
         Binding("escape", "cancel", "Cancel"),
     ]
 
-    def __init__(self, track: Track) -> None:
+    def __init__(self, track: Track, preview: Callable[[], None] | None = None) -> None:
         super().__init__()
         from companion.core.tap import TapTempo
+
+        self.preview = preview  # starts or stops hearing the track, to tap along
 
         self.track, self.tapper, self.bpm = track, TapTempo(), None
         self.clock = time.monotonic  # seconds; tests tap on their own clock
@@ -104,7 +107,7 @@ class TapScreen(ModalScreen[float | None]):
         with Vertical(classes="dialog"):
             yield Label("Tap the beat", classes="dialog-title")
             yield Static(fmt.escape(f"{self.track.display_name}: now {fmt.bpm(self.track.bpm)} BPM. "
-                                    "Press space on each beat you hear (v previews the track first)."),
+                                    "Press space on each beat you hear; v plays 20 s of it to tap along."),
                          classes="muted dialog-note")
             yield Static("tap at least 4 times", id="tap-bpm")
             yield Static("space taps · enter keeps it · escape cancels", classes="muted hint")
@@ -115,6 +118,10 @@ class TapScreen(ModalScreen[float | None]):
         shown = (f"[b]{self.bpm:g} BPM[/b] from {self.tapper.count} taps" if self.bpm is not None
                  else f"{self.tapper.count} taps: keep going")
         self.query_one("#tap-bpm", Static).update(shown)
+
+    def action_preview(self) -> None:
+        if self.preview is not None:
+            self.preview()
 
     def action_keep(self) -> None:
         if self.bpm is not None:
@@ -208,7 +215,8 @@ class LibraryScreen(WorkerScreen):
             self.refresh_tracks()
 
     def on_screen_suspend(self) -> None:
-        self.stop_preview()
+        if not isinstance(self.app.screen, ModalScreen):  # the tap dialog: keep listening
+            self.stop_preview()
 
     # -- loading, filtering, paging -----------------------------------------------------------
 
@@ -407,7 +415,7 @@ class LibraryScreen(WorkerScreen):
                 _, fixed = self.core(self.app.store.set_manual_bpm, track.path, bpm)  # type: ignore[attr-defined]
                 self._changed(track, fixed, "tapped")
 
-        self.app.push_screen(TapScreen(track), tapped)
+        self.app.push_screen(TapScreen(track, self.action_preview), tapped)
 
     # -- preview ------------------------------------------------------------------------------
 
