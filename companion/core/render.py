@@ -17,6 +17,13 @@ The timeline is counted in output frames ("session frames") from the start of th
   capped so its sample peak stays under :data:`PEAK_CEILING_DBFS`; a soft knee on the
   summed mix keeps overlaps (crossfades) from ever reaching full scale;
 - optionally the level follows the arc: ``level_drop_db`` quieter at the slowest track.
+
+What a playlist stores about how it sounds (its arc's ending ``fade_out_s``, the crossfade it
+was planned with) drives the session: :func:`settings_for` reads it, so every face honours it.
+Nothing the renderer is given can make it unbounded: a silence entry plays at most
+:data:`MAX_SILENCE_S`. Nothing it makes can hurt: :func:`make_safe` is the last stage before
+any output (the player's ring applies it to every block): non-finite samples become silence and
+no sample exceeds :data:`OUTPUT_CEILING`.
 """
 
 from __future__ import annotations
@@ -29,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from companion.core.errors import ReadError, UserInputError
-from companion.core.models import Loudness, PlaylistEntry
+from companion.core.models import Playlist, PlaylistEntry
 
 __all__ = [
     "DEFAULT_CROSSFADE_S",
@@ -37,6 +44,10 @@ __all__ = [
     "DEFAULT_FADE_OUT_S",
     "DEFAULT_TARGET_LUFS",
     "LIFT_S",
+    "MAX_CROSSFADE_S",
+    "MAX_FADE_S",
+    "MAX_SILENCE_S",
+    "OUTPUT_CEILING",
     "PEAK_CEILING_DBFS",
     "RAMP_S",
     "SILENCE_FADE_S",
@@ -46,9 +57,10 @@ __all__ = [
     "arc_drops_db",
     "equal_power",
     "level_gain_db",
-    "measure_file",
+    "make_safe",
     "plan_slots",
     "raised_cosine",
+    "settings_for",
     "soft_limit",
 ]
 
@@ -60,9 +72,14 @@ PEAK_CEILING_DBFS = -1.0  # levelling never lifts a track's sample peak above th
 SILENCE_FADE_S = 3.0  # fade around a silence segment when the crossfade is shorter
 RAMP_S = 0.05  # pause/resume/skip/stop ramps: short enough to feel instant, long enough not to click
 LIFT_S = 1.0  # a fade-out cancelled part-way comes back to full level over this
+MAX_CROSSFADE_S = 60.0
+MAX_FADE_S = 600.0  # session fade-in / fade-out
+MAX_SILENCE_S = 600.0  # a silence entry longer than this plays this long: a pause, not an ending
+OUTPUT_CEILING = 0.999  # no sample reaching an output is louder: below full scale after 16-bit rounding
 
 _KNEE = 10.0 ** (PEAK_CEILING_DBFS / 20.0)
-_LIMIT = 0.999  # the soft knee's asymptote: below full scale even after 16-bit rounding
+_LIMIT = OUTPUT_CEILING  # the soft knee's asymptote
+_CEILING32 = np.float32(OUTPUT_CEILING)
 
 
 # -- curves -----------------------------------------------------------------------------------
@@ -94,28 +111,19 @@ def soft_limit(block: np.ndarray) -> np.ndarray:
     return block
 
 
+def make_safe(block: np.ndarray) -> np.ndarray:
+    """The last stage before any output, in place: NaN and ±Inf become silence, peaks are bent
+    under the ceiling by :func:`soft_limit` and clipped at :data:`OUTPUT_CEILING` (float32
+    rounding of the knee). A float file holding NaN or Inf would otherwise reach a sound card
+    as a full-scale square wave or DC, and a rendered file as NaN. Returns ``block``."""
+    if not np.isfinite(block).all():
+        np.nan_to_num(block, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+    soft_limit(block)
+    np.clip(block, -_CEILING32, _CEILING32, out=block)
+    return block
+
+
 # -- loudness ---------------------------------------------------------------------------------
-
-
-def measure_file(path: str | Path, *, max_s: float | None = None) -> Loudness:
-    """Integrated loudness and sample peak of a file, decoded blockwise (flat memory).
-
-    max_s : measure only the first seconds (a quick estimate while the full pass runs).
-    Raises ReadError when the file cannot be decoded.
-    """
-    from companion.core import loudness
-
-    if max_s is None:
-        return loudness.measure_loudness(path)
-    sample_rate, channels, blocks = loudness.native_blocks(path)
-    meter = loudness.LoudnessMeter(sample_rate, channels)
-    seen = 0
-    for block in blocks:
-        meter.feed(block)
-        seen += len(block)
-        if seen >= max_s * sample_rate:
-            break
-    return meter.result()
 
 
 def level_gain_db(
@@ -176,10 +184,11 @@ class RenderSettings:
     block_frames: int = 4096
 
     def __post_init__(self) -> None:
-        for name in ("crossfade_s", "fade_in_s", "fade_out_s", "level_drop_db"):
+        for name, most in _BOUNDS.items():
             value = getattr(self, name)
-            if not math.isfinite(value) or value < 0:
-                raise UserInputError(f"{name.removesuffix('_s').replace('_', '-')} {value!r} must be 0 or more")
+            if not (isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and 0 <= value <= most):
+                raise UserInputError(f"{name.removesuffix('_s').replace('_', '-')} {value!r} must be "
+                                     f"between 0 and {most:g}")
         if not -70.0 <= self.target_lufs <= 0.0:
             raise UserInputError(f"target loudness {self.target_lufs} LUFS is out of range; use -70 to 0 (default -20)")
         if self.channels not in (1, 2) or self.sample_rate <= 0:
@@ -187,6 +196,36 @@ class RenderSettings:
 
     def frames(self, seconds: float) -> int:
         return int(round(seconds * self.sample_rate))
+
+
+_BOUNDS = {"crossfade_s": MAX_CROSSFADE_S, "fade_in_s": MAX_FADE_S, "fade_out_s": MAX_FADE_S,
+           "level_drop_db": 60.0}
+STORED = ("crossfade_s", "fade_in_s", "fade_out_s")  # what a playlist may say about its sound
+
+
+def settings_for(playlist: Playlist, **given: float | None) -> tuple[RenderSettings, list[str]]:
+    """How ``playlist`` sounds, and notices about stored values that were ignored.
+
+    given : RenderSettings fields chosen by the listener (a flag, a setting); None or absent
+        means "as the playlist says": its stored ``crossfade_s`` (planned with), ``fade_in_s``
+        and ``fade_out_s`` (its arc's ending, e.g. the sleep arc's 60 s), else the defaults.
+    A stored value that is not a number in range (a hand-edited or hostile file) is ignored
+    with a notice; a value given by the caller is checked and refused (UserInputError).
+    """
+    chosen = {k: v for k, v in given.items() if v is not None}
+    notices = []
+    for name in STORED:
+        if name in chosen or name not in playlist.meta:
+            continue
+        value = playlist.meta[name]
+        try:
+            RenderSettings(**{name: value})
+        except (UserInputError, TypeError):
+            notices.append(f"playlist setting {name} = {str(value)[:40]!r} is not usable; "
+                           "playing with the default")
+            continue
+        chosen[name] = float(value)
+    return RenderSettings(**chosen), notices
 
 
 @dataclass
@@ -510,7 +549,12 @@ class SessionRenderer:
     def _length(self, i: int) -> int:
         e = self.entries[i]
         if e.is_silence:
-            n = self.settings.frames(e.silence_s)
+            seconds = e.silence_s
+            if not seconds <= MAX_SILENCE_S:
+                self.notices.append(f"a silence of {e.silence_s:g} s plays for {MAX_SILENCE_S:g} s, "
+                                    "the longest pause a session has")
+                seconds = MAX_SILENCE_S
+            n = self.settings.frames(seconds)
         else:
             try:
                 if e.path not in self._path_frames:

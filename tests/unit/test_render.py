@@ -200,16 +200,14 @@ def test_bad_settings_are_refused_with_a_plain_message(kw: dict[str, float]) -> 
 def test_loudness_levelling_brings_real_files_to_the_target(tmp_path) -> None:
     import soundfile as sf
 
-    from companion.core.loudness import measure_loudness_array
+    from companion.core.loudness import measure_loudness, measure_loudness_array
 
     sr = 44100
     t = np.arange(3 * sr) / sr
     quiet = 0.02 * np.sin(2 * np.pi * 440 * t) * (1 + 0.3 * np.sin(2 * np.pi * 0.5 * t))
     path = tmp_path / "quiet.wav"
     sf.write(path, quiet.astype(np.float32), sr)
-    level = render.measure_file(path)
+    level = measure_loudness(path)
     gain = render.level_gain_db(level.lufs, level.peak_dbfs, target_lufs=-20.0)
     out = quiet * 10 ** (gain / 20)
     assert measure_loudness_array(out.astype(np.float32), sr).lufs == pytest.approx(-20.0, abs=0.2)
-    quick = render.measure_file(path, max_s=1.0)
-    assert quick.lufs == pytest.approx(level.lufs, abs=1.0)
