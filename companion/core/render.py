@@ -404,7 +404,9 @@ class SessionRenderer:
         """
         while True:
             try:
-                return self._render(frames)
+                # A broken float file's NaN/Inf mixes quietly here; make_safe silences it later.
+                with np.errstate(invalid="ignore", over="ignore"):
+                    return self._render(frames)
             except _SlotFailed as failed:
                 self._fail(failed.slot, failed.reason)
 
