@@ -173,9 +173,8 @@ class Player:
         # exactly (a file output never has a listener waiting).
         wait = FIRST_MEASURE_MAX_S if self.output.realtime else math.inf
         self._levels = Levels(self.playlist.entries, settings.target_lufs, wait_up_to_s=wait)
-        kwargs = {} if self._open_source is None else {"open_source": self._open_source}
-        renderer = render.SessionRenderer(self.playlist.entries, settings,
-                                          gain_db_of=self._levels.gain_db, **kwargs)
+        renderer = render.SessionRenderer(self.playlist.entries, settings, gain_db_of=self._levels.gain_db,
+                                          open_source=self._open_source or render.open_track)
         renderer.notices[:0] = self._setting_notices
         if not renderer.slots:
             failed = [n for n in renderer.notices if n.startswith("skipped ")]

@@ -29,9 +29,10 @@ no sample exceeds :data:`OUTPUT_CEILING`.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -212,14 +213,14 @@ def settings_for(playlist: Playlist, **given: float | None) -> tuple[RenderSetti
     A stored value that is not a number in range (a hand-edited or hostile file) is ignored
     with a notice; a value given by the caller is checked and refused (UserInputError).
     """
-    chosen = {k: v for k, v in given.items() if v is not None}
+    chosen: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
     notices = []
     for name in STORED:
         if name in chosen or name not in playlist.meta:
             continue
         value = playlist.meta[name]
         try:
-            RenderSettings(**{name: value})
+            RenderSettings(**{name: value})  # type: ignore[arg-type]  # checked here, at run time
         except (UserInputError, TypeError):
             notices.append(f"playlist setting {name} = {str(value)[:40]!r} is not usable; "
                            "playing with the default")
@@ -283,7 +284,7 @@ def plan_slots(
 class _Voice:
     """Exactly ``length`` frames of one track: decoder output padded or trimmed to the plan."""
 
-    def __init__(self, blocks: Iterator[np.ndarray], length: int, channels: int) -> None:
+    def __init__(self, blocks: Generator[np.ndarray, None, None], length: int, channels: int) -> None:
         self._blocks = blocks
         self._left = length
         self._channels = channels
@@ -307,20 +308,20 @@ class _Voice:
         return out
 
     def close(self) -> None:
-        close = getattr(self._blocks, "close", None)
-        if close is not None:
-            close()
+        self._blocks.close()  # the decoder's file closes now, not when garbage is collected
 
 
-SourceOpener = Callable[[str, RenderSettings, float], Iterator[np.ndarray]]  # path, settings, start_s
+# (path, settings, start_s) -> the track's blocks from start_s, converted to the output format.
+# A generator, so that dropping a track closes its file at once.
+SourceOpener = Callable[[str, RenderSettings, float], Generator[np.ndarray, None, None]]
 GainOf = Callable[[int], float]
 
 
-def open_track(path: str, settings: RenderSettings, start_s: float = 0.0) -> Iterator[np.ndarray]:
+def open_track(path: str, settings: RenderSettings, start_s: float = 0.0) -> Generator[np.ndarray, None, None]:
     """Decode ``path`` blockwise from ``start_s`` seconds, converted to the output rate and channels."""
     from companion.core import audio_io
 
-    return audio_io.read_blocks(
+    yield from audio_io.read_blocks(
         path, block_frames=16384, sample_rate=settings.sample_rate, channels=settings.channels,
         start_s=start_s,
     )
@@ -579,7 +580,7 @@ class SessionRenderer:
         e = self.entries[slot.index]
         skip = max(0, at - slot.start)  # joined mid-slot (rewind): start decoding there
         try:
-            blocks = iter(self.open_source(e.path, self.settings, skip / self.settings.sample_rate))
+            blocks = self.open_source(e.path, self.settings, skip / self.settings.sample_rate)
             voice = _Voice(blocks, slot.length - skip, self.settings.channels)
         except ReadError as exc:
             raise _SlotFailed(k, exc.reason) from exc
