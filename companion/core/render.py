@@ -21,7 +21,8 @@ The timeline is counted in output frames ("session frames") from the start of th
 What a playlist stores about how it sounds (its arc's ending ``fade_out_s``, the crossfade it
 was planned with) drives the session: :func:`settings_for` reads it, so every face honours it.
 Nothing the renderer is given can make it unbounded: a silence entry plays at most
-:data:`MAX_SILENCE_S`. Nothing it makes can hurt: :func:`make_safe` is the last stage before
+:data:`MAX_SILENCE_S`, and a file that ends long before the length its header states ends the
+track there (:data:`MAX_PAD_S`) instead of playing hours of padding. Nothing it makes can hurt: :func:`make_safe` is the last stage before
 any output (the player's ring applies it to every block): non-finite samples become silence and
 no sample exceeds :data:`OUTPUT_CEILING`.
 """
@@ -76,6 +77,7 @@ LIFT_S = 1.0  # a fade-out cancelled part-way comes back to full level over this
 MAX_CROSSFADE_S = 60.0
 MAX_FADE_S = 600.0  # session fade-in / fade-out
 MAX_SILENCE_S = 600.0  # a silence entry longer than this plays this long: a pause, not an ending
+MAX_PAD_S = 2.0  # a file ending this much earlier than its header says is padded; more ends it
 OUTPUT_CEILING = 0.999  # no sample reaching an output is louder: below full scale after 16-bit rounding
 
 _KNEE = 10.0 ** (PEAK_CEILING_DBFS / 20.0)
@@ -281,13 +283,29 @@ def plan_slots(
     return slots
 
 
-class _Voice:
-    """Exactly ``length`` frames of one track: decoder output padded or trimmed to the plan."""
+class _EndedEarly(Exception):
+    """The decoder ran out long before the length the file's header states."""
 
-    def __init__(self, blocks: Generator[np.ndarray, None, None], length: int, channels: int) -> None:
+    def __init__(self, missing_frames: int) -> None:
+        super().__init__(missing_frames)
+        self.missing_frames = missing_frames
+
+
+class _Voice:
+    """Exactly ``length`` frames of one track: decoder output padded or trimmed to the plan.
+
+    A file a little shorter than its header says (rounding, an MP3's estimated length) is
+    padded with silence; one that ends more than ``pad_limit`` frames early raises
+    :class:`_EndedEarly`, so that a header claiming hours of audio that are not there (a
+    truncated or crafted file) cannot hold a session in silence for those hours.
+    """
+
+    def __init__(self, blocks: Generator[np.ndarray, None, None], length: int, channels: int,
+                 pad_limit: int) -> None:
         self._blocks = blocks
         self._left = length
         self._channels = channels
+        self._pad_limit = pad_limit
         self._buf = np.zeros((0, channels), dtype=np.float32)
         self._done = False
 
@@ -303,6 +321,8 @@ class _Voice:
         out = self._buf[:n]
         self._buf = self._buf[n:]
         if len(out) < n:
+            if self._left - len(out) > self._pad_limit:
+                raise _EndedEarly(self._left - len(out))
             out = np.concatenate([out, np.zeros((n - len(out), self._channels), dtype=np.float32)])
         self._left -= n
         return out
@@ -336,9 +356,9 @@ def track_frames(path: str, settings: RenderSettings) -> int:
 
 
 class _SlotFailed(Exception):
-    def __init__(self, slot: int, reason: str) -> None:
+    def __init__(self, slot: int, reason: str, *, played: bool = False) -> None:
         super().__init__(reason)
-        self.slot, self.reason = slot, reason
+        self.slot, self.reason, self.played = slot, reason, played
 
 
 @dataclass
@@ -409,7 +429,7 @@ class SessionRenderer:
                 with np.errstate(invalid="ignore", over="ignore"):
                     return self._render(frames)
             except _SlotFailed as failed:
-                self._fail(failed.slot, failed.reason)
+                self._fail(failed.slot, failed.reason, played=failed.played)
 
     def _render(self, frames: int) -> np.ndarray:
         s = self.settings
@@ -432,6 +452,10 @@ class SessionRenderer:
                 data = voice.read(b - a)
             except ReadError as exc:
                 raise _SlotFailed(k, exc.reason) from exc
+            except _EndedEarly as short:
+                missing_s = short.missing_frames / s.sample_rate
+                raise _SlotFailed(k, f"the file ended {missing_s:.0f} s before the length its header "
+                                     "states; went on with the next", played=True) from None
             q = np.arange(a - slot.start, b - slot.start, dtype=np.float64)
             env = np.full(len(q), gain)
             if slot.fade_in:
@@ -540,11 +564,11 @@ class SessionRenderer:
         fo = self.settings.frames(self.settings.fade_out_s)
         self._fade_out = _Fade(max(self.total - fo, self.position), self.total)
 
-    def _fail(self, k: int, reason: str) -> None:
+    def _fail(self, k: int, reason: str, *, played: bool = False) -> None:
         slot = self.slots[k]
         self.failed.add(slot.index)
         self.faults += 1
-        self.notices.append(f"skipped {self._name(slot.index)}: {reason}")
+        self.notices.append(f"{'' if played else 'skipped '}{self._name(slot.index)}: {reason}")
         self.seek_entry(slot.index + 1)
 
     # -- internals ----------------------------------------------------------------------
@@ -581,7 +605,8 @@ class SessionRenderer:
         skip = max(0, at - slot.start)  # joined mid-slot (rewind): start decoding there
         try:
             blocks = self.open_source(e.path, self.settings, skip / self.settings.sample_rate)
-            voice = _Voice(blocks, slot.length - skip, self.settings.channels)
+            voice = _Voice(blocks, slot.length - skip, self.settings.channels,
+                           pad_limit=self.settings.frames(MAX_PAD_S))
         except ReadError as exc:
             raise _SlotFailed(k, exc.reason) from exc
         gain_db = (self.gain_db_of(slot.index) if self.gain_db_of else 0.0) + self._drops[slot.index]
