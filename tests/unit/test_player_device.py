@@ -117,3 +117,37 @@ def test_a_session_that_ends_normally_is_not_a_lost_device(
 ) -> None:
     st = _play(playlist)
     assert st.error is None and not st.stopped_early and st.elapsed_s == pytest.approx(3.0, abs=0.05)
+
+
+_ABORT = r"""
+import sys, time
+import numpy as np, soundfile as sf
+from companion.core.models import Playlist, PlaylistEntry
+from companion.core.player import Player, SoundDeviceOutput
+path = sys.argv[1]
+t = np.arange(60 * 44100) / 44100
+sf.write(path, (0.2 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), 44100)
+out = SoundDeviceOutput()
+with Player(Playlist("x", (PlaylistEntry(path=path, title="t"),)), output=out) as p:
+    p.start()
+    time.sleep(0.05)
+    out._stream.abort()  # what PortAudio does when the device disappears under the stream
+    print(p.wait(5))
+    print(p.status().error)
+"""
+
+
+@pytest.mark.skipif(not Path("/usr/share/alsa/alsa.conf").is_file(), reason="ALSA")
+def test_real_portaudio_reports_an_aborted_stream_as_a_lost_device(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    conf = Path(__file__).resolve().parents[1] / "alsa-capture.conf"
+    env = {**os.environ, "ALSA_CONFIG_PATH": f"/usr/share/alsa/alsa.conf:{conf}",
+           "AUDIO_CAPTURE_FILE": str(tmp_path / "capture.wav")}
+    proc = subprocess.run([sys.executable, "-c", _ABORT, str(tmp_path / "tone.wav")], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    ended, error = proc.stdout.strip().splitlines()
+    assert ended == "True" and error.startswith("the sound device was lost: ")
