@@ -25,7 +25,7 @@ FIX_HINT = (
     "install PortAudio (Debian: apt-get install libportaudio2) or check the sound device; "
     "`--output FILE.wav` renders the session to a file instead"
 )
-LOST_HINT = "reconnect it and play again, or use `--output FILE.wav`"
+LOST_HINT = "reconnect it and play again"  # each face adds its own way to render to a file
 
 
 @dataclass(frozen=True)
