@@ -115,13 +115,14 @@ def soft_limit(block: np.ndarray) -> np.ndarray:
 
 
 def make_safe(block: np.ndarray) -> np.ndarray:
-    """The last stage before any output, in place: NaN and ±Inf become silence, peaks are bent
-    under the ceiling by :func:`soft_limit` and clipped at :data:`OUTPUT_CEILING` (float32
-    rounding of the knee). A float file holding NaN or Inf would otherwise reach a sound card
-    as a full-scale square wave or DC, and a rendered file as NaN. Returns ``block``."""
+    """The last stage before any output, in place: NaN and ±Inf become silence and no sample
+    exceeds :data:`OUTPUT_CEILING`. A float file holding NaN or Inf would otherwise reach a
+    sound card as a full-scale square wave or DC, and a rendered file as NaN. The renderer's mix
+    is already under the ceiling (:func:`soft_limit` bends it musically); this hard clip only
+    catches what did not come through it, and leaves the renderer's output unchanged.
+    Returns ``block``."""
     if not np.isfinite(block).all():
         np.nan_to_num(block, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
-    soft_limit(block)
     np.clip(block, -_CEILING32, _CEILING32, out=block)
     return block
 
