@@ -251,9 +251,15 @@ def test_status_reports_track_tempo_and_session_times(playlist: Playlist) -> Non
 
 
 class _DyingOutput(NullOutput):
+    """Dies 0.3 s after it starts playing (the clock starts when the player opens it)."""
+
     def __init__(self) -> None:
         super().__init__(realtime=True)
+        self.started = float("inf")
+
+    def open(self, deck) -> None:  # type: ignore[no-untyped-def]
         self.started = time.monotonic()
+        super().open(deck)
 
     def failure(self) -> str | None:
         if time.monotonic() - self.started > 0.3:
