@@ -6,7 +6,7 @@
 #   tests/walkthrough_tmux.sh [--quick] [--keep] [OUT_DIR]
 #
 # --quick  a small synthetic library (no analysis: seconds) instead of `companion demo`
-# --keep   leave the tmux session open to look at it (tmux attach -t companion-walk)
+# --keep   leave the tmux session open to look at it (the script prints how to attach)
 # OUT_DIR  where the panes go (default: a new temporary folder)
 #
 # Audio goes through the real sounddevice -> PortAudio -> ALSA path into a WAV file
@@ -34,16 +34,19 @@ export AUDIO_CAPTURE_FILE="$out/heard.wav"
 failures=0
 step=0
 
+# A private tmux server: a running one would start the app with its own environment (another
+# COMPANION_HOME), and the walkthrough must never touch the person's sessions.
+tm() { tmux -L "$session" "$@"; }
 say() { printf '%s\n' "$*"; }
 fail() { say "FAIL: $*"; failures=$((failures + 1)); }
 cleanup() {
     [ "$keep" = 1 ] && return
-    tmux kill-session -t "$session" 2>/dev/null || true
+    tm kill-server 2>/dev/null || true
     rm -f "$AUDIO_CAPTURE_FILE"  # twenty minutes of audio: hundreds of MB
 }
 trap cleanup EXIT
 
-pane() { tmux capture-pane -p -t "$session"; }
+pane() { tm capture-pane -p -t "$session"; }
 
 # Save the pane as step N, and check it: no traceback, no Python error, nothing cut mid-word at
 # the right edge of the footer (the last line), and each expected text whole.
@@ -75,7 +78,7 @@ wait_for() {
     done
 }
 
-keys() { tmux send-keys -t "$session" "$@"; sleep 0.4; }
+keys() { tm send-keys -t "$session" "$@"; sleep 0.4; }
 
 # -- a library ---------------------------------------------------------------------------------
 if [ "$quick" = 1 ]; then
@@ -113,7 +116,9 @@ fi
 "$python" -m companion listeners set me --scales stress,vas >/dev/null 2>&1 || true
 
 # -- the app -------------------------------------------------------------------------------------
-tmux new-session -d -s "$session" -x 80 -y 24 "cd '$here' && '$python' -m companion; sleep 30"
+tm new-session -d -s "$session" -x 80 -y 24 \
+    "cd '$here' && env COMPANION_HOME='$home' PYTHONPATH='$PYTHONPATH' ALSA_CONFIG_PATH='$ALSA_CONFIG_PATH' \
+     AUDIO_CAPTURE_FILE='$AUDIO_CAPTURE_FILE' '$python' -m companion; sleep 30"
 wait_for "Playlists" 30
 check playlists "Playlists" "Build" "? Keys"
 
@@ -167,6 +172,7 @@ sleep 2
 check library "Library" "Filter" "Preview"
 
 say "panes saved in $out"
+[ "$keep" = 1 ] && say "look at it: tmux -L $session attach -t $session"
 if [ "$failures" -gt 0 ]; then
     say "$failures check(s) failed"
     exit 1
