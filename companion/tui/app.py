@@ -132,7 +132,7 @@ class CompanionApp(App[int]):
             settings = self.store.listener_settings(self.listener)
             self.store.set_listener_settings(self.listener, {**settings, "theme": self.theme})
         except CompanionError as exc:
-            self.notify(str(exc), title="Could not remember the colours", severity="warning")
+            self.notify(fmt.escape(exc), title="Could not remember the colours", severity="warning")
         label = "high-contrast" if self.theme == CONTRAST_THEME.name else "calm"
         self.notify(f"{label.capitalize()} colours (ctrl+t switches back).", timeout=4)
 
@@ -151,11 +151,11 @@ class CompanionApp(App[int]):
         if isinstance(error, JobCancelled):
             return  # stopped on purpose (the app is closing)
         if isinstance(error, CompanionError):
-            self.notify(str(error), title="Could not finish", severity="error", timeout=10)
+            self.notify(fmt.escape(error), title="Could not finish", severity="error", timeout=10)
         else:
             self.log.error(repr(error))
             self.notify(
-                f"{type(error).__name__}: {error}", title="Something went wrong", severity="error",
+                fmt.escape(f"{type(error).__name__}: {error}"), title="Something went wrong", severity="error",
                 timeout=10,
             )
 
@@ -166,7 +166,7 @@ class CompanionApp(App[int]):
         mine = [s for s in recover_interrupted(self.store) if s.listener == self.listener]
         if mine:
             self.notify(
-                f"Your session with {mine[-1].playlist} was interrupted after "
+                f"Your session with {fmt.escape(mine[-1].playlist)} was interrupted after "
                 f"{fmt.minutes_phrase(mine[-1].minutes_listened)}. In History (h), press r to say "
                 "how you feel now.", title="Welcome back", timeout=12,
             )

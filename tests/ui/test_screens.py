@@ -66,6 +66,11 @@ async def test_markup_in_tags_is_shown_as_typed_and_never_crashes_the_app(store:
         assert hostile in rows(app, "#entries")[0][5]
         await settle(app, pilot, "escape", "l")
         assert rows(app, "#tracks")[0][:2] == [hostile, "[/]"]
+        await settle(app, pilot, "p", "e")  # an error naming a path with markup in it
+        await answer(app, pilot, "/no/such [/b] folder/x.m3u8")
+        assert "/no/such [/b] folder: no such folder" in [n.message.replace("\\[", "[")
+                                                          for n in app._notifications]
+        await pilot.pause(0.3)
         assert app.is_running
 
 
