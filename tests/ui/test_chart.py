@@ -31,3 +31,18 @@ def test_a_second_series_is_one_more_entry():
     arousal = Series("arousal", ((0, 75), (5, 72)), mark="▲")
     lines = text(draw(ChartData(series=(tempo, arousal)), 30, 6))
     assert any("▲" in line for line in lines[:-1]) and "arousal" in lines[-1]
+
+
+def test_the_plan_chart_adds_arousal_when_the_entries_carry_it():
+    from types import SimpleNamespace
+
+    from companion.tui.widgets.chart import plan_chart
+
+    def entry(start_s: float, bpm: float, arousal: float | None) -> SimpleNamespace:
+        return SimpleNamespace(start_s=start_s, duration_s=60.0, used_bpm=bpm, bpm=bpm,
+                               is_silence=False, arousal=arousal)
+
+    calm = plan_chart([entry(0, 90, 1.0), entry(60, 60, 0.0)])
+    assert [s.label for s in calm.series] == ["tempo (BPM)", "arousal"]
+    assert calm.series[1].points == ((0.5, 90.0), (1.5, 60.0))  # 1 at the top, 0 at the bottom
+    assert [s.label for s in plan_chart([entry(0, 90, None)]).series] == ["tempo (BPM)"]

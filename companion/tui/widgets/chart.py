@@ -146,19 +146,29 @@ class Chart(Widget):
 
 
 def plan_chart(entries: Sequence[object], arc_points: Sequence[Point] = ()) -> ChartData:
-    """Tempo against time for a playlist's entries, the arc's planned tempo drawn behind.
+    """Tempo against time for a playlist's entries, the arc's planned tempo drawn behind, and the
+    tracks' arousal (0 calm … 1 energetic) when the plan knew it, drawn across the tempo range.
 
     ``entries`` are PlaylistEntry values; each track is one point at its middle (minutes).
     """
     tempo: list[Point] = []
+    arousal: list[Point] = []
     for e in entries:
         bpm = getattr(e, "used_bpm", None) or getattr(e, "bpm", None)
         if getattr(e, "is_silence", False) or not bpm:
             continue
         mid = (getattr(e, "start_s", 0.0) + getattr(e, "duration_s", 0.0) / 2) / 60.0
         tempo.append((mid, float(bpm)))
+        level = getattr(e, "arousal", None)
+        if level is not None:
+            arousal.append((mid, float(level)))
     series = []
     if arc_points:
         series.append(Series("arc", tuple(arc_points), mark="·", style="#4c566a", guide=True))
     series.append(Series("tempo (BPM)", tuple(tempo), mark="●", style="bold #88c0d0"))
+    if arousal and tempo:
+        bpms = [y for _, y in tempo] + [y for _, y in arc_points]
+        low, high = min(bpms), max(bpms)
+        series.append(Series("arousal", tuple((x, low + a * (high - low)) for x, a in arousal),
+                             mark="▲", style="#a3be8c"))
     return ChartData(series=tuple(series), x_label="→ minutes")
