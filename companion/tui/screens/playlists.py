@@ -84,7 +84,7 @@ class PlaylistsScreen(WorkerScreen):
     def on_mount(self) -> None:
         table = self.query_one("#playlists", RowTable)
         table.border_title = "Your playlists"
-        table.add_columns("Playlist", "Length", "BPM", "Arc")
+        table.add_columns("Playlist", "Length", "BPM")  # the arc: in the panel beside it
         detail = self.query_one("#detail-tracks", RowTable)
         detail.cursor_type = "none"
         detail.add_columns("#", "BPM", "Length", "Title")
@@ -107,8 +107,7 @@ class PlaylistsScreen(WorkerScreen):
         table.clear()
         for p in self.playlists:
             table.add_row(
-                fmt.cell(p.name), fmt.clock(played_s(p)), fmt.tempo_span(p, unit=False),
-                fmt.cell(p.arc or "–"), key=p.name,
+                fmt.cell(p.name), fmt.clock(played_s(p)), fmt.tempo_span(p, unit=False), key=p.name,
             )
         names = [p.name for p in self.playlists]
         if current in names:
