@@ -46,3 +46,17 @@ def test_the_plan_chart_adds_arousal_when_the_entries_carry_it():
     assert [s.label for s in calm.series] == ["tempo (BPM)", "arousal"]
     assert calm.series[1].points == ((0.5, 90.0), (1.5, 60.0))  # 1 at the top, 0 at the bottom
     assert [s.label for s in plan_chart([entry(0, 90, None)]).series] == ["tempo (BPM)"]
+
+
+def test_the_history_chart_keeps_the_most_recent_sessions_one_column_each():
+    from companion.core.models import Rating, Session
+    from companion.tui.screens.history import CHART_SESSIONS, stress_chart
+
+    found = [Session(id=i, listener="me", playlist="p", arc="step-down", started_at=f"2025-01-{1 + i % 28:02d}",
+                     ended_at=None, minutes_listened=20, outcome="completed",
+                     ratings=(Rating("stress", "before", 7.0), Rating("stress", "after", float(i % 10))))
+             for i in range(100)]
+    data = stress_chart(found)
+    after = data.series[1].points
+    assert len(after) == CHART_SESSIONS and after[0][0] == 31 and after[-1] == (100.0, 9.0)
+    assert "last 70 sessions" in data.x_label

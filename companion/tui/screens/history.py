@@ -287,10 +287,16 @@ def _row(s: Session) -> tuple[Any, ...]:
     )
 
 
+#: Sessions the chart shows at most: one column each at 80 columns.
+CHART_SESSIONS = 70
+
+
 def stress_chart(found: list[Session]) -> ChartData:
-    """Stress before (○) and after (●) each session, oldest on the left, on the 0–10 scale."""
+    """Stress before (○) and after (●) each session, oldest on the left, on the 0–10 scale; the
+    most recent :data:`CHART_SESSIONS` when there are more (each keeps its own column)."""
     before, after = [], []
-    for i, s in enumerate(found, start=1):
+    recent = found[-CHART_SESSIONS:]
+    for i, s in enumerate(recent, start=len(found) - len(recent) + 1):
         b, a = s.value("before"), s.value("after")
         if b is not None:
             before.append((float(i), b))
@@ -298,7 +304,9 @@ def stress_chart(found: list[Session]) -> ChartData:
             after.append((float(i), a))
     return ChartData(series=(Series("before", tuple(before), mark="○", style="#d08770"),
                              Series("after", tuple(after), mark="●", style="bold #88c0d0")),
-                     y_range=(0.0, 10.0), x_label="→ sessions, oldest first (stress 0–10)")
+                     y_range=(0.0, 10.0),
+                     x_label=(f"→ the last {len(recent)} sessions" if len(recent) < len(found)
+                              else "→ sessions, oldest first") + " (stress 0–10)")
 
 
 def headline(found: list[Session]) -> str:
