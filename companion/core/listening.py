@@ -40,7 +40,14 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from companion.core import playlists, sessions
-from companion.core.errors import CompanionError, StoreError, UserInputError
+from companion.core.errors import (
+    AudioDeviceError,
+    CompanionError,
+    NoOutputDeviceError,
+    PortAudioMissingError,
+    StoreError,
+    UserInputError,
+)
 from companion.core.models import (
     OUTCOME_COMPLETED,
     OUTCOME_IN_PROGRESS,
@@ -54,7 +61,7 @@ from companion.core.store import Store, now_iso
 
 __all__ = [
     "HEARTBEAT_S", "STOP_FADE_S", "Prompt", "ask_ratings", "ratings_from", "ListeningSession",
-    "Ending", "SaveReport", "HeardClock",
+    "Ending", "SaveReport", "HeardClock", "check_device",
 ]
 
 HEARTBEAT_S = 10.0  # minutes heard are written this often: a killed process loses little
@@ -105,7 +112,9 @@ def ask_ratings(
     """
     given = {k: v for k, v in (given or {}).items() if v is not None}
     ratings: list[Rating] = []
-    for scale in scales:
+    # A scale given by flag is kept even when the listener is not usually asked it.
+    extra = [s for s in sessions.SCALE_NAMES if s in given and s not in scales]
+    for scale in (*scales, *extra):
         if scale in given:
             ratings.append(sessions.make_rating(scale, phase, given[scale], late=late))
             continue
@@ -178,6 +187,42 @@ def ratings_from(scales: Sequence[str], phase: str, answers: Mapping[str, Any]) 
             continue
         out.append(sessions.make_rating(scale, phase, raw))
     return out
+
+
+# -- the sound output -----------------------------------------------------------------------------
+
+
+def check_device(device: str | int | None = None) -> None:
+    """Raise now if the sound card cannot play: PortAudioMissingError (install the library)
+    or NoOutputDeviceError (connect or choose a device), each one line without a remedy that
+    belongs to one face (the CLI adds ``--output``, the app its render key)."""
+    from companion.core.player import check_output
+
+    try:
+        check_output(device)
+    except AudioDeviceError as exc:
+        raise _what_is_wrong(exc) from None
+
+
+def _what_is_wrong(exc: AudioDeviceError) -> AudioDeviceError:
+    """Tell a missing PortAudio library (OSError when sounddevice loads it) from a missing or
+    lost device (PortAudioError, or ValueError for a name that matches none): the player's
+    message says "install PortAudio or check the device" for both."""
+    if isinstance(exc, PortAudioMissingError | NoOutputDeviceError):
+        return exc
+    cause = exc.__context__
+    detail = f" ({cause})" if cause is not None and str(cause) else ""
+    if isinstance(cause, OSError):
+        return PortAudioMissingError(
+            f"the PortAudio library is missing{detail}; install it "
+            "(Debian/Ubuntu: sudo apt-get install libportaudio2)")
+    if isinstance(cause, ValueError):
+        return NoOutputDeviceError(f"no output device matches that name{detail}; "
+                                   "`companion devices` lists them")
+    if cause is not None and type(cause).__name__ == "PortAudioError":
+        return NoOutputDeviceError(f"no audio output device found{detail}; connect one "
+                                   "(Debian: `aplay -l` lists the cards)")
+    return exc
 
 
 # -- time heard ----------------------------------------------------------------------------------
@@ -318,18 +363,21 @@ class ListeningSession:
         AudioDeviceError / UserInputError (one line) when playback cannot start: then nothing
         is stored. The ratings are validated first.
         """
-        from companion.core.player import SoundDeviceOutput, check_output
+        from companion.core.player import SoundDeviceOutput
 
         for r in before:
             sessions.validate_rating(r)
         output = self.output
         if output is None:
-            check_output(self.device)  # "no device" before anything else happens
+            check_device(self.device)  # "no device" before anything else happens
             output = SoundDeviceOutput(self.device)
         player = Player(self.playlist, output=output, crossfade_s=self.crossfade_s,
                         **self._player_options)
         try:
             player.start()
+        except AudioDeviceError as exc:
+            player.close()
+            raise _what_is_wrong(exc) from None
         except BaseException:
             player.close()
             raise
@@ -424,7 +472,9 @@ class ListeningSession:
         st = self.status()
         player.close()
         outcome = OUTCOME_STOPPED if st.stopped_early or st.error or not over else OUTCOME_COMPLETED
-        self.ending = Ending(outcome, self.heard_s, st.underruns, st.error)
+        # What went wrong, without the player's remedy (it names a CLI flag): each face adds its own.
+        error = st.error.split("; ")[0] if st.error else None
+        self.ending = Ending(outcome, self.heard_s, st.underruns, error)
         self._update(ended_at=now_iso(), outcome=outcome, minutes_listened=self.heard_s / 60.0,
                      underruns=st.underruns)
         return self.ending

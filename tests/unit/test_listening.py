@@ -19,7 +19,13 @@ import pytest
 from companion.core import listening, sessions
 from companion.core.errors import UserInputError
 from companion.core.listening import HeardClock, ListeningSession, ask_ratings
-from companion.core.models import OUTCOME_COMPLETED, OUTCOME_IN_PROGRESS, OUTCOME_STOPPED, Playlist, PlaylistEntry
+from companion.core.models import (
+    OUTCOME_COMPLETED,
+    OUTCOME_IN_PROGRESS,
+    OUTCOME_STOPPED,
+    Playlist,
+    PlaylistEntry,
+)
 from companion.core.player import NullOutput
 from companion.core.store import Store
 
