@@ -61,7 +61,8 @@ from companion.core.store import Store, now_iso
 
 __all__ = [
     "HEARTBEAT_S", "STOP_FADE_S", "Prompt", "ask_ratings", "ratings_from", "ListeningSession",
-    "Ending", "SaveReport", "HeardClock", "check_device",
+    "Ending", "SaveReport", "HeardClock", "check_device", "breathing_on", "set_breathing",
+    "check_listener_name",
 ]
 
 HEARTBEAT_S = 10.0  # minutes heard are written this often: a killed process loses little
@@ -187,6 +188,26 @@ def ratings_from(scales: Sequence[str], phase: str, answers: Mapping[str, Any]) 
             continue
         out.append(sessions.make_rating(scale, phase, raw))
     return out
+
+
+# -- the listener's settings --------------------------------------------------------------------
+
+check_listener_name = sessions.check_listener_name
+
+
+def breathing_on(store: Store, listener: str) -> bool:
+    """Whether this listener wants the breathing guide (off until they turn it on)."""
+    try:
+        return bool(store.listener_settings(listener).get("breathing", False))
+    except CompanionError:
+        return False
+
+
+def set_breathing(store: Store, listener: str, on: bool) -> None:
+    """Remember the breathing guide on or off for this listener (creates the listener)."""
+    settings = dict(store.listener_settings(listener))
+    settings["breathing"] = bool(on)
+    store.set_listener_settings(listener, settings)
 
 
 # -- the sound output -----------------------------------------------------------------------------

@@ -249,11 +249,17 @@ def listener_scales(store: Store, listener: str) -> tuple[str, ...]:
     return ("stress",) + tuple(s for s in SCALE_NAMES if s != "stress" and s in chosen)
 
 
+def check_listener_name(name: str) -> str:
+    """A listener's name, stripped: 1–64 printable characters, or UserInputError."""
+    name = name.strip()
+    if not name or len(name) > 64 or not name.isprintable():
+        raise UserInputError(f"listener name {name!r}: give 1–64 printable characters")
+    return name
+
+
 def set_listener_scales(store: Store, listener: str, scales: Iterable[str]) -> tuple[str, ...]:
     """Choose the optional scales asked of a listener (stress is always asked). Creates the listener."""
-    listener = listener.strip()
-    if not listener or len(listener) > 64 or not listener.isprintable():
-        raise UserInputError(f"listener name {listener!r}: give 1–64 printable characters")
+    listener = check_listener_name(listener)
     wanted = [s.strip() for s in scales if s.strip()]
     unknown = [s for s in wanted if s not in SCALES]
     if unknown:
