@@ -41,7 +41,7 @@ from companion.tui.widgets.rating import RatingForm
 POLL_S = 0.25  # how often the session's status is read
 BEFORE, PLAYING, AFTER = "before", "playing", "after"
 _TRANSPORT = ("pause", "skip", "previous", "sleep", "stop", "volume", "breathing")
-_BEFORE_HINT = "enter goes on, and begins after the last · ctrl+l another listener · escape goes back"
+_BEFORE_HINT = "enter: next, then begin · ctrl+l: another listener · escape: back"
 
 
 class SessionScreen(WorkerScreen):
@@ -158,8 +158,7 @@ class SessionScreen(WorkerScreen):
                 yield Static("", id="after-summary", classes="session-about")
                 yield RatingForm("And now: how stressed do you feel?", scales, begins=False,
                                  id="rate-after")
-                yield Static("enter goes on, and saves after the last · escape skips the rating",
-                             classes="muted hint")
+                yield Static("enter: next, then save · escape: skip the rating", classes="muted hint")
         yield Footer()
 
     def _new_session(self) -> ListeningSession:
@@ -251,7 +250,7 @@ class SessionScreen(WorkerScreen):
         app: Any = self.app
         self.app.push_screen(ListenerScreen(app.listener, app.store.listeners()), self._listener_chosen)
 
-    def _listener_chosen(self, name: str | None) -> None:
+    async def _listener_chosen(self, name: str | None) -> None:
         if name is None:
             return
         try:
@@ -271,9 +270,11 @@ class SessionScreen(WorkerScreen):
             ("rate-after", "And now: how stressed do you feel?", False),
         ):
             old = self.query_one(f"#{form_id}", RatingForm)
-            old.parent.mount(RatingForm(question, scales, begins=begins, id=form_id), before=old)  # type: ignore[union-attr]
-            old.remove()
-        self.call_after_refresh(lambda: self.query_one("#rate-before", RatingForm).focus_input())
+            parent, siblings = old.parent, list(old.parent.children)  # type: ignore[union-attr]
+            above = siblings[siblings.index(old) - 1]
+            await old.remove()
+            await parent.mount(RatingForm(question, scales, begins=begins, id=form_id), after=above)  # type: ignore[union-attr]
+        self.query_one("#rate-before", RatingForm).focus_input()
 
     def action_render(self) -> None:
         """No sound output: render this session to a file instead (not stored as a session)."""
