@@ -168,6 +168,7 @@ class SessionScreen(WorkerScreen):
                                 device=self.device)
 
     def on_mount(self) -> None:
+        self.set_interval(0.5, self._repaint_after_toasts)
         self.query_one("#rate-before", RatingForm).focus_input()
         self.breathing = listening.breathing_on(self.app.store, self.app.listener)  # type: ignore[attr-defined]
         self.query_one("#breathing", BreathingGuide).display = self.breathing
@@ -299,7 +300,9 @@ class SessionScreen(WorkerScreen):
         self.app.call_from_thread(
             self.notify, f"Wrote {path} ({fmt.clock(ending.heard_s)}). A render is not a "
             "session: nothing was stored.", title="Rendered", timeout=15)
-        self.app.call_from_thread(self.query_one("#before-hint", Static).update, _BEFORE_HINT)
+        self.app.call_from_thread(
+            self.query_one("#before-hint", Static).update,
+            f"wrote {path.name} · ctrl+r renders again · enter tries the sound output again")
 
     def action_device(self) -> None:
         self.choose_device()
@@ -408,7 +411,6 @@ class SessionScreen(WorkerScreen):
         for notice in st.notices[self._notices_shown:]:
             self.notify(notice, severity="warning", timeout=8)
         self._notices_shown = len(st.notices)
-        self._repaint_after_toasts()
         if st.finished and not self.ending_now:
             self.ending_now = True
             if self._poll_timer is not None:
