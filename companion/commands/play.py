@@ -65,6 +65,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sleep-after-track", action="store_true",
                    help="sleep timer: end with a fade after the track playing (from the start: the "
                    "first); the key e sets or cancels it while playing")
+    p.add_argument("--breathe", action="store_true",
+                   help="show the breathing guide in the status line: in and out over whole beats "
+                   "of the track (as the app's b key, which also turns it on for every session)")
     p.add_argument("--sleep-fade", type=float, metavar="MIN",
                    help="sleep timer: fade out over MIN minutes from the start, then end")
     add_listener_arg(p)
@@ -192,7 +195,11 @@ def _listen(session: Any, args: argparse.Namespace) -> Any:
         session.sleep_after_track()
     if args.sleep_fade:
         session.sleep_fade(args.sleep_fade)
-    line = _StatusLine(live=not args.output and sys.stderr.isatty())
+    from companion.core.listening import breathing_on
+
+    breathe = args.breathe or breathing_on(session.store, session.listener)
+    line = _StatusLine(live=not args.output and sys.stderr.isatty(),
+                       breath=session.breath if breathe and not args.output else None)
     interrupts = 0
     try:
         with _keys(session, enabled=not args.output and _stdin_is_tty()):
@@ -280,8 +287,9 @@ def handle_key(session: Any, key: str) -> None:
 class _StatusLine:
     """One status line on stderr: rewritten in place on a terminal, a line per track otherwise."""
 
-    def __init__(self, *, live: bool) -> None:
+    def __init__(self, *, live: bool, breath: Any = None) -> None:
         self.live = live
+        self.breath = breath  # status -> BreathCue | None, when the breathing guide is on
         self._last_index: int | None = -1
         self._last_sleep = ""
         self._notices = 0
@@ -300,6 +308,9 @@ class _StatusLine:
             extra += f" · vol {st.volume * 100:.0f}%"
         if st.sleep:
             extra += f" · sleep {st.sleep}"
+        cue = self.breath(st) if self.breath and self.live else None
+        if cue is not None:
+            extra += f" · breathe {cue.phase} {cue.beat}/{cue.beats}"
         text = (f"{(st.index or 0) + 1}. {title} · {bpm} · {format_duration(st.elapsed_s)} elapsed"
                 f" · {format_duration(st.remaining_s)} left{extra}")
         if self.live:

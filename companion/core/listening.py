@@ -40,6 +40,13 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from companion.core import playlists, sessions
+from companion.core.breathing import (
+    BreathCue,
+    arc_descent,
+    beat_position,
+    breath_counts,
+    breath_cue,
+)
 from companion.core.errors import (
     AudioDeviceError,
     CompanionError,
@@ -481,6 +488,18 @@ class ListeningSession:
                     beats = ()
             self._beats[index] = beats
         return self._beats[index]
+
+    def breath(self, st: PlayerStatus) -> BreathCue | None:
+        """The breathing guide's cue for this status (None in a silence or without a tempo):
+        on the track's stored beats, slower as the arc descends (see ``core/breathing.py``)."""
+        entry = st.entry
+        if entry is None or entry.is_silence or not st.bpm:
+            return None
+        beats = beat_position(self.beat_times(st.index), st.bpm, st.position_s)
+        if beats is None:
+            return None
+        tempos = [e.used_bpm or e.bpm for e in self.playlist.tracks]
+        return breath_cue(beats, st.bpm, breath_counts(st.bpm, arc_descent(tempos, st.bpm)))
 
     # -- after ---------------------------------------------------------------------------------
 

@@ -318,3 +318,46 @@ def test_time_heard_between_sparse_polls_is_not_lost():
     clock.feed(0, 0.0, 0.0)
     clock.feed(2, 3.0, 15.0)  # tracks of 6 s: 15 s of a flat-out run between two polls
     assert clock.heard_s == pytest.approx(15.0)
+
+
+def test_the_breathing_cue_follows_the_track_heard(store, playlist):
+    """Both faces read the same cue: 60 BPM from the top of the arc is 4 in, 6 out."""
+    session = _session(store, playlist, output=NullOutput(realtime=True, speed=1.0), record=False)
+    session.begin()
+    try:
+        deadline = time.monotonic() + 10
+        while (st := session.status()).position_s < 0.2:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        cue = session.breath(st)
+        assert cue is not None and (cue.inhale, cue.exhale) == (4, 6) and cue.phase == "in"
+    finally:
+        session.stop(0.05)
+        session.finish()
+
+
+class PortAudioError(Exception):
+    """Stands for sounddevice's own (the name is what tells it apart)."""
+
+
+@pytest.mark.parametrize(("cause", "kind", "says"), [
+    (OSError("libportaudio.so.2: cannot open shared object file"), "PortAudioMissingError", "libportaudio2"),
+    (PortAudioError("Error querying device -1"), "NoOutputDeviceError", "no audio output device found"),
+    (ValueError("No output device matching 'usb'"), "NoOutputDeviceError", "`companion devices`"),
+])
+def test_no_sound_says_which_is_missing_the_library_or_the_device(monkeypatch, cause, kind, says):
+    from companion.core import player
+    from companion.core.errors import AudioDeviceError
+
+    def check_output(device=None):
+        try:
+            raise cause
+        except Exception:
+            raise AudioDeviceError("install PortAudio or check the sound device") from None
+
+    monkeypatch.setattr(player, "check_output", check_output)
+    with pytest.raises(AudioDeviceError) as err:
+        listening.check_device()
+    assert type(err.value).__name__ == kind and says in str(err.value)
+    assert ("libportaudio2" in str(err.value)) == (kind == "PortAudioMissingError")
+    assert "--output" not in str(err.value)  # each face adds its own remedy
