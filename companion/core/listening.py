@@ -35,7 +35,7 @@ import threading
 import time
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -52,7 +52,6 @@ from companion.core.errors import (
     CompanionError,
     NoOutputDeviceError,
     PortAudioMissingError,
-    StoreError,
     UserInputError,
 )
 from companion.core.models import (
@@ -276,7 +275,9 @@ class HeardClock:
     def feed(self, index: int | None, position_s: float, elapsed_s: float) -> None:
         with self._lock:
             last_index, last_pos, last_elapsed = self._last
-            played = max(0.0, elapsed_s - last_elapsed)
+            if elapsed_s < last_elapsed:
+                return  # read before the last one fed (two threads polling): nothing new
+            played = elapsed_s - last_elapsed
             if index is not None and played > 0:
                 if index == last_index and position_s >= last_pos:
                     start = last_pos
@@ -286,7 +287,7 @@ class HeardClock:
                 self.replayed_s += max(0.0, min(position_s, reach) - start)
                 self._reach[index] = max(reach, position_s)
             self.played_s = max(self.played_s, elapsed_s)
-            self._last = (index, position_s, max(elapsed_s, last_elapsed))
+            self._last = (index, position_s, elapsed_s)
 
     @property
     def heard_s(self) -> float:
@@ -559,8 +560,6 @@ class ListeningSession:
     # -- the writer ----------------------------------------------------------------------------
 
     def _update(self, **changes: Any) -> None:
-        from dataclasses import replace
-
         with self._lock:
             if self._session is None:
                 return
@@ -579,54 +578,61 @@ class ListeningSession:
         next_beat = time.monotonic() + HEARTBEAT_S
         try:
             while True:
-                timeout = max(0.0, min(next_beat - time.monotonic(),
-                                       RETRY_S if self._last_error else HEARTBEAT_S))
-                self._dirty.wait(timeout)
+                wait = RETRY_S if self._last_error else HEARTBEAT_S
+                self._dirty.wait(max(0.0, min(next_beat - time.monotonic(), wait)))
                 self._dirty.clear()
-                if time.monotonic() >= next_beat and self.ending is None and self.player is not None:
+                if time.monotonic() >= next_beat:
                     next_beat = time.monotonic() + HEARTBEAT_S
-                    st = self.status()
-                    with self._lock:
-                        if self._session is not None and self._session.outcome == OUTCOME_IN_PROGRESS:
-                            from dataclasses import replace
-
-                            self._session = replace(self._session,
-                                                    minutes_listened=self.heard_s / 60.0,
-                                                    underruns=st.underruns)
-                            self._version += 1
-                            self._written.clear()
-                with self._lock:
-                    record, version = self._session, self._version
-                if record is not None and not self._written.is_set():
-                    try:
-                        if store is None:
-                            store = Store(self.store.path, timeout_s=WRITE_LOCK_WAIT_S)
-                        store.save_session(record, pid=os.getpid()
-                                           if record.outcome == OUTCOME_IN_PROGRESS else None)
-                        self._last_error = ""
-                        with self._lock:
-                            if version == self._version:
-                                self._written.set()
-                        sessions.drop_pending(record)
-                    except (StoreError, OSError) as exc:
-                        self._last_error = _reason(exc)
-                        if store is not None:
-                            store.close()
-                            store = None
-                        # Meanwhile the record is kept in a file too: a process killed while the
-                        # database is unwritable still leaves every rating given.
-                        with contextlib.suppress(OSError):
-                            sessions.keep_pending(record, pid=os.getpid())
+                    self._heartbeat()
+                store = self._write(store)
                 if self._closing.is_set() and (self._written.is_set() or self._last_error):
                     return
         finally:
             if store is not None:
                 store.close()
 
+    def _heartbeat(self) -> None:
+        """Minutes heard so far into the record, paused or not: the session is alive."""
+        if self.ending is not None or self.player is None:
+            return
+        st = self.player.status()  # the faces feed the clock; this only reads
+        with self._lock:
+            if self._session is not None and self._session.outcome == OUTCOME_IN_PROGRESS:
+                self._session = replace(self._session, minutes_listened=self.heard_s / 60.0,
+                                        underruns=st.underruns)
+                self._version += 1
+                self._written.clear()
+
+    def _write(self, store: Store | None) -> Store | None:
+        """One try at writing the record as it is now; returns the connection to keep."""
+        with self._lock:
+            record, version = self._session, self._version
+        if record is None or self._written.is_set():
+            return store
+        try:
+            if store is None:
+                store = Store(self.store.path, timeout_s=WRITE_LOCK_WAIT_S)
+            playing = record.outcome == OUTCOME_IN_PROGRESS
+            store.save_session(record, pid=os.getpid() if playing else None)
+        except Exception as exc:  # locked, full, gone: the writer never dies, it tries again
+            self._last_error = _reason(exc)
+            if store is not None:
+                store.close()
+            # Meanwhile the record is kept in a file too: a process killed while the database
+            # is unwritable still leaves every rating given.
+            with contextlib.suppress(OSError):
+                sessions.keep_pending(record, pid=os.getpid())
+            return None
+        self._last_error = ""
+        with self._lock:
+            if version == self._version:
+                self._written.set()
+        with contextlib.suppress(OSError):
+            sessions.drop_pending(record)
+        return store
+
 
 def _with_ratings(session: Session, ratings: Sequence[Rating]) -> Session:
-    from dataclasses import replace
-
     new = {(r.phase, r.scale) for r in ratings}
     kept = tuple(r for r in session.ratings if (r.phase, r.scale) not in new)
     return replace(session, ratings=kept + tuple(ratings))
