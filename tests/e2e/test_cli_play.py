@@ -254,3 +254,29 @@ def test_keys_on_the_terminal_pause_and_stop_and_the_terminal_is_restored(tmp_pa
     with Store() as store:
         [session] = store.sessions()
     assert session.outcome == "stopped_early" and session.value("after") == 3
+
+
+def test_a_database_locked_through_the_session_loses_nothing(tmp_path, companion_home) -> None:
+    """Another program holds the database (BEGIN EXCLUSIVE) from before `play` until after it
+    ends: the session plays to the end (exit 0, not 2), says in one line where session and
+    ratings are kept, and the next `companion history` has them."""
+    import sqlite3
+
+    with Store():
+        pass  # the database exists, as it would after any use
+    lock = sqlite3.connect(companion_home / "companion.db", timeout=0, isolation_level=None)
+    lock.execute("BEGIN EXCLUSIVE")
+    try:
+        proc = _run(["play", str(_playlist(tmp_path)), "--pre", "6", "--post", "2", "--gapless"],
+                    companion_home, **null_device_env(tmp_path))
+    finally:
+        lock.rollback()
+        lock.close()
+    assert proc.returncode == 0, proc.stderr
+    [line] = [x for x in proc.stderr.splitlines() if "kept in" in x]
+    assert "database is locked" in line and "next time companion starts" in line
+    assert "Listened 0:06 (completed); stress 6 → 2." in proc.stdout
+    proc = _run(["history", "--format", "csv"], companion_home)
+    assert proc.returncode == 0, proc.stderr
+    header, row = proc.stdout.strip().splitlines()
+    assert row.split(",")[1:6] == ["tones", "0.1", "true", "6", "2"]
