@@ -326,7 +326,9 @@ class RatingForm(Vertical):
         ids = [f"answer-{s}" for s in self.scales]
         at = ids.index(field.id) if field is not None and field.id in ids else len(ids) - 1
         if at + 1 < len(ids):
-            self.query_one(f"#{ids[at + 1]}").focus()
+            # At once, not after the next refresh (Widget.focus): a second enter typed quickly
+            # would reach the field just answered and be lost.
+            self.screen.set_focus(self.query_one(f"#{ids[at + 1]}"))
             return
         self.post_message(self.Submitted(self, self.answers()))
 
