@@ -39,7 +39,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from companion.core import playlists, sessions
+from companion.core import sessions
 from companion.core.breathing import (
     BreathCue,
     arc_descent,
@@ -339,7 +339,7 @@ class ListeningSession:
         (``device`` chooses it).
     record : False renders or plays without storing anything (``play --output``).
     player_options : passed to :class:`Player` (fade_in_s, fade_out_s, target_lufs,
-        level_drop_db, volume); crossfade_s defaults to the playlist's own.
+        level_drop_db, volume); crossfade_s and the fades default to the playlist's own.
     """
 
     def __init__(
@@ -353,7 +353,7 @@ class ListeningSession:
         self.record = record
         self.output = output
         self.device = device
-        self.crossfade_s = playlists.crossfade_of(playlist) if crossfade_s is None else crossfade_s
+        self.crossfade_s = crossfade_s  # None: the playlist's own (the player reads it)
         self.stop_fade_s = STOP_FADE_S if stop_fade_s is None else stop_fade_s
         self._player_options = player_options
         self.player: Player | None = None
