@@ -411,6 +411,8 @@ class ListeningSession:
             player.close()
             raise
         self.player = player
+        for index in range(len(self.playlist.entries)):
+            self.beat_times(index)  # read now, off the faces' drawing thread
         if not self.record:
             return
         self._session = Session(
