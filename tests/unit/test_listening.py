@@ -361,3 +361,22 @@ def test_no_sound_says_which_is_missing_the_library_or_the_device(monkeypatch, c
     assert type(err.value).__name__ == kind and says in str(err.value)
     assert ("libportaudio2" in str(err.value)) == (kind == "PortAudioMissingError")
     assert "--output" not in str(err.value)  # each face adds its own remedy
+
+
+def test_a_session_killed_while_the_database_was_locked_is_found_interrupted_with_its_rating(store):
+    """The writer keeps the record in a pending file while the database refuses it; if the
+    process then dies, the next start imports it and marks it interrupted: the rating stays."""
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    session = sessions.parse_history(json.dumps([{
+        "started_at": "2026-01-01T10:00:00+00:00", "playlist": "p", "outcome": "in_progress",
+        "uid": "killed", "minutes_listened": 3.5,
+        "ratings": [{"scale": "stress", "phase": "before", "value": 7}]}]))[0]
+    sessions.keep_pending(session, pid=int(dead.stdout))
+    [recovered] = sessions.recover_interrupted(store)
+    assert recovered.outcome == "interrupted" and recovered.value("before") == 7
+    assert recovered.minutes_listened == 3.5
+    assert list(sessions.pending_dir().glob("*.json")) == []
