@@ -21,8 +21,8 @@ from companion.core.errors import AudioDeviceError, NoOutputDeviceError, UserInp
 
 STATUS_EVERY_S = 0.5
 KEYS_HELP = ("keys: space pause/resume · n next · p previous (restarts after 3 s) · "
-             "e end after this track (again: cancel the sleep timer) · + / - volume · "
-             "q or s stop with a gentle fade")
+             "e end after this track (again: cancel the sleep timer) · b breathing guide · "
+             "+ / - volume · q or s stop with a gentle fade")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -68,8 +68,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="sleep timer: end with a fade after the track playing (from the start: the "
                    "first); the key e sets or cancels it while playing")
     p.add_argument("--breathe", action="store_true",
-                   help="show the breathing guide in the status line: in and out over whole beats "
-                   "of the track (as the app's b key, which also turns it on for every session)")
+                   help="show the breathing guide in the status line from the start: in and out "
+                   "over whole beats of the track (the key b shows or hides it; on by itself for a "
+                   "listener who turned it on in the app)")
     p.add_argument("--sleep-fade", type=float, metavar="MIN",
                    help="sleep timer: fade out over MIN minutes from the start, then end")
     add_listener_arg(p)
@@ -200,11 +201,11 @@ def _listen(session: Any, args: argparse.Namespace) -> Any:
     from companion.core.listening import breathing_on
 
     breathe = args.breathe or breathing_on(session.store, session.listener)
-    line = _StatusLine(live=not args.output and sys.stderr.isatty(),
-                       breath=session.breath if breathe and not args.output else None)
+    line = _StatusLine(live=not args.output and sys.stderr.isatty(), breath=session.breath,
+                       breathe=breathe and not args.output)
     interrupts = 0
     try:
-        with _keys(session, enabled=not args.output and _stdin_is_tty()):
+        with _keys(session, line, enabled=not args.output and _stdin_is_tty()):
             while True:
                 try:
                     while not session.wait(STATUS_EVERY_S):
@@ -230,7 +231,7 @@ def _stdin_is_tty() -> bool:
 
 
 @contextlib.contextmanager
-def _keys(session: Any, *, enabled: bool) -> Iterator[None]:
+def _keys(session: Any, line: _StatusLine, *, enabled: bool) -> Iterator[None]:
     """Single keys on the terminal while playing (cbreak mode); the terminal is always restored."""
     if not enabled:
         yield
@@ -252,7 +253,7 @@ def _keys(session: Any, *, enabled: bool) -> Iterator[None]:
             ready, _, _ = select.select([fd], [], [], 0.1)
             if not ready:
                 continue
-            handle_key(session, os.read(fd, 1).decode(errors="ignore"))
+            handle_key(session, os.read(fd, 1).decode(errors="ignore"), line)
 
     tty.setcbreak(fd)  # keeps ISIG: Ctrl-C still interrupts
     thread = threading.Thread(target=read_keys, name="companion-keys", daemon=True)
@@ -266,11 +267,13 @@ def _keys(session: Any, *, enabled: bool) -> Iterator[None]:
         termios.tcsetattr(fd, termios.TCSADRAIN, saved)
 
 
-def handle_key(session: Any, key: str) -> None:
+def handle_key(session: Any, key: str, line: _StatusLine | None = None) -> None:
     """One key pressed on the terminal while playing (see :data:`KEYS_HELP`); the same keys as
     the app's Session screen."""
     key = key.lower()
-    if key == " ":
+    if key == "b" and line is not None:
+        line.breathe = not line.breathe
+    elif key == " ":
         session.toggle_pause()
     elif key == "n":
         session.skip()
@@ -289,9 +292,10 @@ def handle_key(session: Any, key: str) -> None:
 class _StatusLine:
     """One status line on stderr: rewritten in place on a terminal, a line per track otherwise."""
 
-    def __init__(self, *, live: bool, breath: Any = None) -> None:
+    def __init__(self, *, live: bool, breath: Any = None, breathe: bool = False) -> None:
         self.live = live
-        self.breath = breath  # status -> BreathCue | None, when the breathing guide is on
+        self.breath = breath  # status -> BreathCue | None
+        self.breathe = breathe  # the breathing guide is shown (--breathe, the key b)
         self._last_index: int | None = -1
         self._last_sleep = ""
         self._notices = 0
@@ -310,7 +314,7 @@ class _StatusLine:
             extra += f" · vol {st.volume * 100:.0f}%"
         if st.sleep:
             extra += f" · sleep {st.sleep}"
-        cue = self.breath(st) if self.breath and self.live else None
+        cue = self.breath(st) if self.breath and self.breathe and self.live else None
         if cue is not None:
             extra += f" · breathe {cue.phase} {cue.beat}/{cue.beats}"
         text = (f"{(st.index or 0) + 1}. {title} · {bpm} · {format_duration(st.elapsed_s)} elapsed"

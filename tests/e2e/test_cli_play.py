@@ -280,3 +280,21 @@ def test_a_database_locked_through_the_session_loses_nothing(tmp_path, companion
     assert proc.returncode == 0, proc.stderr
     header, row = proc.stdout.strip().splitlines()
     assert row.split(",")[1:6] == ["tones", "0.1", "true", "6", "2"]
+
+
+def test_the_terminal_keys_are_the_apps() -> None:
+    """space, n, p, e, +/-, q or s (stop with the one fade) and b (the breathing guide)."""
+    from companion.commands.play import _StatusLine, handle_key
+
+    calls: list[tuple] = []
+
+    class Session:
+        def __getattr__(self, name):
+            return lambda *a: calls.append((name, *a))
+
+    line = _StatusLine(live=True)
+    for key in (" ", "n", "p", "e", "+", "-", "q", "S", "b"):
+        handle_key(Session(), key, line)
+    assert calls == [("toggle_pause",), ("skip",), ("previous",), ("toggle_sleep",), ("volume_step", 1),
+                     ("volume_step", -1), ("stop",), ("stop",)]
+    assert line.breathe
