@@ -93,6 +93,8 @@ class CompanionApp(App[int]):
 
         if action in _NAVIGATION and isinstance(self.screen, SessionScreen):
             return False
+        if action == "keys" and isinstance(self.screen, SessionScreen):
+            return False  # the session's own keys fill its footer at 80 columns
         if action == "switch_mode" and parameters and parameters[0] == self.current_mode:
             return None  # where we are already: shown dimmed
         return True

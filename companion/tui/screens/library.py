@@ -69,9 +69,8 @@ class FolderScreen(ModalScreen[str | None]):
 #: Rows shown at once: a 100 000-track library is paged, so the table stays quick to fill.
 PAGE = 1000
 
-#: Tempo corrections: key of the core's corrections -> (factor, what the person reads).
-CORRECTIONS = {"halve": (0.5, "halved"), "double": (2.0, "doubled"),
-               "two-thirds": (2 / 3, "× ⅔"), "three-halves": (1.5, "× 3⁄2")}
+#: The core's tempo corrections (models.TEMPO_CORRECTIONS) as the person reads them.
+CORRECTIONS = {"halve": "halved", "double": "doubled", "two-thirds": "× ⅔", "three-halves": "× 3⁄2"}
 
 
 class TrackTable(RowTable):
@@ -382,8 +381,9 @@ class LibraryScreen(WorkerScreen):
         track = self._highlighted()
         if track is None or track.bpm is None:
             return
-        _, fixed = self.core(_scale_bpm, self.app.store, track, correction)  # type: ignore[attr-defined]
-        self._changed(track, fixed, CORRECTIONS[correction][1])
+        store = self.app.store  # type: ignore[attr-defined]
+        _, fixed = self.core(store.scale_manual_bpm, track.path, correction)
+        self._changed(track, fixed, CORRECTIONS[correction])
 
     def action_tempo_auto(self) -> None:
         track = self._highlighted()
@@ -544,15 +544,6 @@ def _row(t: Track, threshold: float) -> tuple[Any, ...]:
     return (fmt.cell(t.title), fmt.cell(t.artist), fmt.bpm(t.bpm),
             "–" if t.bpm_confidence is None else f"{t.bpm_confidence:.2f}", fmt.cell(note),
             fmt.cell(path.parent.name), fmt.cell(t.path))
-
-
-def _scale_bpm(store: Any, track: Track, correction: str) -> Track:
-    """The core's tempo correction (range checked there); by its factor where the store has
-    no named corrections yet."""
-    scale = getattr(store, "scale_manual_bpm", None)
-    if scale is not None:
-        return scale(track.path, correction)
-    return store.set_manual_bpm(track.path, round((track.bpm or 0.0) * CORRECTIONS[correction][0], 1))
 
 
 def _summary(result: ScanSummary) -> str:
