@@ -167,8 +167,8 @@ sleep 2
 check history "History" "before" "after" "walk"
 
 keys l
-wait_for "Library" 30
-sleep 2
+wait_for "tracks, by" 60
+sleep 1
 check library "Library" "Filter" "Preview"
 
 say "panes saved in $out"

@@ -2,9 +2,9 @@
 
 The excerpt plays through the ordinary :class:`~companion.core.player.Player` (the only owner of
 PortAudio) as a one-track playlist whose source starts at the excerpt and ends after it: the
-decoder's blocks are cut and faded in the feeder thread, never in the audio callback. The player
-then only pads silence, so :attr:`Preview.done` is reached once the excerpt has been heard and the
-face closes it (the UI polls, as it does for a session).
+decoder's blocks are faded, and silenced after the excerpt, in the feeder thread, never in the audio
+callback; :attr:`Preview.done` is reached once the excerpt has been heard and the face closes it
+(the UI polls, as it does for a session).
 """
 
 from __future__ import annotations
@@ -29,13 +29,16 @@ def excerpt_start_s(duration_s: float, seconds: float = PREVIEW_S) -> float:
 
 
 def _excerpt(blocks: Iterator[np.ndarray], frames: int, fade: int) -> Iterator[np.ndarray]:
-    """The first ``frames`` frames of ``blocks``, raised-cosine faded over ``fade`` at each end."""
+    """``blocks`` with everything outside their first ``frames`` frames silent, and those
+    raised-cosine faded over ``fade`` at each end.
+
+    The blocks after the excerpt are still read and come out as silence: the track keeps the
+    length the player planned (a source that stopped early would be taken for a truncated file).
+    """
     done = 0
     try:
         for block in blocks:
-            if done >= frames:
-                break
-            block = np.array(block[: frames - done], dtype=np.float32, copy=True)
+            block = np.array(block, dtype=np.float32, copy=True)
             idx = np.arange(done, done + len(block))
             gain = np.minimum(1.0, np.minimum(idx / max(fade, 1), (frames - idx) / max(fade, 1)))
             block *= render.raised_cosine(np.clip(gain, 0.0, 1.0)).astype(np.float32)[:, None]

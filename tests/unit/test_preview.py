@@ -36,10 +36,10 @@ def test_the_preview_plays_20_seconds_from_the_middle_faded(tmp_path: Path):
     preview.close()
     level = rms_per_second(out.frames, out.sample_rate)
     assert level[int(FADE_S) + 1: int(PREVIEW_S - FADE_S) - 1].min() > 0.05  # the middle: heard
-    tail = out.frames[-out.sample_rate // 4:, 0]
+    sr = out.sample_rate
+    tail = out.frames[int((PREVIEW_S - 0.25) * sr):int(PREVIEW_S * sr), 0]
     assert level[0] < level[5] / 2 and np.sqrt((tail**2).mean()) < level[10] / 4  # faded in and out
-    heard_s = len(out.frames) / out.sample_rate
-    assert PREVIEW_S - 1 <= heard_s and (heard_s < PREVIEW_S + 1 or level[int(PREVIEW_S) + 1:].max() < 1e-3)
+    assert level[int(PREVIEW_S):].max() < 1e-3  # nothing after the excerpt
     assert preview.done
 
 

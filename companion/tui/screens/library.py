@@ -172,6 +172,7 @@ class LibraryScreen(WorkerScreen):
         unsure: int
         errors: int
         query_error: str = ""
+        generation: int = 0  # which request: an older one finishing late is dropped
 
     @dataclass
     class PreviewEnded(Message):
@@ -191,6 +192,7 @@ class LibraryScreen(WorkerScreen):
         self.preview: Any = None
         self._wanted_row: int | None = None
         self._threshold: float | None = None
+        self.generation = 0  # of the latest load asked for
 
     def compose(self) -> ComposeResult:
         yield TitleBar("Library")
@@ -222,10 +224,11 @@ class LibraryScreen(WorkerScreen):
     def refresh_tracks(self) -> None:
         """Read, sort and filter the library in a worker; the table is filled when it is back."""
         self.loading = True
-        self.load(self.query_one("#filter", Input).value, self.sort_by)
+        self.generation += 1
+        self.load(self.query_one("#filter", Input).value, self.sort_by, self.generation)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="library")
-    def load(self, query_text: str, sort_by: str) -> None:
+    def load(self, query_text: str, sort_by: str, generation: int) -> None:
         from companion.core.errors import UserInputError
         from companion.core.tempo import UNSURE_CONFIDENCE as threshold
         from companion.core.trackfilter import filter_tracks, parse_query
@@ -241,10 +244,12 @@ class LibraryScreen(WorkerScreen):
             matching, problem = tracks, str(exc)
         self._threshold = threshold
         if not worker.is_cancelled:
-            self.post_message(self.Loaded(tracks, matching, unsure, errors, problem))
+            self.post_message(self.Loaded(tracks, matching, unsure, errors, problem, generation))
 
     @on(Loaded)
     def _loaded(self, message: Loaded) -> None:
+        if message.generation != self.generation:
+            return  # a filter typed since: its own load is on its way
         self.loading = False
         self.all_tracks, self.tracks = message.tracks, message.matching
         self.unsure_count, self.error_count = message.unsure, message.errors
