@@ -14,6 +14,7 @@ from companion.commands._output import (
     format_duration,
     positive_int,
 )
+from companion.core.untrusted import for_terminal
 
 # The CSV/JSON columns of `companion tracks`: a contract for scripts, keep the names.
 TRACK_COLUMNS = (
@@ -75,9 +76,9 @@ def cmd_scan(args: argparse.Namespace) -> int:
         finally:
             printer.close()
     for path, reason in summary.failures:
-        print(f"companion: {path}: {reason}", file=sys.stderr)
+        print(f"companion: {for_terminal(path)}: {for_terminal(reason)}", file=sys.stderr)
     for note in summary.notes:
-        print(f"companion: {note}", file=sys.stderr)
+        print(f"companion: {for_terminal(note)}", file=sys.stderr)
     if not summary.found:
         print("no audio files found (WAV, FLAC, OGG, Opus, MP3, M4A)", file=sys.stderr)
     print(_summary_line(summary))
@@ -146,8 +147,8 @@ def _track_row(track: Any, unsure: bool) -> dict[str, Any]:
 
 
 def _table_row(i: int, r: dict[str, Any]) -> dict[str, Any]:
-    if r["status"] == "error":
-        status = "error"
+    if r["status"] in ("error", "missing"):
+        status = r["status"]
     elif r["bpm_source"] == "manual":
         status = "manual"
     else:
