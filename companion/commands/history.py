@@ -20,7 +20,6 @@ import io
 import json
 import sys
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from companion.commands._output import (
@@ -34,6 +33,7 @@ from companion.core import insights, sessions
 from companion.core.errors import NotFoundError, UserInputError
 from companion.core.models import Rating
 from companion.core.store import DEFAULT_LISTENER, Store
+from companion.core.untrusted import for_terminal
 
 _LATE_NOTE_AFTER_H = 12
 
@@ -135,14 +135,10 @@ def _num(v: float | None, digits: int = 1) -> str:
 
 def _write_or_print(text: str, output: str | None, what: str) -> None:
     if output:
-        from companion.core.paths import write_private
+        from companion.core.safefile import write_file
 
-        path = Path(output).expanduser()
-        try:
-            write_private(path, text)
-        except OSError as exc:
-            raise UserInputError(f"{path}: cannot write it ({exc.strerror or exc}); choose another file") from None
-        print(f"companion: wrote {what} to {path} (readable by you only)", file=sys.stderr)
+        path = write_file(output, text, private=True)
+        print(f"companion: wrote {what} to {for_terminal(path)} (readable by you only)", file=sys.stderr)
     else:
         sys.stdout.write(text)
 

@@ -128,13 +128,9 @@ def export(playlist: Playlist, file: str | Path) -> Path:
         target = target / f"{playlist.name or 'playlist'}{SUFFIX}"
     if not target.parent.is_dir():
         raise UserInputError(f"{target.parent}: no such folder")
-    tmp = target.with_name(target.name + ".tmp")
-    try:
-        tmp.write_text(dumps(playlist), encoding="utf-8")
-        os.replace(tmp, target)
-    except OSError as exc:
-        raise UserInputError(f"{target}: cannot write ({exc.strerror})") from exc
-    return target
+    from companion.core.safefile import write_file
+
+    return write_file(target, dumps(playlist))
 
 
 def delete(name: str) -> Path:
