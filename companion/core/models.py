@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 # Track.status values
 STATUS_OK = "ok"
 STATUS_ERROR = "error"
+STATUS_MISSING = "missing"  # its folder is gone (a drive unplugged?): kept, not planned
 
 # Track.bpm_source values
 BPM_AUTO = "auto"
