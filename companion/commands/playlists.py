@@ -32,6 +32,7 @@ from companion.commands._output import add_format_arg, emit, format_duration
 from companion.core import arcs, planner, playlists
 from companion.core.errors import NotFoundError, UserInputError
 from companion.core.models import Playlist
+from companion.core.untrusted import for_terminal
 
 _COLUMNS = ("position", "bpm", "planned_bpm", "duration", "lock", "name")
 _HEADERS = {"position": "#", "bpm": "BPM", "planned_bpm": "planned", "duration": "length",
@@ -269,9 +270,12 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_arcs(args: argparse.Namespace) -> int:
+    problems: list[str] = []
     rows = [{"name": a.name, "description": a.description, "silence_s": a.silence_s,
-             "fade_out_s": a.fade_out_s, "path": a.path} for a in arcs.list_arcs()]
+             "fade_out_s": a.fade_out_s, "path": a.path} for a in arcs.list_arcs(problems=problems)]
     emit(rows, ("name", "description", "path"), args.format)
+    for line in problems:  # each broken preset on its own line; the others are listed above
+        print(f"companion: skipped {for_terminal(line)}", file=sys.stderr)
     return 0
 
 
