@@ -226,18 +226,17 @@ def _check_is_playlist(path: Path) -> None:
         data = path.read_bytes()
     except OSError as exc:
         raise ReadError(path, f"cannot read the playlist ({exc.strerror})") from exc
-    if b"\0" in data and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise UserInputError(f"{path}: not a playlist (it holds binary data); give an .m3u or .m3u8 file")
     lines = [ln.strip().lstrip("\ufeff") for ln in _decode(data).splitlines()]
     lines = [ln for ln in lines if ln]
     content = [ln for ln in lines if not ln.startswith("#")]
     if not content or lines[0].upper().startswith("#EXTM3U"):
-        return  # an empty playlist is a playlist
+        return  # an empty playlist is a playlist; junk lines of a real one are skipped later
     for line in content:
         if _URL.match(line) or line.lower().endswith(tuple(AUDIO_EXTENSIONS)):
             return
-    raise UserInputError(f"{path}: not a playlist (no #EXTM3U line and no line naming an audio "
-                         "file); give an .m3u or .m3u8 file")
+    binary = b"\0" in data and not data.startswith((b"\xff\xfe", b"\xfe\xff"))
+    why = "it holds binary data" if binary else "no #EXTM3U line and no line naming an audio file"
+    raise UserInputError(f"{path}: not a playlist ({why}); give an .m3u or .m3u8 file")
 
 
 # -- the M3U8 text -----------------------------------------------------------------------------
