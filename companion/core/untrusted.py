@@ -61,14 +61,17 @@ def for_spreadsheet(value: Any) -> Any:
     advice; spreadsheets hide it). Numbers stay numbers: a cell written from an int or float, or
     text that is nothing but a plain decimal number such as ``-3.5``, cannot hold a formula, and
     quoting it would turn a negative loudness or change into text nobody can sum. Control
-    characters other than tab and line breaks are removed (a cell is shown on terminals too).
+    characters other than tab and line breaks are removed (a cell is shown on terminals too), and
+    carriage returns become newlines.
     """
     if value is None or isinstance(value, bool | int | float):
         return value
     text = for_terminal(value, one_line=False) if not isinstance(value, str) or _needs_clean(value) else value
     if text.startswith(_FORMULA_START) and not _PLAIN_NUMBER.fullmatch(text):
-        return "'" + text
-    return text
+        text = "'" + text
+    # a lone CR would be written unquoted (csv quotes only for its line terminator, "\n") and
+    # split the row in every reader
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def _needs_clean(text: str) -> bool:
