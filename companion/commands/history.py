@@ -106,7 +106,7 @@ def _open() -> Store:
     """The store, after marking sessions of killed processes as interrupted (said on stderr)."""
     store = Store()
     for s in sessions.recover_interrupted(store):
-        print(f"companion: session {s.id} ({s.playlist}) was interrupted after "
+        print(f"companion: session {s.id} ({for_terminal(s.playlist)}) was interrupted after "
               f"{s.minutes_listened:.1f} min; add how you feel now with `companion rate {s.id}`",
               file=sys.stderr)
     return store
@@ -179,7 +179,7 @@ def cmd_history_import(args: argparse.Namespace) -> int:
     with _open() as store:
         into = args.import_listener or getattr(args, "listener_sub", None) or args.listener
         added, skipped = sessions.import_history(store, args.file, listener=into)
-    print(f"Imported {added} session{'s' if added != 1 else ''} from {args.file}"
+    print(f"Imported {added} session{'s' if added != 1 else ''} from {for_terminal(args.file)}"
           + (f"; {skipped} already here, left as they were." if skipped else "."))
     return 0
 
@@ -350,7 +350,7 @@ def cmd_listeners(args: argparse.Namespace) -> int:
 def cmd_listeners_set(args: argparse.Namespace) -> int:
     with _open() as store:
         scales = sessions.set_listener_scales(store, args.name, args.scales.split(","))
-    print(f"{args.name} will be asked: {', '.join(scales)}")
+    print(f"{for_terminal(args.name)} will be asked: {', '.join(scales)}")
     return 0
 
 

@@ -33,7 +33,8 @@ def register(sub: Any) -> None:
         help="add music to the library: tags, tempo and loudness of every audio file",
         description="Find audio files (WAV, FLAC, OGG, Opus, MP3; M4A with ffmpeg) under each PATH, "
         "read their tags and measure tempo and loudness. Unchanged files are skipped; files "
-        "deleted from disk are forgotten. A file that cannot be read is listed and skipped.",
+        "deleted from disk are forgotten (when their folder is gone, they are kept as missing). "
+        "A file that cannot be read is listed and skipped.",
     )
     p.add_argument("paths", nargs="+", metavar="PATH", help="a folder (searched recursively) or a file")
     p.add_argument("--jobs", type=positive_int, default=None, metavar="N",

@@ -211,10 +211,10 @@ def _print_playlist(pl: Playlist, fmt: str, *, saved: Path | None = None) -> Non
     shape = ""
     if pl.arc and m.get("start_bpm") and m.get("target_bpm"):
         shape = f" · {pl.arc} {m['start_bpm']:g} → {m['target_bpm']:g} BPM"
-    print(f"{pl.name}: {len(pl.tracks)} tracks, {_length(pl)}{shape}"
-          + (f" · saved to {saved}" if saved else ""))
+    print(for_terminal(f"{pl.name}: {len(pl.tracks)} tracks, {_length(pl)}{shape}"
+                       + (f" · saved to {saved}" if saved else "")))
     for n in pl.notes:
-        print(f"note: {n}")
+        print(f"note: {for_terminal(n)}")
 
 
 def _length(pl: Playlist) -> str:
@@ -289,15 +289,15 @@ def cmd_import(args: argparse.Namespace) -> int:
     if playlists.exists(pl.name):
         raise UserInputError(f"a playlist named {pl.name!r} already exists: choose another with --name")
     path = playlists.save(pl)
-    print(f"imported {len(pl.tracks)} tracks from {args.file} as {pl.name!r} ({path})")
+    print(for_terminal(f"imported {len(pl.tracks)} tracks from {args.file} as {pl.name!r} ({path})"))
     for n in pl.notes:
-        print(f"note: {n}")
+        print(f"note: {for_terminal(n)}")
     return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:
     path = playlists.export(playlists.load(args.name), args.file)
-    print(f"wrote {path}")
+    print(f"wrote {for_terminal(path)}")
     return 0
 
 
