@@ -90,6 +90,7 @@ _TAG_NOTE = "#COMPANION-NOTE:"
 # stays: a Windows-1252 file read as Latin-1 has its curly quotes there.)
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _MAX_PATH_CHARS = 4096  # PATH_MAX on Linux
+_ESCAPED = re.compile(r"[\udc80-\udcff]")
 _MAX_TRACK_S = 24 * 3600.0
 
 
@@ -286,6 +287,7 @@ def parse(text: str, *, base_dir: Path, name: str = "", source: str = "") -> Pla
             extinf, info = None, {}
             continue
         if line.startswith("#"):
+            line = _latin1(line)
             if line.startswith("#EXTINF:"):
                 extinf = _extinf(line[len("#EXTINF:"):])
             elif line.startswith(_TAG_TRACK):
@@ -359,17 +361,26 @@ def _read(path: Path, name: str, *, store: Store | None, fill_only: bool) -> Pla
 
 
 def _decode(data: bytes) -> str:
-    """Text of a playlist file: UTF-8 (with or without BOM), UTF-16 with BOM, else Latin-1
-    (old .m3u files from Windows players)."""
+    """Text of a playlist file: UTF-8 (with or without BOM), UTF-16 with BOM, else UTF-8 with
+    its undecodable bytes kept as surrogate escapes: a path line then names the very bytes of a
+    file name that is not UTF-8 (as companion writes them), and ``_latin1`` reads the other
+    lines of an old Latin-1 .m3u from a Windows player."""
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         try:
             return data.decode("utf-16")
         except UnicodeDecodeError:
             pass
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return data.decode("latin-1")
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    return data.decode("utf-8", "surrogateescape")
+
+
+def _latin1(line: str) -> str:
+    """A line holding undecodable bytes, read as Latin-1 instead (titles, notes and paths of
+    an old .m3u written on Windows)."""
+    if not _ESCAPED.search(line):
+        return line
+    return line.encode("utf-8", "surrogateescape").decode("latin-1")
 
 
 def _enrich(pl: Playlist, store: Store, *, fill_only: bool) -> Playlist:
@@ -424,6 +435,10 @@ def _resolve(line: str, base_dir: Path) -> str | None:
     p = Path(line)
     if not p.is_absolute():
         p = base_dir / p
+    if _ESCAPED.search(line) and not os.path.lexists(p):  # not these bytes: a Latin-1 playlist?
+        other = Path(_latin1(str(p)))
+        if os.path.lexists(other):
+            p = other
     # as the library stores paths (links resolved); os.path.realpath stops at a link loop where
     # Path.resolve raises
     return os.path.realpath(p)

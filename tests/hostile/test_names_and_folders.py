@@ -88,3 +88,24 @@ def test_scan_of_an_empty_path_is_refused(arg, tmp_path, monkeypatch, store):
         scan.scan([arg], store, jobs=1)
     one_line_error(call("scan", arg), "an empty path was given")
     assert store.track_count() == 0
+
+
+def test_a_library_with_a_non_utf8_name_plans_saves_and_loads_a_playlist(tmp_path, store):
+    from dataclasses import replace
+
+    from companion.core import playlists
+    from tests.unit.test_plan import analysis_rows, make_library_on_disk
+
+    tracks = make_library_on_disk(120, tmp_path / "music")
+    odd = []
+    for t in tracks:  # every track's name gets a Latin-1 byte before its extension
+        stem, ext = os.path.splitext(os.fsencode(t.path))
+        new = os.fsdecode(stem + b"\xe9" + ext)
+        os.rename(t.path, new)
+        odd.append(replace(t, path=new))
+    store.save_analysis(analysis_rows(odd))
+    pl = planner.plan(store.tracks(), name="latin", minutes=20, start_bpm=90, nearest=True)
+    playlists.save(pl)
+    again = playlists.load("latin")
+    assert [e.path for e in again.tracks] == [e.path for e in pl.tracks]
+    assert all(os.path.exists(e.path) for e in again.tracks)
