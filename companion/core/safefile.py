@@ -27,7 +27,7 @@ from pathlib import Path
 
 from companion.core.errors import UserInputError
 
-__all__ = ["write_file"]
+__all__ = ["Replacement", "write_file"]
 
 _WRITE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 _DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0)
@@ -46,19 +46,75 @@ def write_file(target: str | Path, data: str | bytes, *, private: bool = False, 
 
     Raises UserInputError naming the file and what to do.
     """
-    path = Path(os.path.abspath(Path(target).expanduser()))
     raw = data if isinstance(data, bytes) else data.encode("utf-8", "surrogateescape")
-    _refuse_own_file(path, own_files_ok)
+    out = Replacement(target, private=private, own_files_ok=own_files_ok)
     try:
-        folder = os.open(path.parent, _DIR_FLAGS)
+        out.file.write(raw)
     except OSError as exc:
-        raise _error(path.parent, exc, "choose an existing folder you can write to") from None
-    try:
-        mode = _mode_for(path, folder, private)
-        _replace(path, folder, raw, mode)
-    finally:
-        os.close(folder)
-    return path
+        out.abort()
+        raise _error(out.path, exc, "nothing was changed; choose another file or free some space") from None
+    except BaseException:
+        out.abort()
+        raise
+    return out.commit()
+
+
+class Replacement:
+    """A file being written that replaces ``target`` only when :meth:`commit` is called, for
+    writers that stream (a rendered session: soundfile writes to ``file``). Until then the
+    content lives in a temporary file beside the target; :meth:`abort` (or an error) removes it
+    and leaves the target as it was. Same checks and arguments as :func:`write_file`.
+    """
+
+    def __init__(self, target: str | Path, *, private: bool = False, own_files_ok: bool = False) -> None:
+        self.path = Path(os.path.abspath(Path(target).expanduser()))
+        _refuse_own_file(self.path, own_files_ok)
+        try:
+            self._folder = os.open(self.path.parent, _DIR_FLAGS)
+        except OSError as exc:
+            raise _error(self.path.parent, exc, "choose an existing folder you can write to") from None
+        try:
+            mode = _mode_for(self.path, self._folder, private)
+            self._tmp = f".{self.path.name[:200]}.{secrets.token_hex(6)}.tmp"
+            fd = os.open(self._tmp, _WRITE_FLAGS, mode, dir_fd=self._folder)
+        except OSError as exc:
+            os.close(self._folder)
+            raise _error(self.path, exc, "choose a folder you can write to") from None
+        except BaseException:
+            os.close(self._folder)
+            raise
+        self.file = open(fd, "w+b", closefd=True)  # noqa: SIM115  (closed by commit/abort)
+        if mode != 0o666:  # a new file's 0666 already went through the umask
+            os.fchmod(fd, mode)
+
+    def commit(self) -> Path:
+        """Flush to disk and put the file in place of the target. Returns the target's path."""
+        try:
+            try:
+                self.file.flush()
+                os.fsync(self.file.fileno())
+                self.file.close()
+                os.rename(self._tmp, self.path.name, src_dir_fd=self._folder, dst_dir_fd=self._folder)
+            except BaseException:
+                self.abort()
+                raise
+        except OSError as exc:
+            raise _error(self.path, exc, "nothing was changed; choose another file or free some space") from None
+        os.close(self._folder)
+        self._folder = -1
+        return self.path
+
+    def abort(self) -> None:
+        """Drop what was written; the target stays as it was. Safe to call twice."""
+        if self._folder < 0:
+            return
+        self.file.close()
+        try:
+            os.unlink(self._tmp, dir_fd=self._folder)
+        except OSError:
+            pass
+        os.close(self._folder)
+        self._folder = -1
 
 
 def _mode_for(path: Path, folder: int, private: bool) -> int:
@@ -76,31 +132,6 @@ def _mode_for(path: Path, folder: int, private: bool) -> int:
             )
     _refuse_same_file(path, st)
     return 0o600 if private else stat.S_IMODE(st.st_mode)
-
-
-def _replace(path: Path, folder: int, raw: bytes, mode: int) -> None:
-    tmp = f".{path.name[:200]}.{secrets.token_hex(6)}.tmp"
-    try:
-        fd = os.open(tmp, _WRITE_FLAGS, mode, dir_fd=folder)
-    except OSError as exc:
-        raise _error(path, exc, "choose a folder you can write to") from None
-    try:
-        try:
-            with open(fd, "wb", closefd=True) as fh:
-                if mode != 0o666:  # a new file's 0666 already went through the umask
-                    os.fchmod(fh.fileno(), mode)
-                fh.write(raw)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.rename(tmp, path.name, src_dir_fd=folder, dst_dir_fd=folder)
-        except BaseException:
-            try:
-                os.unlink(tmp, dir_fd=folder)
-            except OSError:
-                pass
-            raise
-    except OSError as exc:
-        raise _error(path, exc, "nothing was changed; choose another file or free some space") from None
 
 
 def _own_files() -> list[Path]:

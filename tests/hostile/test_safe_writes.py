@@ -89,3 +89,25 @@ def test_a_replaced_file_keeps_its_mode_unless_private(tmp_path):
 def test_a_missing_folder_is_one_line(tmp_path):
     with pytest.raises(UserInputError, match="cannot write"):
         write_file(tmp_path / "no" / "such" / "f.csv", "x")
+
+
+def test_a_streamed_file_replaces_the_target_only_when_committed(tmp_path):
+    import numpy as np
+    import soundfile as sf
+
+    from companion.core.safefile import Replacement
+
+    (tmp_path / "out").mkdir()
+    target = tmp_path / "out" / "session.wav"
+    target.write_bytes(b"the earlier render")
+    out = Replacement(target)
+    with sf.SoundFile(out.file, "w", samplerate=8000, channels=1, format="WAV", subtype="FLOAT") as f:
+        f.write(np.zeros(800, dtype=np.float32))
+    assert target.read_bytes() == b"the earlier render"  # not yet
+    out.commit()
+    assert sf.info(str(target)).frames == 800
+    broken = Replacement(target)
+    broken.file.write(b"half")
+    broken.abort()  # a render that failed part-way leaves the last good file
+    assert sf.info(str(target)).frames == 800
+    assert sorted(p.name for p in target.parent.iterdir()) == ["session.wav"]
