@@ -172,7 +172,8 @@ class PlaylistEntry:
     start_s: float = 0.0  # offset from the session start
     locked: bool = False
     silence_s: float = 0.0
-    loudness_lufs: float | None = None
+    loudness_lufs: float | None = None  # integrated loudness as the scan measured it (None: silent or unknown)
+    peak_dbfs: float | None = None  # sample peak as the scan measured it; None: the player measures
 
     @property
     def is_silence(self) -> bool:
