@@ -48,11 +48,3 @@ def _sub(name: str) -> Path:
     path = home() / name
     path.mkdir(parents=True, exist_ok=True)
     return path
-
-
-def write_private(path: Path, data: str | bytes) -> Path:
-    """Write a file readable by its owner only (health data), atomically and without following
-    links (see ``safefile.write_file``); a file in companion's own playlists folder is allowed."""
-    from companion.core.safefile import write_file
-
-    return write_file(path, data, private=True, own_files_ok=True)

@@ -47,6 +47,7 @@ from companion.core.errors import (
 )
 from companion.core.models import Playlist, PlaylistEntry, Track
 from companion.core.render import DEFAULT_CROSSFADE_S
+from companion.core.safefile import write_file
 
 if TYPE_CHECKING:
     from companion.core.arcs import Arc
@@ -131,7 +132,7 @@ def save(playlist: Playlist) -> Path:
     """Write ``playlist`` to ``playlists/NAME.m3u8`` (owner-only, atomically). Returns the path."""
     path = playlist_path(playlist.name)
     try:
-        paths.write_private(path, dumps(playlist))
+        write_file(path, dumps(playlist), private=True, own_files_ok=True)
     except OSError as exc:
         raise StoreError(f"{path}: cannot save the playlist ({exc.strerror}); check the folder's "
                          "permissions and free space") from exc
@@ -145,8 +146,6 @@ def export(playlist: Playlist, file: str | Path) -> Path:
         target = target / f"{playlist.name or 'playlist'}{SUFFIX}"
     if not target.parent.is_dir():
         raise UserInputError(f"{target.parent}: no such folder")
-    from companion.core.safefile import write_file
-
     return write_file(target, dumps(playlist))
 
 
