@@ -34,16 +34,16 @@ from pathlib import Path
 
 from companion.core import paths
 from companion.core.errors import CompanionError, NotFoundError, UserInputError
+from companion.core.render import MAX_SILENCE_S  # the longest silence the player plays
 
 __all__ = ["Arc", "BUILTIN_ARCS", "bundled_dirs", "list_arcs", "load_arc", "parse_arc"]
 
 BUILTIN_ARCS = ("step-down", "u-sequence", "sleep")
 SUFFIX = ".arc"
-# Bounds of the numbers an arc file may hold (it is a file from anywhere). The silence bound is
-# the one every reader of a silence length uses: a playlist's #COMPANION-SILENCE too.
+# Bounds of the numbers an arc file may hold (it is a file from anywhere); a silence longer
+# than MAX_SILENCE_S is refused.
 MIN_BPM, MAX_BPM = 20.0, 300.0  # as planner.plan accepts
 MIN_FACTOR, MAX_FACTOR = 0.25, 4.0  # "target * 1.15": two octaves either way
-MAX_SILENCE_S = 600.0
 MAX_FADE_OUT_S = 120.0
 
 _VALUE = re.compile(r"^\s*(?:(start|target)\s*(?:\*\s*([0-9]*\.?[0-9]+))?|([0-9]*\.?[0-9]+))\s*$")

@@ -454,15 +454,20 @@ def _extinf(rest: str) -> tuple[float, str]:
 
 
 def _silence_s(text: str, notes: list[str]) -> float:
-    """Seconds of a ``#COMPANION-SILENCE`` line, or 0 (with a note) for a value out of bounds:
-    a crafted 1e9 would otherwise play, or render to disk, for 30 years."""
-    from companion.core.arcs import MAX_SILENCE_S
+    """Seconds of a ``#COMPANION-SILENCE`` line: at most ``render.MAX_SILENCE_S`` (a crafted 1e9
+    would otherwise play, or render to disk, for 30 years), as the player plays it; 0, with a
+    note, for one that is not a positive number."""
+    from companion.core.render import MAX_SILENCE_S
 
     try:
         seconds = float(text)
     except ValueError:
         seconds = math.nan
-    if 0.0 < seconds <= MAX_SILENCE_S:
+    if seconds > MAX_SILENCE_S:  # infinity too
+        notes.append(f"{WARNING}{_TAG_SILENCE}{text.strip()[:40]} shortened to {MAX_SILENCE_S:g} "
+                     "seconds, the longest silence companion plays")
+        return MAX_SILENCE_S
+    if 0.0 < seconds:
         return seconds
     if seconds != 0.0:
         notes.append(f"{WARNING}ignored {_TAG_SILENCE}{text.strip()[:40]}: a silence lasts from 0 to "
@@ -519,7 +524,8 @@ def _checked_track_info(info: dict[str, Any]) -> dict[str, Any]:
     """A ``#COMPANION-TRACK`` line's values within bounds; anything else is left out (the
     library's own values fill in)."""
     bounds = {"bpm": (1.0, 1000.0), "planned_bpm": (1.0, 1000.0), "used_bpm": (1.0, 1000.0),
-              "duration_s": (0.0, _MAX_TRACK_S), "loudness_lufs": (-120.0, 20.0)}
+              "duration_s": (0.0, _MAX_TRACK_S), "loudness_lufs": (-120.0, 20.0),
+              "peak_dbfs": (-200.0, 60.0)}
     out: dict[str, Any] = {}
     for key, value in info.items():
         if key in bounds:
@@ -531,6 +537,8 @@ def _checked_track_info(info: dict[str, Any]) -> dict[str, Any]:
                 out[key] = value
         elif key == "locked":
             out[key] = value is True
+        else:
+            out[key] = value  # a key this reader does not check: its own reader does
     return out
 
 

@@ -111,3 +111,66 @@ def test_a_streamed_file_replaces_the_target_only_when_committed(tmp_path):
     broken.abort()  # a render that failed part-way leaves the last good file
     assert sf.info(str(target)).frames == 800
     assert sorted(p.name for p in target.parent.iterdir()) == ["session.wav"]
+
+
+def _tone_file(path):
+    import numpy as np
+    import soundfile as sf
+
+    t = np.arange(8000) / 8000
+    sf.write(str(path), (0.2 * np.sin(2 * np.pi * 220 * t)).astype("float32"), 8000)
+    return str(path)
+
+
+@pytest.mark.parametrize("kind", ["fifo", "link", "database"])
+def test_a_render_never_writes_through_a_link_a_fifo_or_over_the_database(kind, tmp_path):
+    from companion.core.models import Playlist, PlaylistEntry
+    from companion.core.player import FileOutput, Player
+    from companion.core.store import Store
+
+    pl = Playlist("p", (PlaylistEntry(path=_tone_file(tmp_path / "a.wav"), title="a"),))
+    victim = tmp_path / "victim.wav"
+    victim.write_bytes(b"theirs")
+    if kind == "fifo":
+        target = tmp_path / "out.wav"
+        os.mkfifo(target)
+    elif kind == "link":
+        target = tmp_path / "out.wav"
+        target.symlink_to(victim)
+    else:
+        Store().close()
+        target = paths.db_path().with_suffix(".wav")
+        os.link(paths.db_path(), target)
+    result: list[object] = []
+
+    def render() -> None:
+        try:
+            with Player(pl, output=FileOutput(target), fade_in_s=0.0) as p:
+                p.start()
+                p.wait(10)
+            result.append("rendered")
+        except UserInputError as exc:
+            result.append(exc)
+
+    t = threading.Thread(target=render, daemon=True)
+    t.start()
+    t.join(15)
+    assert result and isinstance(result[0], UserInputError), result
+    assert "\n" not in str(result[0]) and str(target) in str(result[0])
+    assert victim.read_bytes() == b"theirs"
+
+
+def test_a_render_replaces_an_earlier_file(tmp_path):
+    import soundfile as sf
+
+    from companion.core.models import Playlist, PlaylistEntry
+    from companion.core.player import FileOutput, Player
+
+    pl = Playlist("p", (PlaylistEntry(path=_tone_file(tmp_path / "a.wav"), title="a"),))
+    for suffix in (".wav", ".flac"):
+        out = tmp_path / f"session{suffix}"
+        out.write_bytes(b"an earlier render")
+        with Player(pl, output=FileOutput(out), fade_in_s=0.0) as p:
+            p.start()
+            assert p.wait(20)
+        assert sf.info(str(out)).frames > 0
