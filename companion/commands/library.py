@@ -52,6 +52,8 @@ def register(sub: Any) -> None:
     only.add_argument("--unsure", action="store_true",
                       help="only tracks whose tempo is uncertain (confirm them with `companion tempo`)")
     only.add_argument("--errors", action="store_true", help="only files that could not be analysed")
+    only.add_argument("--missing", action="store_true",
+                      help="only tracks whose folder is gone (a drive not mounted?); kept, not planned")
     p.set_defaults(func=cmd_tracks)
 
     try:
@@ -119,11 +121,11 @@ class _ProgressPrinter(ProgressLine):
 
 def cmd_tracks(args: argparse.Namespace) -> int:
     from companion.core.analysis import is_unsure
-    from companion.core.models import STATUS_ERROR
+    from companion.core.models import STATUS_ERROR, STATUS_MISSING
     from companion.core.store import Store
 
     with Store() as store:
-        tracks = store.tracks(status=STATUS_ERROR if args.errors else None)
+        tracks = store.tracks(status=STATUS_ERROR if args.errors else STATUS_MISSING if args.missing else None)
     if args.unsure:
         tracks = [t for t in tracks if is_unsure(t)]
     rows = [_track_row(t, is_unsure(t)) for t in tracks]
@@ -175,4 +177,6 @@ def _empty_message(args: argparse.Namespace) -> str:
         return "no unsure tracks: every tempo is confident or set by hand"
     if args.errors:
         return "no files with errors"
+    if args.missing:
+        return "no missing tracks: every folder scanned is there"
     return "the library is empty; add music with `companion scan PATH` (or try `companion demo`)"

@@ -64,6 +64,7 @@ def test_a_vanished_sub_folder_keeps_its_tracks_and_tempos_as_missing(tmp_path, 
     assert a not in {t.path for t in planner.filter_tracks(store.tracks())}
     listed = call("tracks")
     assert listed.stdout.count("missing") == 2
+    assert call("tracks", "--missing", "--format", "json").stdout.count('"status": "missing"') == 2
 
     drive.rmdir()
     unplugged.rename(drive)
