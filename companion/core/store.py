@@ -163,8 +163,15 @@ def _really_corrupt(path: Path) -> bool:
 def _keep_copy(path: Path) -> Path | None:
     """Copy a damaged database (and its write-ahead log) beside it, owner-only, before anyone is
     told to move it aside: whatever can still be rescued from it is kept."""
+    import filecmp
     import shutil
 
+    for earlier in sorted(path.parent.glob(f"{path.name}.damaged-*[0-9]")):
+        try:
+            if filecmp.cmp(earlier, path, shallow=False):
+                return earlier  # the same damage seen before: one copy is enough
+        except OSError:
+            continue
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     backup = path.with_name(f"{path.name}.damaged-{stamp}")
     try:

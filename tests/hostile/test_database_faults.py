@@ -24,6 +24,7 @@ def test_a_file_that_is_not_a_database_is_called_damaged_and_a_copy_is_kept(comp
     db.write_bytes(b"my notes, not a database " * 200)
     p = call("history")
     line = one_line_error(p, str(db), "the database is damaged", "a copy is kept at", "move the file aside")
+    one_line_error(call("history"), "the database is damaged")  # asked again: still one copy
     copies = list(companion_home.glob("companion.db.damaged-*"))
     assert len(copies) == 1 and copies[0].read_bytes() == db.read_bytes()
     assert copies[0].stat().st_mode & 0o777 == 0o600
