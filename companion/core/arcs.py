@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import configparser
 import math
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -179,7 +180,7 @@ def _search_dirs() -> list[Path]:
 def load_arc(name_or_path: str | Path) -> Arc:
     """An arc by preset name (user presets first, then bundled) or by the path of an .arc file."""
     text = str(name_or_path)
-    p = Path(text).expanduser()
+    p = Path(os.path.expanduser(text))
     if text.endswith(SUFFIX) and p.is_file():
         return _read(p)
     if "/" in text or not text.strip():

@@ -141,7 +141,7 @@ def save(playlist: Playlist) -> Path:
 
 def export(playlist: Playlist, file: str | Path) -> Path:
     """Write ``playlist`` as an M3U8 at ``file`` (absolute paths) for VLC, mpv and others."""
-    target = Path(file).expanduser()
+    target = Path(os.path.expanduser(file))
     if target.is_dir():
         target = target / f"{playlist.name or 'playlist'}{SUFFIX}"
     if not target.parent.is_dir():
@@ -168,7 +168,7 @@ def load(name_or_path: str | Path, *, store: Store | None = None) -> Playlist:
     tempi and lengths missing from the file are filled in from the library.
     """
     text = str(name_or_path)
-    p = Path(text).expanduser()
+    p = Path(os.path.expanduser(text))
     looks_like_path = isinstance(name_or_path, Path) or "/" in text or os.sep in text
     if looks_like_path or (text.lower().endswith((".m3u", ".m3u8")) and p.is_file()):
         if not p.is_file():
@@ -199,7 +199,7 @@ def import_m3u(file: str | Path, *, name: str | None = None, store: Store | None
     URLs are skipped with a note; BOM, CRLF, comments and ``#EXTINF`` are understood. Tracks
     the library knows get their title, artist, tempo and loudness from it.
     """
-    p = Path(file).expanduser()
+    p = Path(os.path.expanduser(file))
     if not p.is_file():
         raise NotFoundError(f"{file}: no such file")
     if name is None:
@@ -517,6 +517,8 @@ def _filters_ok(filters: Any) -> bool:
             if not (item is None or isinstance(item, str) and len(item) <= _MAX_PATH_CHARS
                     and not _CONTROL.search(item)):
                 return False
+            if isinstance(item, str) and item.startswith("~") and os.path.expanduser(item) == item:
+                return False  # ~someone who is not a user: the planner could not resolve it
     return True
 
 

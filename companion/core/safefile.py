@@ -67,7 +67,7 @@ class Replacement:
     """
 
     def __init__(self, target: str | Path, *, private: bool = False, own_files_ok: bool = False) -> None:
-        self.path = Path(os.path.abspath(Path(target).expanduser()))
+        self.path = Path(os.path.abspath(os.path.expanduser(target)))
         _refuse_own_file(self.path, own_files_ok)
         try:
             self._folder = os.open(self.path.parent, _DIR_FLAGS)

@@ -99,7 +99,7 @@ def discover(paths: Iterable[str | Path]) -> tuple[list[Path], list[str]]:
                                  "name the folder to scan, e.g. `companion scan ~/Music`")
         if "\0" in str(raw):
             raise UserInputError(f"{for_terminal(raw)}: a path cannot hold a NUL byte; check the path")
-        p = Path(raw).expanduser()
+        p = Path(os.path.expanduser(raw))  # Path.expanduser raises for ~unknown-user
         if not p.exists():
             raise UserInputError(f"{for_terminal(raw)}: no such file or folder; check the path")
         p = p.resolve()

@@ -142,3 +142,17 @@ def test_a_playlist_file_written_with_undecodable_path_bytes_round_trips(tmp_pat
     pl = playlists.parse("#EXTM3U\n" + os.fsdecode(raw) + "\n", base_dir=tmp_path, name="latin")
     out = playlists.export(pl, tmp_path / "out.m3u8")
     assert raw in out.read_bytes()
+
+
+@pytest.mark.parametrize("args", [
+    ("playlist", "import", "~nosuchuser-companion/x.m3u8"), ("playlist", "show", "~nosuchuser-companion/x.m3u8"),
+    ("scan", "~nosuchuser-companion/music"), ("build", "--arc", "~nosuchuser-companion/x.arc", "--name", "z"),
+])
+def test_a_path_under_an_unknown_user_is_one_line(args):
+    one_line_error(call(*args), "~nosuchuser-companion/")
+
+
+def test_a_filter_folder_under_an_unknown_user_is_dropped_with_a_note(tmp_path):
+    line = '#COMPANION-PLAYLIST:{"filters": {"folder": "~nosuchuser-companion/m"}, "arc": "step-down"}'
+    pl = playlists.parse(f"#EXTM3U\n{line}\n", base_dir=tmp_path)
+    assert "filters" not in pl.meta and any("ignored filters" in n for n in pl.notes)
