@@ -69,3 +69,12 @@ def test_negative_numbers_stay_numbers_and_plain_text_stays_as_it_is():
 def test_terminal_and_markup_helpers_keep_the_words_and_drop_the_controls():
     assert for_terminal("a\x1b[31mb\x1b]0;t\x07c\ud8e9".replace("\ud8e9", "\udce9")) == "abc\\xe9"
     assert for_markup("[/b] [bold red]x") == "\\[/b] \\[bold red]x"
+
+
+def test_a_file_name_with_escape_sequences_is_shown_without_them(store, tmp_path):
+    path = tmp_path / "a\x1b]0;pwned\x07\x1b[2Jb.wav"
+    path.touch()
+    store.save_analysis([AnalysisResult(path=str(path), size=1, mtime=1.0, tags=Tags("t", "", "", "", 200.0),
+                                        tempo=TempoEstimate(80.0, 0.9), loudness=Loudness(-20.0, -3.0))])
+    p = call("tempo", "set", str(path), "63")
+    assert p.returncode == 0 and "63.0 BPM" in p.stdout and not _raw_control(p.stdout)
