@@ -655,8 +655,8 @@ def parse_history(text: str, *, source: str = "history", listener: str | None = 
                 raise UserInputError(f"{where}: more cells than the header has columns")
             sessions.append(_session_from_record(row, where, listener))
     except csv.Error as exc:  # a cell over csv's field limit (128 KiB), a stray quote ...
-        raise UserInputError(f"{source} line {reader.line_num}: not a valid CSV row ({exc}); give a "
-                             "file written by `companion history --format csv`") from None
+        raise UserInputError(f"{source} after line {reader.line_num}: not a valid CSV row ({exc}); give "
+                             "a file written by `companion history --format csv`") from None
     return sessions
 
 
