@@ -57,7 +57,7 @@ def test_a_locked_database_is_not_called_damaged(tmp_path):
     holder.execute("BEGIN EXCLUSIVE")
     try:
         with pytest.raises(StoreError) as err:
-            with Store(db, busy_timeout_s=0.2) as s:
+            with Store(db, timeout_s=0.2) as s:
                 s.sessions()
     finally:
         holder.rollback()
