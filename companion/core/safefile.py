@@ -27,7 +27,7 @@ from pathlib import Path
 
 from companion.core.errors import UserInputError
 
-__all__ = ["Replacement", "write_file"]
+__all__ = ["Replacement", "write_file", "write_private"]
 
 _WRITE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 _DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0)
@@ -57,6 +57,16 @@ def write_file(target: str | Path, data: str | bytes, *, private: bool = False, 
         out.abort()
         raise
     return out.commit()
+
+
+def write_private(target: str | Path, data: str | bytes) -> Path:
+    """An owner-only file of companion's own (a session kept while the database is locked),
+    written as :func:`write_file` writes, but failing with OSError like any file write: its
+    caller keeps the data another way when the disk is full."""
+    try:
+        return write_file(target, data, private=True, own_files_ok=True)
+    except UserInputError as exc:
+        raise OSError(getattr(exc, "errno", None) or errno.EIO, str(exc)) from None
 
 
 class Replacement:
@@ -173,4 +183,6 @@ def _error(path: Path, exc: OSError, advice: str) -> UserInputError:
                errno.EROFS: "the disk is read-only", errno.ELOOP: "a symbolic link is in the way",
                errno.ENOTDIR: "a part of the path is not a folder"}
     reason = reasons.get(exc.errno or 0, exc.strerror or str(exc))
-    return UserInputError(f"{path}: cannot write ({reason}); {advice}")
+    error = UserInputError(f"{path}: cannot write ({reason}); {advice}")
+    error.errno = exc.errno  # type: ignore[attr-defined]  (for write_private's OSError)
+    return error

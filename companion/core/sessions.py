@@ -49,6 +49,7 @@ from companion.core.models import (
     Rating,
     Session,
 )
+from companion.core.safefile import write_private
 from companion.core.store import DEFAULT_LISTENER, Store, now_iso
 
 __all__ = [
@@ -385,7 +386,7 @@ def keep_pending(session: Session, *, pid: int | None = None) -> Path:
     folder.mkdir(mode=0o700, exist_ok=True)
     drop_pending(session)
     path = folder / f"session-{session.uid}.{pid or 0}.json"
-    paths.write_private(path, export_history([session], "json"))
+    write_private(path, export_history([session], "json"))  # safefile: no link followed
     return path
 
 
