@@ -26,7 +26,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from companion.core import planner  # noqa: E402
+from companion.core import planner, playlists  # noqa: E402
 from companion.core.models import TempoAlternative, Track  # noqa: E402
 
 ARCS = ("step-down", "u-sequence", "sleep")
@@ -103,7 +103,7 @@ def main() -> int:
                 os.environ["COMPANION_HOME"] = d
                 with Store() as store:
                     store.save_analysis(analysis_rows(lib))
-                    t = timed(lambda store=store: planner.build(
+                    t = timed(lambda store=store: playlists.build(
                         store, name="bench", arc="u-sequence", start_bpm=95), args.repeat)
                     read = timed(lambda store=store: store.tracks(status="ok"), args.repeat)
                 print(f"{n:>8} build (store read {read:.3f} s + plan + save): {t:.3f} s")

@@ -209,7 +209,7 @@ def _print_playlist(pl: Playlist, fmt: str, *, saved: Path | None = None) -> Non
     m = pl.meta
     shape = ""
     if pl.arc and m.get("start_bpm") and m.get("target_bpm"):
-        shape = f" · {pl.arc} {m['start_bpm']:g} → {m['target_bpm']:g} BPM"
+        shape = f" · {playlists.arc_label(pl)} {m['start_bpm']:g} → {m['target_bpm']:g} BPM"
     print(f"{pl.name}: {len(pl.tracks)} tracks, {_length(pl)}{shape}"
           + (f" · saved to {saved}" if saved else ""))
     for n in pl.notes:
@@ -238,7 +238,7 @@ def cmd_build(args: argparse.Namespace) -> int:
                if getattr(args, k)}
     replaced = playlists.exists(playlists.validate_name(args.name))
     with Store() as store:
-        pl = planner.build(
+        pl = playlists.build(
             store, name=args.name, arc=args.arc, start_bpm=args.start, target_bpm=args.target,
             minutes=args.minutes, max_step_pct=args.max_step, seed=args.seed,
             filters=filters or None, nearest=args.nearest,
@@ -256,7 +256,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         m, played = pl.meta, playlists.played_s(pl)
         rows.append({
             "name": pl.name, "tracks": len(pl.tracks), "length": format_duration(played),
-            "total_s": round(pl.total_s, 1), "played_s": round(played, 1), "arc": pl.arc,
+            "total_s": round(pl.total_s, 1), "played_s": round(played, 1), "arc": playlists.arc_label(pl),
             "start_bpm": m.get("start_bpm"), "target_bpm": m.get("target_bpm"), "path": pl.path,
         })
     if not rows and args.format == "table":

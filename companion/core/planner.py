@@ -13,10 +13,8 @@ Hard constraints (a plan that breaks one is never returned):
 - total length *as played* within ±5 % of ``minutes``; when the library's track lengths only
   allow up to ±10 %, the plan says so in its notes.
 
-Time is counted as the player plays it: neighbouring tracks overlap by the crossfade
-(``crossfade_s``, at most half of either track, as ``companion.core.render.plan_slots`` places
-them; 0 is gapless), a silence never overlaps, so a track's start offset is when it begins to
-be heard and the length is the sum of the lengths minus the overlaps (``timeline``).
+Time is counted as the player plays it (``companion.core.timeline``): neighbouring tracks
+overlap by the crossfade, a silence never overlaps.
 
 Soft goals (a cost): close to the arc, high-confidence tempi, loudness not increasing while
 descending, different artists in a row, the end tempo of one track near the start tempo of
@@ -26,8 +24,8 @@ its alternative tempi (half, double, ...), and the plan says so.
 
 The search is a beam search over positions: tracks are indexed by log tempo, so each step
 looks only at the few that fit, scored with numpy. When no plan exists, ``PlanError`` says
-why in one or two lines and which nearby requests would work (``nearest=True`` returns the
-first): ``str(error)`` names command-line flags, ``error.reason`` and ``error.options`` say the
+why in one or two lines and which nearby requests would work (``companion.core.diagnosis``;
+``nearest=True`` returns the first): ``str(error)`` names command-line flags, ``error.reason`` and ``error.options`` say the
 same in plain words and as data for the app.
 """
 
@@ -38,19 +36,18 @@ import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from companion.core.arcs import Arc, load_arc
-from companion.core.errors import PlanError, PlanOption, UserInputError
+from companion.core.diagnosis import describe, diagnose
+from companion.core.errors import PlanError, UserInputError
 from companion.core.models import STATUS_OK, Playlist, PlaylistEntry, Track
 from companion.core.render import DEFAULT_CROSSFADE_S
 from companion.core.tempo import UNSURE_CONFIDENCE
 from companion.core.timefmt import format_duration
-
-if TYPE_CHECKING:
-    from companion.core.store import Store
+from companion.core.timeline import check_plan, overlap_s, timeline
 
 __all__ = [
     "DEFAULT_CROSSFADE_S",
@@ -58,16 +55,11 @@ __all__ = [
     "DEFAULT_MINUTES",
     "DEFAULT_TARGET_BPM",
     "LENGTH_TOLERANCE",
-    "build",
-    "check_plan",
     "default_start_bpm",
     "filter_tracks",
-    "overlap_s",
     "plan",
     "slot_candidates",
-    "step_pct",
     "tempo_for_slot",
-    "timeline",
 ]
 
 DEFAULT_TARGET_BPM = 60.0
@@ -92,38 +84,6 @@ _UNKNOWN_CONFIDENCE = 0.6
 # on the demo library, levels below it were wrong every time (e.g. 3/2 of a halved tempo).
 MIN_ALTERNATIVE_SCORE = 0.25
 
-
-def step_pct(from_bpm: float, to_bpm: float) -> float:
-    """Size of a tempo step in percent of the earlier tempo."""
-    return abs(to_bpm - from_bpm) / from_bpm * 100.0
-
-
-def overlap_s(before_s: Any, after_s: Any, crossfade_s: float) -> Any:
-    """How long two neighbouring tracks of these lengths (seconds; numbers or numpy arrays)
-    overlap when played with ``crossfade_s``: the crossfade, at most half of either track (the
-    rule of ``companion.core.render.plan_slots``)."""
-    return np.minimum(crossfade_s, np.minimum(before_s, after_s) / 2)
-
-
-def timeline(entries: Iterable[PlaylistEntry], crossfade_s: float) -> tuple[list[float], float]:
-    """When each entry begins to be heard, and the length of the session as played (seconds).
-
-    A track after a track starts ``overlap_s`` before the other ends; a silence neither
-    overlaps nor is overlapped; an entry of unknown length (0 s) is passed over, as the player
-    skips it.
-    """
-    starts: list[float] = []
-    t, before = 0.0, 0.0  # end of the last entry; length of the last track (0 after a silence)
-    for e in entries:
-        length = e.length_s
-        start = t
-        if length > 0 and not e.is_silence and before > 0:
-            start = t - float(overlap_s(before, length, crossfade_s))
-        if length > 0:
-            before = 0.0 if e.is_silence else length
-        starts.append(start)
-        t = start + length  # never earlier than t: an overlap is at most half the track
-    return starts, t
 
 
 # -- the library as arrays ---------------------------------------------------------------------
@@ -612,14 +572,14 @@ def plan(
     found = _search(u, req)
     chosen = req
     if found is None:
-        reason, options = _diagnose(u, req)
+        reason, options = diagnose(u, req, _search)
         if not nearest or not options:
             offer = ", or ".join(o.option.flag for o in options)
             msg = reason + (f"; nearest plan: {offer} (or add --nearest)" if offer else "")
             raise PlanError(msg, reason=reason, options=tuple(o.option for o in options))
         best = options[0]
         found, chosen = best.found, best.req
-        notes.append(f"nearest plan: {best.option.label} — asked for {_describe(req)}, but {reason}")
+        notes.append(f"nearest plan: {best.option.label} — asked for {describe(req)}, but {reason}")
     pl = _playlist(u, chosen, found, name=name, seed=seed, filters=filters, notes=notes)
     problems = check_plan(pl, max_step_pct=chosen.max_step_pct)
     if problems:  # a bug, never a user's problem: refuse rather than play a broken plan
@@ -688,47 +648,6 @@ def slot_candidates(
     return out
 
 
-def build(store: Store, *, name: str, **plan_kwargs: Any) -> Playlist:
-    """Plan from the library's analysed tracks and save as ``playlists/NAME.m3u8``.
-
-    ``plan_kwargs`` are those of ``plan``. Returns the saved playlist (``path`` set).
-    """
-    from companion.core import playlists
-
-    playlists.validate_name(name)
-    pl = plan(store.tracks(status=STATUS_OK), name=name, **plan_kwargs)
-    path = playlists.save(pl)
-    from dataclasses import replace
-
-    return replace(pl, path=str(path))
-
-
-def check_plan(pl: Playlist, *, max_step_pct: float) -> list[str]:
-    """What in ``pl`` breaks a hard constraint (repeats, steps too large), in words; [] if none.
-
-    Positions in the messages are 1-based, counting every entry as ``playlist show`` does.
-    """
-    problems = []
-    seen: dict[str, int] = {}
-    prev: tuple[int, float] | None = None
-    for pos, e in enumerate(pl.entries, start=1):
-        if e.is_silence:
-            continue
-        if e.path in seen:
-            problems.append(f"track {pos} repeats track {seen[e.path]} ({e.display_name})")
-        seen.setdefault(e.path, pos)
-        bpm = e.used_bpm or e.bpm
-        if bpm is None:
-            prev = None
-            continue
-        if prev is not None and step_pct(prev[1], bpm) > max_step_pct + 1e-6:
-            problems.append(
-                f"the step from track {prev[0]} ({prev[1]:.1f} BPM) to track {pos} ({bpm:.1f} BPM) "
-                f"is {step_pct(prev[1], bpm):.0f} %, more than the {max_step_pct:g} % allowed"
-            )
-        prev = (pos, bpm)
-    return problems
-
 
 # -- internals ---------------------------------------------------------------------------------
 
@@ -752,218 +671,6 @@ def _search(u: _Uses, req: _Request) -> _Found | None:
     small = len(u.lb) < 3000
     return _Search(u, req, beam=96 if small else 40, per_state=16 if small else 10).run()
 
-
-def _describe(req: _Request) -> str:
-    return (f"{req.start_bpm:g}→{req.target_bpm:g} BPM over {req.minutes:g} min "
-            f"with steps up to {req.max_step_pct:g} %")
-
-
-# The settings a nearby request may change: the command line's flag, and the change in words.
-_FLAGS = {"max_step_pct": "--max-step", "minutes": "--minutes", "start_bpm": "--start",
-          "target_bpm": "--target"}
-_LABELS = {"max_step_pct": "steps up to {:g} %", "minutes": "{:g} minutes",
-           "start_bpm": "start {:g} BPM", "target_bpm": "target {:g} BPM"}
-
-
-def _plan_option(field: str, value: float, *also: tuple[str, float]) -> PlanOption:
-    changes = [(field, value), *also]
-    return PlanOption(field=field, value=value, also=tuple(also),
-                      label=" and ".join(_LABELS[f].format(v) for f, v in changes),
-                      flag=" ".join(f"{_FLAGS[f]} {v:g}" for f, v in changes))
-
-
-@dataclass
-class _Option:
-    option: PlanOption
-    req: _Request
-    found: _Found
-    rank: int  # smaller: a smaller change to what was asked
-
-
-def _diagnose(u: _Uses, req: _Request) -> tuple[str, list[_Option]]:
-    """Why ``req`` has no plan, in one or two lines, and the nearby requests that work
-    (best first: a step still within 10 %, then another length, tempo, or a wider step)."""
-    reasons: list[str] = []
-    tries = _Attempts(u, req)
-    attempt = tries.attempt
-    ltol = math.log1p(req.max_step_pct / 100)
-
-    def step_option(pct: float) -> None:
-        pct = float(math.ceil(pct))
-        if req.max_step_pct < pct <= 50:
-            attempt("max_step_pct", pct, 0 if pct <= 10 else 3)
-
-    def nearest_lb(bpm: float) -> float | None:
-        return None if not len(u.lb) else float(u.lb[np.argmin(np.abs(u.lb - math.log(bpm)))])
-
-    # 1. Nothing near the start or the target tempo: the nearest tempo there is instead, and
-    # if that alone is not enough, with a session long enough for the steps it takes.
-    for label, bpm in (("start", req.start_bpm), ("target", req.target_bpm)):
-        near = nearest_lb(bpm)
-        if near is not None and abs(near - math.log(bpm)) > ltol:
-            nb = math.exp(near)
-            reasons.append(f"no music within {req.max_step_pct:g} % of the {label} tempo {bpm:g} BPM "
-                           f"(nearest: {nb:.0f} BPM)")
-            if not attempt(f"{label}_bpm", float(round(nb)), 2):
-                moved = req.with_(**{f"{label}_bpm": float(round(nb))})
-                for minutes in _longer_sessions(u, moved):
-                    if attempt(f"{label}_bpm", float(round(nb)), 3, ("minutes", minutes)):
-                        break
-    # 2. A stretch of tempi without music that the arc has to cross or sit in.
-    ts, bs = req.arc.bpms(req.start_bpm, req.target_bpm)
-    arc_lo, arc_hi = math.log(min(bs)), math.log(max(bs))
-    lbs = np.unique(np.round(u.lb[(u.lb >= arc_lo - ltol) & (u.lb <= arc_hi + ltol)], 6))
-    edges = np.concatenate([[arc_lo - ltol], lbs, [arc_hi + ltol]])
-    blocking = []
-    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
-        crossed = hi - lo > ltol + 1e-9 and arc_hi >= hi + ltol - 1e-9 and arc_lo <= lo - ltol + 1e-9
-        uncovered = hi - lo > 2 * ltol + 1e-9
-        if crossed or uncovered:
-            blocking.append((float(lo), float(hi)))
-    if blocking:
-        lo, hi = max(blocking, key=lambda g: g[1] - g[0])
-        shown_lo, shown_hi = math.exp(max(lo, arc_lo - ltol)), math.exp(min(hi, arc_hi + ltol))
-        reasons.append(f"no music between {shown_hi:.0f} and {shown_lo:.0f} BPM")
-        if lo > arc_lo - ltol and hi < arc_hi + ltol:
-            step_option((math.exp(hi - lo) - 1) * 100 + 0.5)
-        if req.target_bpm < req.start_bpm and math.exp(hi) < req.start_bpm:
-            attempt("target_bpm", float(math.ceil(math.exp(hi))), 2)
-        elif req.target_bpm < req.start_bpm and math.exp(lo) > req.target_bpm:
-            attempt("start_bpm", float(math.floor(math.exp(lo))), 2)
-    # 3. An arc steeper than the steps allow with tracks this long.
-    steps = _Steps.of(u, req)
-    if steps is not None:
-        fit = (req.total_s - req.arc.silence_s) / steps.heard
-        if steps.needed > fit - 1 and fit > 1:
-            dmed = steps.typical_s
-            reasons.append(
-                f"{req.start_bpm:g} → {req.target_bpm:g} BPM takes about {math.ceil(steps.needed)} "
-                f"steps of {req.max_step_pct:g} %, but only ~{fit:.0f} of your tracks (typically "
-                f"{int(dmed) // 60}:{int(dmed) % 60:02d}) fit in {req.minutes:g} minutes"
-            )
-            step_option((math.exp(steps.change / max(fit - 1.5, 1.0)) - 1) * 100)
-            longer = steps.minutes_for(req)
-            if longer <= 4 * req.minutes:
-                attempt("minutes", float(longer), 1)
-    # 4. Too little music along the arc: the longest shorter session that works.
-    shorter = _longest_feasible(req, tries)
-    if shorter is not None and not blocking:
-        short = req.minutes - shorter
-        reasons.append(f"{short:g} minute{'s' if short != 1 else ''} short")
-    # 5. Nothing yet: a target a little nearer the start (where a library usually has more).
-    if not tries.options and req.target_bpm != req.start_bpm:
-        toward = 1.0 if req.start_bpm > req.target_bpm else -1.0
-        for k in range(1, 7):
-            nearer = float(round(req.target_bpm * (1 + toward * 0.05 * k)))
-            if (nearer - req.start_bpm) * toward >= 0:  # not past the start
-                break
-            if attempt("target_bpm", nearer, 4):
-                break
-    options = tries.options
-    if req.locked and not options:
-        reasons.append("the locked tracks cannot be joined to the arc within the max step; unlock one")
-    if not reasons:
-        reasons.append("the library has too little music along this arc")
-    options.sort(key=lambda o: (o.rank, o.option.flag.split()[0],
-                                abs(o.option.value - getattr(req, o.option.field))))
-    offer: list[_Option] = []
-    for o in options:  # the smallest change of each kind
-        if all(x.option.field != o.option.field for x in offer):
-            offer.append(o)
-    return "; ".join(reasons[:2]), offer[:3]
-
-
-class _Attempts:
-    """Plans tried while diagnosing ``req`` with one setting changed, and those that worked
-    (each change tried once)."""
-
-    def __init__(self, u: _Uses, req: _Request) -> None:
-        self.u, self.req = u, req
-        self.options: list[_Option] = []
-        self.tried: set[PlanOption] = set()
-
-    def attempt(self, field: str, value: float, rank: int, *also: tuple[str, float]) -> bool:
-        option = _plan_option(field, value, *also)
-        if option not in self.tried:
-            self.tried.add(option)
-            req = self.req.with_(**option.changes)
-            f = _search(self.u, req)
-            if f is not None:
-                self.options.append(_Option(option, req, f, rank))
-        return any(o.option == option for o in self.options)
-
-
-@dataclass(frozen=True)
-class _Steps:
-    """How many steps of the largest allowed size an arc takes, with the library's typical
-    track (its median length, and what it adds to a session as played)."""
-
-    typical_s: float
-    heard: float  # seconds a typical track adds, played (its length less a crossfade)
-    change: float  # the arc's tempo change in log units, less a step's worth at each end
-    needed: float  # steps of max_step_pct that change takes
-
-    @classmethod
-    def of(cls, u: _Uses, req: _Request) -> _Steps | None:
-        lengths = u.dur[np.isfinite(u.dur)]
-        if not lengths.size:
-            return None
-        dmed = float(np.median(lengths))
-        heard = dmed - float(overlap_s(dmed, dmed, req.crossfade_s))
-        _, bs = req.arc.bpms(req.start_bpm, req.target_bpm)
-        ltol = math.log1p(req.max_step_pct / 100)
-        change = sum(abs(math.log(b1 / b0)) for b0, b1 in zip(bs[:-1], bs[1:], strict=True))
-        change = max(0.0, change - 2 * ltol)
-        return cls(dmed, heard, change, change / ltol)
-
-    def minutes_for(self, req: _Request) -> int:
-        """Whole minutes a session needs for these steps (and the arc's silence)."""
-        return math.ceil(((self.needed + 1.5) * self.heard + req.arc.silence_s) / 60)
-
-
-def _longer_sessions(u: _Uses, req: _Request) -> list[float]:
-    """Session lengths (minutes, whole) to try for ``req`` when its steps do not fit in its
-    minutes: enough for the steps its arc takes with the library's typical track, then more;
-    none beyond four times the minutes asked."""
-    steps = _Steps.of(u, req)
-    if steps is None:
-        return []
-    base = steps.minutes_for(req)
-    out = [float(m) for m in (base, math.ceil(base * 1.25), math.ceil(base * 1.5))
-           if req.minutes < m <= 4 * req.minutes]
-    return sorted(set(out))
-
-
-def _longest_feasible(req: _Request, tries: _Attempts) -> float | None:
-    """The longest session shorter than asked that has a plan (to the minute; half a minute
-    under 4), by bisection: feasibility mostly shrinks as the session grows."""
-    unit = 1.0 if req.minutes > 4 else 0.5
-    top = math.floor((req.minutes - 1e-9) / unit)  # in units
-
-    def works(n: int) -> bool:
-        return tries.attempt("minutes", n * unit, 1)
-
-    ok, bad = None, top + 1
-    for frac in (0.9, 0.75, 0.6, 0.45, 0.3, 0.15):
-        n = min(top, max(1, math.floor(req.minutes * frac / unit)))
-        if n >= bad:
-            continue
-        if works(n):
-            ok = n
-            break
-        bad = n
-    if ok is None:
-        return None
-    while bad - ok > 1:
-        mid = (ok + bad) // 2
-        if works(mid):
-            ok = mid
-        else:
-            bad = mid
-    longest = ok * unit  # offer only the longest of the shorter sessions
-    tries.options = [o for o in tries.options if o.option.field != "minutes"
-                     or o.option.value == longest or o.option.value > req.minutes]
-    return ok * unit
 
 
 def _playlist(

@@ -45,8 +45,10 @@ from companion.core.errors import (
     StoreError,
     UserInputError,
 )
-from companion.core.models import Playlist, PlaylistEntry, Track
+from companion.core.models import STATUS_OK, Playlist, PlaylistEntry, Track
+from companion.core.planner import DEFAULT_MAX_STEP_PCT, plan, slot_candidates, tempo_for_slot
 from companion.core.render import DEFAULT_CROSSFADE_S
+from companion.core.timeline import check_plan, timeline
 
 if TYPE_CHECKING:
     from companion.core.arcs import Arc
@@ -54,6 +56,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "SUFFIX",
+    "arc_label",
+    "build",
     "crossfade_of",
     "delete",
     "dumps",
@@ -108,6 +112,17 @@ def playlist_path(name: str) -> Path:
 
 def exists(name: str) -> bool:
     return playlist_path(name).is_file()
+
+
+def build(store: Store, *, name: str, **plan_kwargs: Any) -> Playlist:
+    """Plan from the library's analysed tracks and save as ``playlists/NAME.m3u8``.
+
+    ``plan_kwargs`` are those of ``companion.core.planner.plan``. Returns the saved playlist
+    (``path`` set).
+    """
+    validate_name(name)
+    pl = plan(store.tracks(status=STATUS_OK), name=name, **plan_kwargs)
+    return _with(pl, path=str(save(pl)))
 
 
 def save(playlist: Playlist) -> Path:
@@ -295,8 +310,6 @@ def _read(path: Path, name: str, *, store: Store | None, fill_only: bool) -> Pla
     pl = parse(text, base_dir=path.resolve().parent, name=name, source=str(path))
     if store is not None:
         pl = _enrich(pl, store, fill_only=fill_only)
-    from companion.core.planner import check_plan
-
     warnings = [WARNING + p for p in check_plan(pl, max_step_pct=_max_step(pl))]
     missing = [e.path for e in pl.entries if not e.is_silence and not os.path.exists(e.path)]
     if missing:
@@ -389,8 +402,6 @@ def _one_line(s: str) -> str:
 
 def _restart(entries: Iterable[PlaylistEntry], crossfade_s: float) -> tuple[PlaylistEntry, ...]:
     """Entries with start offsets (as heard) recomputed from their order."""
-    from companion.core.planner import timeline
-
     entries = tuple(entries)
     starts, _ = timeline(entries, crossfade_s)
     return tuple(_with(e, start_s=t) if e.start_s != t else e for e, t in zip(entries, starts, strict=True))
@@ -407,10 +418,17 @@ def crossfade_of(pl: Playlist) -> float:
     return _crossfade(pl.meta)
 
 
+def arc_label(pl: Playlist) -> str:
+    """The arc's name as a person should read it: a preset planned from a slower start to a
+    faster target rises, whatever its name says ("step-down, rising")."""
+    start, target = _num(pl.meta.get("start_bpm")), _num(pl.meta.get("target_bpm"))
+    if pl.arc and start and target and target > start:
+        return f"{pl.arc}, rising"
+    return pl.arc
+
+
 def played_s(pl: Playlist) -> float:
     """How long ``pl`` plays, seconds: its entries' lengths minus the crossfades' overlaps."""
-    from companion.core.planner import timeline
-
     return timeline(pl.entries, crossfade_of(pl))[1]
 
 
@@ -418,15 +436,11 @@ def played_s(pl: Playlist) -> float:
 
 
 def _max_step(pl: Playlist) -> float:
-    from companion.core.planner import DEFAULT_MAX_STEP_PCT
-
     return _num(pl.meta.get("max_step_pct")) or DEFAULT_MAX_STEP_PCT
 
 
 def _changed(pl: Playlist, entries: Sequence[PlaylistEntry]) -> Playlist:
     """``pl`` with new entries: offsets and planned tempi recomputed, broken steps noted."""
-    from companion.core.planner import check_plan
-
     entries = _restart(entries, crossfade_of(pl))
     planned = _planner_curve(pl)
     if planned is not None:
@@ -511,8 +525,6 @@ def _set_lock(pl: Playlist, index: int, value: bool) -> Playlist:
 def replace_candidates(tracks: Sequence[Track], pl: Playlist, index: int, k: int = 5) -> list[Track]:
     """The best ``k`` library tracks for slot ``index``: near the arc's tempo there, within the
     max step of both neighbours, of a similar length, not already in the playlist."""
-    from companion.core.planner import slot_candidates
-
     i = _index(pl, index)
     if pl.entries[i].is_silence:
         raise UserInputError(f"position {i + 1} is a silence; choose a track to replace")
@@ -521,8 +533,6 @@ def replace_candidates(tracks: Sequence[Track], pl: Playlist, index: int, k: int
 
 def replace(pl: Playlist, index: int, track: Track) -> Playlist:
     """``pl`` with entry ``index`` replaced by ``track`` (used at the tempo that fits best)."""
-    from companion.core.planner import tempo_for_slot
-
     i = _index(pl, index)
     old = pl.entries[i]
     if any(e.path == track.path for j, e in enumerate(pl.entries) if j != i):
@@ -541,8 +551,6 @@ def replan_around_locks(pl: Playlist, tracks: Sequence[Track], *, seed: int | No
                         nearest: bool = False) -> Playlist:
     """Plan again with the same arc and settings (the crossfade too), keeping the locked tracks
     near their times."""
-    from companion.core.planner import plan
-
     m = pl.meta
     kwargs: dict[str, Any] = {}
     for key in ("start_bpm", "target_bpm", "minutes", "max_step_pct"):
