@@ -20,6 +20,7 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -27,14 +28,38 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from companion.core import planner, playlists  # noqa: E402
-from companion.core.models import TempoAlternative, Track  # noqa: E402
+from companion.core.models import Character, TempoAlternative, Track  # noqa: E402
 
 ARCS = ("step-down", "u-sequence", "sleep")
 
 
 def library(n: int, seed: int = 0) -> list[Track]:
     """A plausible personal library: tempi log-normal around 95 BPM (40–190), 2–8 minutes,
-    a quarter unsure with half/double alternatives, about ten tracks per artist."""
+    a quarter unsure with half/double alternatives, about ten tracks per artist; each with a
+    character (arousal, a timbre from one of 30 styles) and a fingerprint, 1 % of them a
+    second copy of another track's recording (so the duplicate search has work to do)."""
+    tracks = _plain_library(n, seed)
+    rng = np.random.default_rng(seed + 1)
+    styles = rng.normal(0, 3, (30, 16))
+    style = rng.integers(0, 30, n)
+    out = []
+    for i, t in enumerate(tracks):
+        ch = Character(
+            onset_density=float(rng.uniform(0.5, 8)), percussive_share=float(rng.uniform(0, 0.8)),
+            centroid_hz=float(rng.uniform(300, 3000)), rolloff_hz=2000.0, dynamic_range_db=10.0,
+            timbre=tuple((styles[style[i]] + rng.normal(0, 1, 16)).round(3).tolist()),
+            arousal=float(np.clip(rng.normal(0.2 + 0.5 * ((t.bpm or 95) - 40) / 150, 0.15), 0, 1)),
+        )
+        fp = rng.integers(0, 2**16, 256, dtype=np.uint16).astype("<u2").tobytes()
+        out.append(replace(t, character=ch, fingerprint=fp))
+    for i in rng.choice(n, n // 100, replace=False).tolist():
+        j = int(rng.integers(0, n))
+        out[i] = replace(out[i], duration_s=out[j].duration_s, character=out[j].character,
+                         fingerprint=out[j].fingerprint)
+    return out
+
+
+def _plain_library(n: int, seed: int) -> list[Track]:
     rng = np.random.default_rng(seed)
     bpm = np.clip(np.exp(rng.normal(np.log(95), 0.3, n)), 40, 190).round(1)
     dur = rng.uniform(120, 480, n).round(1)

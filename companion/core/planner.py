@@ -41,7 +41,9 @@ from typing import Any
 import numpy as np
 
 from companion.core.arcs import Arc, load_arc
+from companion.core.character import TIMBRE_SIZE
 from companion.core.diagnosis import describe, diagnose
+from companion.core.duplicates import recording_ids, same_recordings
 from companion.core.errors import PlanError, UserInputError
 from companion.core.models import STATUS_OK, Playlist, PlaylistEntry, Track
 from companion.core.render import DEFAULT_CROSSFADE_S
@@ -51,12 +53,15 @@ from companion.core.timeline import check_plan, overlap_s, timeline
 
 __all__ = [
     "DEFAULT_CROSSFADE_S",
+    "AROUSAL_HIGH",
     "DEFAULT_MAX_STEP_PCT",
+    "DEFAULT_MIN_LENGTH_S",
     "DEFAULT_MINUTES",
     "DEFAULT_TARGET_BPM",
     "LENGTH_TOLERANCE",
     "default_start_bpm",
     "filter_tracks",
+    "is_near_silent",
     "plan",
     "slot_candidates",
     "tempo_for_slot",
@@ -79,7 +84,20 @@ _W_JOIN = 0.2  # end tempo of one vs start tempo of the next, per max step
 _W_SEED = 0.25  # the per-seed preference: up to this much
 _W_SILENCE = 0.5  # × (distance of the silence from its time, in median track lengths)²
 _W_LENGTH = 0.3  # × ((total - asked) / 5 %)² when comparing finished plans
+_W_AROUSAL = 0.5  # × (arousal above the arc's, in library spreads)² (a quarter below)
+_W_AROUSAL_RISE = 0.3  # per 0.1 of arousal above the previous track while descending (capped)
+_W_TIMBRE = 0.5  # × timbre distance from the previous track, in typical distances (capped at 2)
+_W_LIKE = 0.6  # × timbre distance from the liked track (``like``), likewise
 _UNKNOWN_CONFIDENCE = 0.6
+# Not music for a session: shorter than this (jingles, fanfares), or nearly silent.
+DEFAULT_MIN_LENGTH_S = 60.0
+SILENT_LUFS = -45.0  # integrated loudness below which a file is nearly silent
+# The calm part of a session: where the arc is in the lowest third of its tempo range. No
+# track there may be lively (arousal above AROUSAL_HIGH) or possibly fast (an unsure track
+# with a plausible level at FAST_BPM or above).
+CALM_SHARE = 1 / 3
+AROUSAL_HIGH = 0.6
+FAST_BPM = 100.0
 # An unsure track's alternative tempo is used only with at least this much evidence (0–1):
 # on the demo library, levels below it were wrong every time (e.g. 3/2 of a halved tempo).
 MIN_ALTERNATIVE_SCORE = 0.25
@@ -104,6 +122,15 @@ class _Uses:
     lend: np.ndarray  # log tempo at its end
     alt: np.ndarray  # bool: used at an alternative tempo
     pref: np.ndarray  # per-seed preference cost
+    rec: np.ndarray  # int: the recording (duplicates share one), per track (not per use)
+    ar: np.ndarray  # arousal 0-1, nan when unknown
+    fast: np.ndarray  # bool: a plausible tempo level of the track is fast (unsure tracks)
+    tim: np.ndarray  # (uses, 16) timbre, standardised over the library, 0 when unknown
+    has_tim: np.ndarray  # bool
+    like: np.ndarray  # timbre distance to the liked track (in typical distances), 0 without
+    tim_scale: float  # a typical timbre distance between two tracks of the library
+    ar_calm: float  # the library's calm and lively arousal (10th and 60th percentiles)
+    ar_lively: float
 
 
 def _tempi(t: Track) -> list[tuple[float, float, bool]]:
@@ -140,7 +167,7 @@ def tempo_for_slot(track: Track, planned_bpm: float | None) -> float | None:
     return round(best[0], 1)
 
 
-def _uses(tracks: Sequence[Track], seed: int) -> _Uses:
+def _uses(tracks: Sequence[Track], seed: int, like: Track | None = None) -> _Uses:
     n = len(tracks)
     # One pass over the Track objects; None becomes nan in a float array.
     cols = np.array(
@@ -171,6 +198,10 @@ def _uses(tracks: Sequence[Track], seed: int) -> _Uses:
     # A per-track preference from (seed, path): stable when the library grows or is reordered.
     pref = np.array([zlib.crc32(f"{seed}:{t.path}".encode()) for t in tracks],
                     dtype=np.float64) / 2**32 * _W_SEED
+    feel = _Feel.of(tracks, t_dur, like)
+    fast_alt = a_track[(a_score >= MIN_ALTERNATIVE_SCORE) & (a_bpm >= FAST_BPM)]
+    feel.fast[fast_alt] = True  # an unsure track with a fast plausible level (see _Feel)
+    feel.fast |= (conf0 < UNSURE_CONFIDENCE) & (base >= FAST_BPM)
     with np.errstate(invalid="ignore", divide="ignore"):
         return _Uses(
             tracks=list(tracks),
@@ -184,7 +215,72 @@ def _uses(tracks: Sequence[Track], seed: int) -> _Uses:
             lend=np.log(t_end[track] * scale),
             alt=alt[order],
             pref=pref[track],
+            rec=feel.rec,
+            ar=feel.ar[track],
+            fast=feel.fast[track],
+            tim=feel.tim[track],
+            has_tim=feel.has_tim[track],
+            like=feel.like[track],
+            tim_scale=feel.scale,
+            ar_calm=feel.calm,
+            ar_lively=feel.lively,
         )
+
+
+@dataclass
+class _Feel:
+    """What the tracks feel like, per track: arousal, timbre, recording; and ``fast``, set by
+    the caller: an unsure track (the analysis doubts its level) with a plausible level at
+    ``FAST_BPM`` or above may be heard fast, so it never goes into the calm part."""
+
+    ar: np.ndarray
+    fast: np.ndarray
+    tim: np.ndarray
+    has_tim: np.ndarray
+    like: np.ndarray
+    rec: np.ndarray
+    scale: float
+    calm: float
+    lively: float
+
+    @classmethod
+    def of(cls, tracks: Sequence[Track], dur: np.ndarray, like: Track | None) -> _Feel:
+        n = len(tracks)
+        # One pass over the characters: arousal, centroid, percussive share, timbre.
+        rows = np.array([_NO_FEEL if c is None or len(c.timbre) != TIMBRE_SIZE
+                         else (c.arousal, c.centroid_hz, c.percussive_share, *c.timbre)
+                         for c in (t.character for t in tracks)], dtype=np.float64).reshape(n, 3 + TIMBRE_SIZE)
+        ar, raw = rows[:, 0], rows[:, 3:]
+        has = np.isfinite(rows[:, 1])
+        rec = same_recordings(dur, rows[:, 1], rows[:, 2], raw, [t.fingerprint for t in tracks])
+        tim, scale = _standardise(raw, has)
+        like_d = np.zeros(n)
+        if like is not None and like.character is not None and has.any():
+            mu, sd = raw[has].mean(axis=0), raw[has].std(axis=0) + 1e-9
+            ref = (np.asarray(like.character.timbre, dtype=np.float64) - mu) / sd
+            like_d = np.where(has, np.linalg.norm(tim - ref, axis=1) / scale, 1.0)
+        known = ar[np.isfinite(ar)]
+        calm, lively = (np.percentile(known, [10, 60]) if known.size else (0.0, 1.0))
+        return cls(ar, np.zeros(n, dtype=bool), tim, has, like_d, rec, scale, float(calm), float(lively))
+
+
+_NO_FEEL = (np.nan,) * (3 + TIMBRE_SIZE)
+
+
+def _standardise(raw: np.ndarray, has: np.ndarray) -> tuple[np.ndarray, float]:
+    """Timbre z-scored per dimension over the library (unknown rows 0), and the median
+    distance between two tracks (a sample of pairs): distances are read in that unit."""
+    out = np.zeros_like(raw)
+    if has.sum() < 2:
+        return out, 1.0
+    mu, sd = raw[has].mean(axis=0), raw[has].std(axis=0) + 1e-9
+    out[has] = (raw[has] - mu) / sd
+    idx = np.flatnonzero(has)
+    rng = np.random.default_rng(0)
+    a, b = rng.choice(idx, 2000), rng.choice(idx, 2000)
+    d = np.linalg.norm(out[a] - out[b], axis=1)
+    d = d[a != b]
+    return out, float(np.median(d)) if d.size and np.median(d) > 0 else 1.0
 
 
 # -- requests ----------------------------------------------------------------------------------
@@ -253,6 +349,9 @@ class _Search:
         grid = np.arange(int(math.ceil(self.tmax)) + 2, dtype=np.float64)
         self.grid = np.interp(np.minimum(grid / total, 1.0), ts, np.log(bs))
         self.end_lb = float(np.log(bs[-1]))
+        # How lively the arc is at each log tempo: 1 at its fastest, 0 at its slowest (the
+        # calm part is the lowest third); a flat arc has no calm part.
+        self.lb_lo, self.lb_span = float(np.log(min(bs))), float(np.log(max(bs) / min(bs)))
         self.ltol = math.log1p(req.max_step_pct / 100.0)
         self.xf = req.crossfade_s
         self.down = math.log1p(-min(req.max_step_pct, 99.0) / 100.0)
@@ -265,7 +364,9 @@ class _Search:
         self.silence_t = None if arc.silence_at is None else arc.silence_at * total
         self.silence_s = arc.silence_s
         locked_paths = {e.path for e in req.locked}
-        self.excluded = (np.array([t.path in locked_paths for t in u.tracks], dtype=bool)
+        locked_recs = {int(u.rec[i]) for i, t in enumerate(u.tracks) if t.path in locked_paths}
+        # A locked track, and any other copy of its recording, is placed only as the lock.
+        self.excluded = (np.isin(u.rec, list(locked_recs)) | np.array([t.path in locked_paths for t in u.tracks])
                          if locked_paths else np.zeros(len(u.tracks), dtype=bool))
         self.n_real = len(u.lb)
         if req.locked:
@@ -377,16 +478,22 @@ class _Search:
         else:
             direction = np.full(lb.shape, s.direction)
             ok &= np.abs(lb - self.grid[0]) <= self.ltol + 1e-12  # starts near the start tempo
-        if not ok.any():
+        lively = np.clip((plog - self.lb_lo) / self.lb_span, 0.0, 1.0) if self.lb_span > 1e-9 else np.ones_like(plog)
+        ok &= (lively > CALM_SHARE) | ~(u.fast[sl] | (u.ar[sl] > AROUSAL_HIGH))
+        keep = np.flatnonzero(ok)  # the costs are worked out for these only
+        if not keep.size:
             return []
-        cost = _W_ARC * (dev / self.ltol) ** 2 + _W_CONF * (1.0 - u.conf[sl]) + u.pref[sl]
+        ix = keep + int(i0)  # rows of u
+        dev, plog, end, direction, lively = dev[keep], plog[keep], end[keep], direction[keep], lively[keep]
+        cost = _W_ARC * (dev / self.ltol) ** 2 + _W_CONF * (1.0 - u.conf[ix]) + u.pref[ix]
+        cost += self._feel_cost(s, ix, lively, direction) + _W_LIKE * np.minimum(u.like[ix], 2.0)
         if s.use >= 0:
             with np.errstate(invalid="ignore"):
-                louder = np.nan_to_num(u.loud[sl] - u.loud[s.use], nan=0.0)
+                louder = np.nan_to_num(u.loud[ix] - u.loud[s.use], nan=0.0)
                 cost += np.where(direction < 0, np.minimum(np.maximum(louder, 0) * _W_LOUD, 1.0), 0)
-                join = np.nan_to_num(np.abs(u.lstart[sl] - u.lend[s.use]), nan=0.0)
+                join = np.nan_to_num(np.abs(u.lstart[ix] - u.lend[s.use]), nan=0.0)
             cost += _W_JOIN * np.minimum(join / self.ltol, 3.0)
-            art = u.artist[sl]
+            art = u.artist[ix]
             if u.artist[s.use] >= 0:
                 cost += np.where(art == u.artist[s.use], _W_ARTIST, 0.0)
             p = s.parent
@@ -394,26 +501,40 @@ class _Search:
                 p = p.parent
             if p is not None and p.use >= 0 and u.artist[p.use] >= 0:
                 cost += np.where(art == u.artist[p.use], _W_ARTIST / 2, 0.0)
-        cost = np.where(ok, cost, np.inf)
-        n_ok = int(ok.sum())
-        want = min(n_ok, self.per_state + len(s.used) + 1)
+        want = min(cost.size, self.per_state + len(s.used) + 1)
         pick = np.argpartition(cost, want - 1)[:want] if want < cost.size else np.arange(cost.size)
-        pick = pick[np.lexsort((pick, cost[pick]))]
+        pick = pick[np.lexsort((ix[pick], cost[pick]))]
         out: list[_State] = []
-        for j in pick:
-            if not np.isfinite(cost[j]):
-                break
-            use = int(i0) + int(j)
-            ti = int(u.track[use])
-            if ti in s.used:
+        for j in pick.tolist():
+            use = int(ix[j])
+            rec = int(u.rec[int(u.track[use])])
+            if rec in s.used:
                 continue
             out.append(_State(
                 s.cost + float(cost[j]), float(end[j]), use, float(plog[j]),
-                int(direction[j]), s.silence, s.locks, s, s.used | {ti}, "track", s.n + 1,
+                int(direction[j]), s.silence, s.locks, s, s.used | {rec}, "track", s.n + 1,
             ))
             if len(out) >= self.per_state:
                 break
         return out
+
+    def _feel_cost(self, s: _State, ix: np.ndarray, lively: np.ndarray, direction: np.ndarray) -> np.ndarray:
+        """Arousal following the arc (near the library's lively arousal where the arc is at its
+        fastest, its calm arousal where it is slowest; above costs four times below), not
+        rising while the arc descends, and a timbre close to the track before."""
+        u = self.u
+        ar = u.ar[ix]
+        want = u.ar_calm + (u.ar_lively - u.ar_calm) * lively
+        dev = (ar - want) / max(u.ar_lively - u.ar_calm, 0.1)
+        cost = np.nan_to_num(np.minimum(np.where(dev > 0, 1.0, 0.25) * dev * dev, 4.0)) * _W_AROUSAL
+        prev = s.use if s.use >= 0 else None
+        if prev is not None:
+            rise = np.nan_to_num(ar - u.ar[prev], nan=0.0)
+            cost += np.where(direction < 0, np.clip(rise / 0.1, 0.0, 2.0), 0.0) * _W_AROUSAL_RISE
+            if u.has_tim[prev]:
+                d = np.linalg.norm(u.tim[ix] - u.tim[prev], axis=1) / u.tim_scale
+                cost += np.where(u.has_tim[ix], np.minimum(d, 2.0), 1.0) * _W_TIMBRE
+        return cost
 
     def _place_lock(self, s: _State, e: PlaylistEntry) -> list[_State]:
         bpm = e.used_bpm or e.bpm
@@ -452,14 +573,30 @@ def _with_locked_rows(u: _Uses, locked: Sequence[PlaylistEntry]) -> _Uses:
         lend=more(u.lend, [np.nan] * k),
         alt=more(u.alt, [False] * k),
         pref=more(u.pref, [0.0] * k),
+        rec=u.rec,
+        ar=more(u.ar, [np.nan if e.arousal is None else e.arousal for e in locked]),
+        fast=more(u.fast, [False] * k),
+        tim=np.concatenate([u.tim, np.zeros((k, u.tim.shape[1]))]),
+        has_tim=more(u.has_tim, [False] * k),
+        like=more(u.like, [0.0] * k),
+        tim_scale=u.tim_scale,
+        ar_calm=u.ar_calm,
+        ar_lively=u.ar_lively,
     )
 
 
 # -- public API --------------------------------------------------------------------------------
 
 
-def filter_tracks(tracks: Iterable[Track], filters: Mapping[str, Any] | None = None) -> list[Track]:
-    """Tracks usable for planning (analysed, with a tempo and a length) that pass ``filters``.
+def is_near_silent(t: Track) -> bool:
+    """A file with (next to) nothing to hear: measured, and quieter than ``SILENT_LUFS``."""
+    return t.peak_dbfs is not None and (t.loudness_lufs is None or t.loudness_lufs < SILENT_LUFS)
+
+
+def filter_tracks(tracks: Iterable[Track], filters: Mapping[str, Any] | None = None, *,
+                  min_length_s: float = 0.0) -> list[Track]:
+    """Tracks usable for planning that pass ``filters``: analysed, with a tempo, at least
+    ``min_length_s`` long and not nearly silent (``is_near_silent``).
 
     filters : optional keys ``folder`` (path prefix), ``artist``, ``album``, ``genre``
         (case-insensitive substring; a list means any of them) and ``exclude`` (paths).
@@ -483,6 +620,8 @@ def filter_tracks(tracks: Iterable[Track], filters: Mapping[str, Any] | None = N
     out = []
     for t in tracks:
         if t.status != STATUS_OK or not t.bpm or not (MIN_BPM <= t.bpm <= MAX_BPM) or t.duration_s <= 0:
+            continue
+        if t.duration_s < min_length_s or is_near_silent(t):
             continue
         if folders and not any(t.path.startswith(x) for x in folders):
             continue
@@ -523,8 +662,15 @@ def plan(
     name: str = "",
     nearest: bool = False,
     crossfade_s: float = DEFAULT_CROSSFADE_S,
+    min_length_s: float = DEFAULT_MIN_LENGTH_S,
+    like: str | None = None,
 ) -> Playlist:
     """Plan a playlist whose tempi follow ``arc`` from ``start_bpm`` to ``target_bpm``.
+
+    Arousal (``companion.core.character``) follows the arc too: it falls with the descent,
+    holds at the trough and rises a little with a rise; the calm part (the arc's lowest third)
+    takes no lively or possibly fast track. Neighbours are close in timbre (a cost, never a
+    reason to refuse). One recording is never used twice, even at two paths (``duplicates``).
 
     Parameters
     ----------
@@ -542,6 +688,8 @@ def plan(
     crossfade_s : the crossfade the session will be played with, seconds (default: the
         player's); 0 for gapless. Lengths and start offsets are those heard (see ``timeline``);
         kept in ``meta["crossfade_s"]``.
+    min_length_s : shorter tracks are not music for a session (jingles), seconds.
+    like : the path of a library track: tracks close to it in timbre are preferred.
 
     Raises
     ------
@@ -554,7 +702,9 @@ def plan(
     _check_number("--max-step", max_step_pct, 0.5, 50)
     _check_number("--target", target_bpm, MIN_BPM, MAX_BPM)
     _check_number("--crossfade", crossfade_s, 0, MAX_CROSSFADE_S)
-    usable = sorted(filter_tracks(tracks, filters), key=lambda t: t.path)
+    _check_number("--min-length", min_length_s, 0, 3600)
+    liked = _liked(tracks, like)
+    usable = sorted(filter_tracks(tracks, filters, min_length_s=min_length_s), key=lambda t: t.path)
     notes: list[str] = []
     if start_bpm is None:
         start_bpm = default_start_bpm(usable)
@@ -562,17 +712,18 @@ def plan(
             notes.append(f"start tempo {start_bpm:g} BPM: the 80th percentile of your library's "
                          f"tempi up to {START_CEILING_BPM:g} BPM")
     if start_bpm is None:
-        raise _empty_library_error(tracks, filters)
+        raise _empty_library_error(tracks, filters, min_length_s)
     _check_number("--start", start_bpm, MIN_BPM, MAX_BPM)
     if not usable and not locked:
-        raise _empty_library_error(tracks, filters)
+        raise _empty_library_error(tracks, filters, min_length_s)
     req = _Request(the_arc, float(start_bpm), float(target_bpm), float(minutes), float(max_step_pct),
                    tuple(locked or ()), float(crossfade_s))
-    u = _uses(usable, seed)
+    u = _uses(usable, seed, liked)
     found = _search(u, req)
     chosen = req
     if found is None:
         reason, options = diagnose(u, req, _search)
+        reason += _focus_cost(tracks, filters, min_length_s, req, seed, len(usable))
         if not nearest or not options:
             offer = ", or ".join(o.option.flag for o in options)
             msg = reason + (f"; nearest plan: {offer} (or add --nearest)" if offer else "")
@@ -581,10 +732,51 @@ def plan(
         found, chosen = best.found, best.req
         notes.append(f"nearest plan: {best.option.label} — asked for {describe(req)}, but {reason}")
     pl = _playlist(u, chosen, found, name=name, seed=seed, filters=filters, notes=notes)
+    pl.meta.update({"min_length_s": float(min_length_s), **({"like": liked.path} if liked else {})})
     problems = check_plan(pl, max_step_pct=chosen.max_step_pct)
     if problems:  # a bug, never a user's problem: refuse rather than play a broken plan
         raise PlanError("internal planner error: " + problems[0])
     return pl
+
+
+def _not_in(tracks: list[Track], pl: Playlist, *, keep: int) -> list[Track]:
+    """``tracks`` less those of ``pl`` and other copies of their recordings (entry ``keep``'s
+    own recording may come back only as itself: it is the one being replaced)."""
+    inside = {e.path for j, e in enumerate(pl.entries) if j != keep}
+    recs = recording_ids(tracks)
+    taken = {int(recs[i]) for i, t in enumerate(tracks) if t.path in inside}
+    current = pl.entries[keep].path
+    return [t for i, t in enumerate(tracks)
+            if t.path not in inside and t.path != current and int(recs[i]) not in taken]
+
+
+def _liked(tracks: Sequence[Track], like: str | None) -> Track | None:
+    """The library track ``like`` names (a path), measured; UserInputError otherwise."""
+    if not like:
+        return None
+    path = str(Path(like).expanduser().resolve())
+    for t in tracks:
+        if t.path == path:
+            if t.character is None:
+                raise UserInputError(f"{like}: its character is not measured yet; run "
+                                     "`companion scan` on its folder, then build again")
+            return t
+    raise UserInputError(f"{like}: not in the library; --like takes the path of a scanned track")
+
+
+def _focus_cost(tracks: Sequence[Track], filters: Mapping[str, Any] | None, min_length_s: float,
+                req: _Request, seed: int, kept: int) -> str:
+    """What a focus (folder, artist, album, genre) costs, when the request plans without it."""
+    focus = {k: v for k, v in (filters or {}).items() if k != "exclude" and v}
+    if not focus:
+        return ""
+    rest = {k: v for k, v in (filters or {}).items() if k not in focus}
+    everything = sorted(filter_tracks(tracks, rest, min_length_s=min_length_s), key=lambda t: t.path)
+    if len(everything) == kept or _search(_uses(everything, seed), req) is None:
+        return ""
+    named = ", ".join(f"{k} {', '.join(v) if isinstance(v, list | tuple) else v}" for k, v in focus.items())
+    return (f" (the focus on {named} leaves {kept} of your {len(everything)} tracks; "
+            "without it, this plan works)")
 
 
 def slot_candidates(
@@ -598,8 +790,10 @@ def slot_candidates(
     entry's (so the session keeps its length) and another artist than its neighbours.
     """
     entry = pl.entries[index]
-    inside = {e.path for e in pl.entries}
-    usable = [t for t in filter_tracks(tracks, pl.meta.get("filters") or None) if t.path not in inside]
+    min_length = pl.meta.get("min_length_s")
+    usable = filter_tracks(tracks, pl.meta.get("filters") or None,
+                           min_length_s=DEFAULT_MIN_LENGTH_S if min_length is None else float(min_length))
+    usable = _not_in(usable, pl, keep=index)
     if not usable:
         return []
 
@@ -657,12 +851,19 @@ def _check_number(flag: str, value: float, lo: float, hi: float) -> None:
         raise UserInputError(f"{flag} {value!r} is out of range: use a number from {lo:g} to {hi:g}")
 
 
-def _empty_library_error(tracks: Sequence[Track], filters: Mapping[str, Any] | None) -> PlanError:
+def _empty_library_error(tracks: Sequence[Track], filters: Mapping[str, Any] | None,
+                         min_length_s: float = 0.0) -> PlanError:
     if not tracks:
         return PlanError("the library is empty: run `companion scan FOLDER` (or `companion demo`) first",
                          reason="the library is empty: scan a folder of your music first")
     if filters:
         return PlanError("no analysed track with a tempo matches the filters; loosen them")
+    if filter_tracks(tracks):  # tracks with a tempo, all too short or nearly silent
+        shown = format_duration(min_length_s)
+        return PlanError(f"every track with a tempo is shorter than {shown} or nearly silent; "
+                         "scan more music, or lower --min-length",
+                         reason=f"every track with a tempo is shorter than {shown} or nearly silent: "
+                         "scan more music, or allow shorter tracks")
     return PlanError("no analysed track has a tempo yet: run `companion scan FOLDER` first",
                      reason="no track in the library has a tempo yet: scan a folder of your music first")
 
@@ -693,6 +894,7 @@ def _playlist(
         entries.append(PlaylistEntry(
             path=tr.path, title=tr.title, artist=tr.artist, duration_s=tr.duration_s, bpm=tr.bpm,
             planned_bpm=round(math.exp(s.plog), 1), used_bpm=used, loudness_lufs=tr.loudness_lufs,
+            arousal=tr.arousal,
         ))
         if u.alt[s.use]:
             notes.append(f"{tr.display_name or Path(tr.path).name}: tempo unsure, used at {used:g} BPM "

@@ -45,7 +45,8 @@ from companion.core.errors import (
     StoreError,
     UserInputError,
 )
-from companion.core.models import STATUS_OK, Playlist, PlaylistEntry, Track
+from companion.core.library import planning_tracks
+from companion.core.models import Playlist, PlaylistEntry, Track
 from companion.core.planner import DEFAULT_MAX_STEP_PCT, plan, slot_candidates, tempo_for_slot
 from companion.core.render import DEFAULT_CROSSFADE_S
 from companion.core.timeline import check_plan, timeline
@@ -64,6 +65,7 @@ __all__ = [
     "duplicate",
     "exists",
     "export",
+    "library_for",
     "import_m3u",
     "list_playlists",
     "load",
@@ -114,15 +116,25 @@ def exists(name: str) -> bool:
     return playlist_path(name).is_file()
 
 
-def build(store: Store, *, name: str, **plan_kwargs: Any) -> Playlist:
+def build(store: Store, *, name: str, include_demo: bool = False, **plan_kwargs: Any) -> Playlist:
     """Plan from the library's analysed tracks and save as ``playlists/NAME.m3u8``.
 
-    ``plan_kwargs`` are those of ``companion.core.planner.plan``. Returns the saved playlist
-    (``path`` set).
+    ``plan_kwargs`` are those of ``companion.core.planner.plan``. The demo library is left out
+    once there is music of the person's own, unless ``include_demo``
+    (``companion.core.library.planning_tracks``). Returns the saved playlist (``path`` set).
     """
     validate_name(name)
-    pl = plan(store.tracks(status=STATUS_OK), name=name, **plan_kwargs)
+    tracks = planning_tracks(store, include_demo=include_demo, filters=plan_kwargs.get("filters"))
+    pl = plan(tracks, name=name, **plan_kwargs)
+    if include_demo:
+        pl.meta["include_demo"] = True
     return _with(pl, path=str(save(pl)))
+
+
+def library_for(pl: Playlist, store: Store) -> list[Track]:
+    """The tracks ``pl`` may be re-planned or curated from: those it was built from."""
+    return planning_tracks(store, include_demo=bool(pl.meta.get("include_demo")),
+                           filters=pl.meta.get("filters") or None)
 
 
 def save(playlist: Playlist) -> Path:
@@ -355,6 +367,7 @@ def _enrich(pl: Playlist, store: Store, *, fill_only: bool) -> Playlist:
             duration_s=pick(e.duration_s, t.duration_s),
             bpm=pick(e.bpm, t.bpm),
             loudness_lufs=pick(e.loudness_lufs, t.loudness_lufs),
+            arousal=pick(e.arousal, t.arousal),
         ))
     return _with(pl, entries=_restart(out, crossfade_of(pl)))
 
@@ -542,7 +555,7 @@ def replace(pl: Playlist, index: int, track: Track) -> Playlist:
         path=track.path, title=track.title, artist=track.artist, duration_s=track.duration_s,
         bpm=track.bpm, planned_bpm=old.planned_bpm,
         used_bpm=tempo_for_slot(track, old.planned_bpm or old.used_bpm or track.bpm),
-        loudness_lufs=track.loudness_lufs,
+        loudness_lufs=track.loudness_lufs, arousal=track.arousal,
     )
     return _changed(pl, entries)
 
@@ -559,6 +572,12 @@ def replan_around_locks(pl: Playlist, tracks: Sequence[Track], *, seed: int | No
             kwargs[key] = v
     if "minutes" not in kwargs:
         kwargs["minutes"] = max(played_s(pl) / 60.0, 1.0)
+    for key in ("min_length_s",):
+        v = _num(m.get(key))
+        if v is not None:
+            kwargs[key] = v
+    if m.get("like"):
+        kwargs["like"] = str(m["like"])
     new = plan(
         tracks,
         arc=_arc_of(pl) or pl.arc or "step-down",
@@ -570,6 +589,8 @@ def replan_around_locks(pl: Playlist, tracks: Sequence[Track], *, seed: int | No
         crossfade_s=crossfade_of(pl),
         **kwargs,
     )
+    if m.get("include_demo"):
+        new.meta["include_demo"] = True
     return _with(new, path=pl.path)
 
 
