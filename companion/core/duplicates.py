@@ -30,7 +30,7 @@ _MIN_OVERLAP = 32  # blocks (6 s) compared at least
 # its brightness within a few percent and its percussive share within a few points.
 _GATE_CENTROID = 0.08  # log units (8 %)
 _GATE_PERC = 0.08
-_GATE_TIMBRE = 0.5
+_GATE_TIMBRE = 1.5
 _TIMBRE = 16
 
 
@@ -79,7 +79,8 @@ def same_recordings(duration_s: np.ndarray, centroid_hz: np.ndarray, percussive_
         if not near.any():
             break
         # Cheap looks first: one recording keeps its brightness, percussive share and timbre
-        # (a 128 kb/s MP3 or a copy 6 dB quieter: timbre 0.05 apart; other music: 1-5).
+        # (a 128 kb/s MP3 0.05 apart, an Ogg of a synthetic piece 6 dB quieter ~0.9; other
+        # music mostly 2-6).
         j = np.flatnonzero(near & (np.abs(lcen[k:] - lcen[:-k]) < _GATE_CENTROID)
                            & (np.abs(perc[k:] - perc[:-k]) < _GATE_PERC))
         j = j[np.linalg.norm(tim[j + k] - tim[j], axis=1) < _GATE_TIMBRE]

@@ -87,7 +87,7 @@ _W_LENGTH = 0.3  # × ((total - asked) / 5 %)² when comparing finished plans
 _W_AROUSAL = 0.5  # × (arousal above the arc's, in library spreads)² (a quarter below)
 _W_AROUSAL_RISE = 0.3  # per 0.1 of arousal above the previous track while descending (capped)
 _W_TIMBRE = 0.5  # × timbre distance from the previous track, in typical distances (capped at 2)
-_W_LIKE = 0.6  # × timbre distance from the liked track (``like``), likewise
+_W_LIKE = 1.0  # × timbre distance from the liked track (``like``), likewise: asked for, so strong
 _UNKNOWN_CONFIDENCE = 0.6
 # Not music for a session: shorter than this (jingles, fanfares), or nearly silent.
 DEFAULT_MIN_LENGTH_S = 60.0
@@ -739,15 +739,13 @@ def plan(
     return pl
 
 
-def _not_in(tracks: list[Track], pl: Playlist, *, keep: int) -> list[Track]:
-    """``tracks`` less those of ``pl`` and other copies of their recordings (entry ``keep``'s
-    own recording may come back only as itself: it is the one being replaced)."""
-    inside = {e.path for j, e in enumerate(pl.entries) if j != keep}
+def _not_in(tracks: list[Track], pl: Playlist) -> list[Track]:
+    """``tracks`` less those of ``pl`` and every copy of their recordings (a copy of the track
+    being replaced would be no change)."""
+    inside = {e.path for e in pl.entries}
     recs = recording_ids(tracks)
     taken = {int(recs[i]) for i, t in enumerate(tracks) if t.path in inside}
-    current = pl.entries[keep].path
-    return [t for i, t in enumerate(tracks)
-            if t.path not in inside and t.path != current and int(recs[i]) not in taken]
+    return [t for i, t in enumerate(tracks) if t.path not in inside and int(recs[i]) not in taken]
 
 
 def _liked(tracks: Sequence[Track], like: str | None) -> Track | None:
@@ -793,7 +791,7 @@ def slot_candidates(
     min_length = pl.meta.get("min_length_s")
     usable = filter_tracks(tracks, pl.meta.get("filters") or None,
                            min_length_s=DEFAULT_MIN_LENGTH_S if min_length is None else float(min_length))
-    usable = _not_in(usable, pl, keep=index)
+    usable = _not_in(usable, pl)
     if not usable:
         return []
 
