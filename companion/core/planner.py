@@ -84,9 +84,9 @@ _W_JOIN = 0.2  # end tempo of one vs start tempo of the next, per max step
 _W_SEED = 0.25  # the per-seed preference: up to this much
 _W_SILENCE = 0.5  # × (distance of the silence from its time, in median track lengths)²
 _W_LENGTH = 0.3  # × ((total - asked) / 5 %)² when comparing finished plans
-_W_AROUSAL = 0.5  # × (arousal above the arc's, in library spreads)² (a quarter below)
-_W_AROUSAL_RISE = 0.3  # per 0.1 of arousal above the previous track while descending (capped)
-_W_TIMBRE = 0.5  # × timbre distance from the previous track, in typical distances (capped at 2)
+_W_AROUSAL = 0.8  # × (arousal above the arc's, in library spreads)² (a quarter below)
+_W_AROUSAL_RISE = 0.5  # per 0.1 of arousal above the previous track while descending (capped)
+_W_TIMBRE = 1.5  # × timbre distance from the previous track, in typical distances (capped at 2)
 _W_LIKE = 1.0  # × timbre distance from the liked track (``like``), likewise: asked for, so strong
 _UNKNOWN_CONFIDENCE = 0.6
 # Not music for a session: shorter than this (jingles, fanfares), or nearly silent.
