@@ -363,11 +363,11 @@ class _Search:
         arc = req.arc
         self.silence_t = None if arc.silence_at is None else arc.silence_at * total
         self.silence_s = arc.silence_s
-        locked_paths = {e.path for e in req.locked}
-        locked_recs = {int(u.rec[i]) for i, t in enumerate(u.tracks) if t.path in locked_paths}
-        # A locked track, and any other copy of its recording, is placed only as the lock.
-        self.excluded = (np.isin(u.rec, list(locked_recs)) | np.array([t.path in locked_paths for t in u.tracks])
-                         if locked_paths else np.zeros(len(u.tracks), dtype=bool))
+        self.excluded = np.zeros(len(u.tracks), dtype=bool)
+        if req.locked:  # a locked track, and any other copy of its recording, is placed only as the lock
+            locked_paths = {e.path for e in req.locked}
+            self.excluded = np.array([t.path in locked_paths for t in u.tracks], dtype=bool)
+            self.excluded |= np.isin(u.rec, u.rec[self.excluded])
         self.n_real = len(u.lb)
         if req.locked:
             self.u = _with_locked_rows(u, req.locked)
