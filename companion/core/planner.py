@@ -739,6 +739,16 @@ def plan(
     return pl
 
 
+def _in_calm_part(meta: Mapping[str, Any], planned_bpm: float) -> bool:
+    """Whether a slot planned at ``planned_bpm`` lies in the lowest third of the tempo range
+    between the plan's start and target (the search's calm part, for the bundled arcs)."""
+    try:
+        lo, hi = sorted((float(meta["start_bpm"]), float(meta["target_bpm"])))
+    except (KeyError, TypeError, ValueError):
+        return False
+    return hi > lo > 0 and math.log(planned_bpm / lo) <= CALM_SHARE * math.log(hi / lo) + 1e-9
+
+
 def _not_in(tracks: list[Track], pl: Playlist) -> list[Track]:
     """``tracks`` less those of ``pl`` and every copy of their recordings (a copy of the track
     being replaced would be no change)."""
@@ -807,6 +817,8 @@ def slot_candidates(
     ltol = math.log1p(max_step_pct / 100)
     planned = entry.planned_bpm or entry.used_bpm or entry.bpm
     ok = np.isfinite(u.dur)
+    if planned and _in_calm_part(pl.meta, planned):  # the rule the search keeps
+        ok &= ~(u.fast | (u.ar > AROUSAL_HIGH))
     cost = _W_CONF * (1.0 - u.conf) + u.pref
     if planned:
         dev = (u.lb - math.log(planned)) / ltol

@@ -206,3 +206,14 @@ def test_library_command_lists_adds_and_removes_folders(tmp_path: Path) -> None:
     assert str(music) in listing and " 1" in listing
     assert "removed" in run("library", "remove", str(music))
     assert str(music) not in run("library", "--format", "json")
+
+
+def test_alternatives_for_a_calm_slot_offer_no_lively_track() -> None:
+    rng = np.random.default_rng(2)
+    lib = felt_library(300)
+    lively = [feel(Track(path=f"/m/loud{i}.flac", title=f"loud {i}", duration_s=200, bpm=60 + i * 0.5,
+                         bpm_confidence=0.95), 0.95, 0, rng) for i in range(10)]
+    pl = planner.plan(lib, start_bpm=90, target_bpm=60, minutes=20)
+    last = len(pl.entries) - 1
+    found = planner.slot_candidates(lib + lively, pl, last, k=10)
+    assert found and not any("loud" in t.path for t, _ in found)
