@@ -47,7 +47,7 @@ def load_library(synthetic: bool) -> tuple[list[Track], str]:
     from companion.core.store import Store
 
     with Store() as store:
-        tracks = store.tracks(status="ok")
+        tracks = store.tracks(status="ok", fingerprints=True)
     return tracks, f"{paths.db_path()} ({len(tracks)} analysed tracks)"
 
 

@@ -217,7 +217,7 @@ def ensure_demo(
     if existing is not None:
         return existing
     pl = planner.plan(
-        store.tracks(),
+        store.tracks(fingerprints=True),
         name=DEMO_PLAYLIST,
         arc="step-down",
         start_bpm=90,

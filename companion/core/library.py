@@ -92,7 +92,7 @@ def planning_tracks(store: Store, *, include_demo: bool = False,
                     filters: Mapping[str, Any] | None = None) -> list[Track]:
     """The analysed tracks a plan may draw on: the demo library's only while there is no music
     of the person's own (or when ``include_demo``, or a folder filter points into it)."""
-    tracks = store.tracks(status=STATUS_OK)
+    tracks = store.tracks(status=STATUS_OK, fingerprints=True)
     demo = [d.rstrip("/") + "/" for d in demo_folders(store)]
     wanted = [str(Path(f).expanduser().resolve()) + "/" for f in _folder_filter(filters)]
     if include_demo or any(w.startswith(d) for w in wanted for d in demo):

@@ -106,7 +106,7 @@ _TRACK_COLUMNS = (
     "path, size, mtime, title, artist, album, genre, duration_s, bpm, bpm_confidence, bpm_source, "
     "bpm_auto, bpm_alternatives, bpm_start, bpm_end, loudness_lufs, peak_dbfs, status, error, analysed_at, "
     + ", ".join(f"c_{c}" for c in ("onset_density", "percussive_share", "centroid_hz", "rolloff_hz",
-                                    "dynamic_range_db", "arousal", "timbre")) + ", fingerprint"
+                                    "dynamic_range_db", "arousal", "timbre"))
 )
 # What a track feels like (models.Character), one column each; timbre as float32 bytes.
 _CHARACTER = ("onset_density", "percussive_share", "centroid_hz", "rolloff_hz", "dynamic_range_db",
@@ -353,9 +353,13 @@ class Store:
         """How many files the library holds (any status), without reading them."""
         return int(self._query("SELECT COUNT(*) FROM tracks")[0][0])
 
-    def tracks(self, *, status: str | None = None, under: str | None = None) -> list[Track]:
-        """All tracks, ordered by path; optionally only one status or those below a folder."""
-        sql, args = f"SELECT {_TRACK_COLUMNS} FROM tracks", []
+    def tracks(self, *, status: str | None = None, under: str | None = None,
+               fingerprints: bool = False) -> list[Track]:
+        """All tracks, ordered by path; optionally only one status or those below a folder.
+        ``fingerprints``: with their content fingerprints (what the planner needs to find one
+        recording at two paths; half a kilobyte a track, so only when asked)."""
+        columns = _TRACK_COLUMNS + (", fingerprint" if fingerprints else "")
+        sql, args = f"SELECT {columns} FROM tracks", []
         where = []
         if status:
             where.append("status = ?")
@@ -657,7 +661,7 @@ def _track(r: sqlite3.Row) -> Track:
         bpm_alternatives=tuple(TempoAlternative(a[0], a[1], a[2]) for a in json.loads(r["bpm_alternatives"])),
         bpm_start=r["bpm_start"], bpm_end=r["bpm_end"], loudness_lufs=r["loudness_lufs"],
         peak_dbfs=r["peak_dbfs"], status=r["status"], error=r["error"], analysed_at=r["analysed_at"],
-        character=_character(r), fingerprint=r["fingerprint"] or b"",
+        character=_character(r), fingerprint=(r["fingerprint"] or b"") if "fingerprint" in r.keys() else b"",
     )
 
 

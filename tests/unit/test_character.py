@@ -88,7 +88,7 @@ def test_the_same_recording_in_two_formats_and_levels_is_one_recording(tmp_path:
     assert duplicates.bit_error(a.fingerprint, other.fingerprint) > 0.35
     with Store() as store:
         store.save_analysis([a, b, other])
-        tracks = store.tracks()
+        tracks = store.tracks(fingerprints=True)
     ids = duplicates.recording_ids(tracks)
     by_path = {t.path: int(i) for t, i in zip(tracks, ids, strict=True)}
     assert by_path[a.path] == by_path[b.path] != by_path[other.path]
@@ -98,7 +98,7 @@ def test_features_are_stored_and_shown_by_tracks(tmp_path: Path) -> None:
     write(tmp_path / "music/pad.wav", soft_pad())
     with Store() as store:
         scan.scan([tmp_path / "music"], store, jobs=1)
-        t = store.tracks()[0]
+        t = store.tracks(fingerprints=True)[0]
     assert t.character is not None and 0 <= t.arousal <= 1 and t.fingerprint
     out = subprocess.run([sys.executable, "-m", "companion", "tracks", "--format", "json"],
                          capture_output=True, text=True, cwd=ROOT, check=True)
