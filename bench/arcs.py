@@ -16,7 +16,10 @@ default start to 60 BPM, and per plan:
   the tempo never rising more than 4 % during the descent.
 
 The arousal is the planner's own measure (``companion.core.character``); the timbre distance
-is the planner's too (standardised timbre over the library). Say which library the figures
+is the planner's too (standardised timbre over the library). With ``--independent`` the
+descent's tracks are also measured by librosa (decoded again, 22.05 kHz mono): the mean of
+the z-scores of RMS level (dB), onset strength and spectral centroid, a common arousal proxy
+computed by other code, and its Spearman correlation is printed beside ours. Say which library the figures
 come from: a real one (``COMPANION_HOME``) or ``--synthetic``.
 """
 
@@ -56,6 +59,29 @@ def spearman(x: list[float], y: list[float]) -> float:
     if len(x) < 3 or np.std(rx) == 0 or np.std(ry) == 0:
         return float("nan")
     return float(np.corrcoef(rx, ry)[0, 1])
+
+
+_INDEPENDENT: dict[str, tuple[float, float, float]] = {}
+
+
+def librosa_features(path: str) -> tuple[float, float, float]:
+    """RMS level (dB), mean onset strength and mean spectral centroid (Hz), by librosa."""
+    if path not in _INDEPENDENT:
+        import librosa
+
+        y, sr = librosa.load(path, sr=22050, mono=True, duration=240)
+        rms = librosa.feature.rms(y=y)[0]
+        _INDEPENDENT[path] = (float(20 * np.log10(np.mean(rms) + 1e-9)),
+                              float(np.mean(librosa.onset.onset_strength(y=y, sr=sr))),
+                              float(np.mean(librosa.feature.spectral_centroid(y=y, sr=sr))))
+    return _INDEPENDENT[path]
+
+
+def independent_rho(down: list) -> float:
+    """Spearman of librosa's arousal proxy against position along the descent."""
+    feats = np.array([librosa_features(e.path) for e in down])
+    z = (feats - feats.mean(axis=0)) / (feats.std(axis=0) + 1e-9)
+    return spearman(list(range(len(down))), list(z.mean(axis=1)))
 
 
 def descent(pl: Playlist) -> list:
@@ -112,6 +138,7 @@ def main() -> int:
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--minutes", type=float, default=20.0)
     ap.add_argument("--target", type=float, default=60.0)
+    ap.add_argument("--independent", action="store_true", help="also librosa's arousal proxy (decodes the tracks)")
     args = ap.parse_args()
 
     tracks, source = load_library(args.synthetic)
@@ -126,6 +153,7 @@ def main() -> int:
     rec_of = {t.path: int(r) for t, r in zip(usable, recs, strict=True)}
     print(f"{'arc':<11} {'seed':>4} {'tracks':>6} {'spearman':>9} {'style':>9}  rules  arousal along the descent")
     rhos: dict[str, list[float]] = {}
+    indep: dict[str, list[float]] = {}
     styles: dict[str, list[tuple[int, int]]] = {}
     for arc in ARCS:
         for seed in range(args.seeds):
@@ -138,10 +166,14 @@ def main() -> int:
             rho = spearman(list(range(len(down))), [e.arousal if e.arousal is not None else np.nan for e in down])
             c, n = timbre.continuity(pl)
             rhos.setdefault(arc, []).append(rho)
+            if args.independent and not args.synthetic:
+                indep.setdefault(arc, []).append(independent_rho(down))
             styles.setdefault(arc, []).append((c, n))
             rules = hard_rules(pl, rec_of, planner.DEFAULT_MIN_LENGTH_S) or ["ok"]
             shape = " ".join(f"{e.arousal:.2f}" if e.arousal is not None else "?" for e in down)
-            print(f"{arc:<11} {seed:>4} {len(pl.tracks):>6} {rho:>9.2f} {c:>4}/{n:<4}  {','.join(rules)}  {shape}")
+            extra = f" (librosa {indep[arc][-1]:.2f})" if arc in indep else ""
+            print(f"{arc:<11} {seed:>4} {len(pl.tracks):>6} {rho:>9.2f} {c:>4}/{n:<4}  {','.join(rules)}  "
+                  f"{shape}{extra}")
     print()
     print(f"{'arc':<11} {'median spearman':>16} {'target':>7} {'style continuity':>17} {'target':>7}")
     for arc in ARCS:
@@ -149,8 +181,9 @@ def main() -> int:
             continue
         c = sum(x for x, _ in styles[arc])
         n = sum(y for _, y in styles[arc])
+        extra = f"   librosa proxy: median spearman {statistics.median(indep[arc]):.2f}" if arc in indep else ""
         print(f"{arc:<11} {statistics.median(rhos[arc]):>16.2f} {'<=-0.5':>7} "
-              f"{(c / n if n else float('nan')):>16.0%} {'>=75%':>7}")
+              f"{(c / n if n else float('nan')):>16.0%} {'>=75%':>7}{extra}")
     return 0
 
 

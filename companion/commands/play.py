@@ -47,10 +47,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                    f"{render.DEFAULT_CROSSFADE_S:g} for a playlist that does not say)")
     p.add_argument("--gapless", action="store_true",
                    help="no crossfade: each track follows the last, no gap (whatever the playlist says)")
-    p.add_argument("--fade-in", type=float, metavar="S", default=render.DEFAULT_FADE_IN_S,
-                   help=f"fade-in at the start, seconds (default {render.DEFAULT_FADE_IN_S:g})")
-    p.add_argument("--fade-out", type=float, metavar="S", default=render.DEFAULT_FADE_OUT_S,
-                   help=f"fade-out at the end, seconds (default {render.DEFAULT_FADE_OUT_S:g})")
+    p.add_argument("--fade-in", type=float, metavar="S",
+                   help="fade-in at the start, seconds (default: the playlist's own, "
+                   f"else {render.DEFAULT_FADE_IN_S:g})")
+    p.add_argument("--fade-out", type=float, metavar="S",
+                   help="fade-out at the end, seconds (default: the playlist's arc ending, e.g. 60 "
+                   f"for sleep, else {render.DEFAULT_FADE_OUT_S:g})")
     p.add_argument("--target-lufs", type=float, metavar="L", default=render.DEFAULT_TARGET_LUFS,
                    help=f"level every track to this loudness (default {render.DEFAULT_TARGET_LUFS:g} LUFS)")
     p.add_argument("--level-drop", type=float, metavar="DB", default=0.0,

@@ -198,7 +198,8 @@ class PlaylistEntry:
     start_s: float = 0.0  # offset from the session start
     locked: bool = False
     silence_s: float = 0.0
-    loudness_lufs: float | None = None
+    loudness_lufs: float | None = None  # integrated loudness as the scan measured it (None: silent or unknown)
+    peak_dbfs: float | None = None  # sample peak as the scan measured it; None: the player measures
     arousal: float | None = None  # the track's, when the plan knew it
 
     @property
