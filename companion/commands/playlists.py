@@ -160,9 +160,9 @@ def _register_build(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--exclude", action="append", metavar="PATH", help="leave this file out (repeatable)")
     p.add_argument("--like", metavar="TRACK",
                    help="prefer tracks that sound like this one (the path of a scanned track)")
-    p.add_argument("--min-length", type=float, default=planner.DEFAULT_MIN_LENGTH_S, metavar="S",
-                   help="leave out tracks shorter than this, seconds (default: %(default)g: jingles "
-                   "and fanfares are not music for a session)")
+    p.add_argument("--min-length", type=float, metavar="S",
+                   help=f"leave out tracks shorter than this, seconds (default: {planner.DEFAULT_MIN_LENGTH_S:g}: "
+                   "jingles and fanfares are not music for a session)")
     p.add_argument("--include-demo", action="store_true",
                    help="plan from the demo library too, even when you have music of your own")
     add_format_arg(p, ("table", "json"))

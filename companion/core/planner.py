@@ -662,7 +662,7 @@ def plan(
     name: str = "",
     nearest: bool = False,
     crossfade_s: float = DEFAULT_CROSSFADE_S,
-    min_length_s: float = DEFAULT_MIN_LENGTH_S,
+    min_length_s: float | None = None,
     like: str | None = None,
 ) -> Playlist:
     """Plan a playlist whose tempi follow ``arc`` from ``start_bpm`` to ``target_bpm``.
@@ -688,7 +688,8 @@ def plan(
     crossfade_s : the crossfade the session will be played with, seconds (default: the
         player's); 0 for gapless. Lengths and start offsets are those heard (see ``timeline``);
         kept in ``meta["crossfade_s"]``.
-    min_length_s : shorter tracks are not music for a session (jingles), seconds.
+    min_length_s : shorter tracks are not music for a session (jingles), seconds; default
+        ``DEFAULT_MIN_LENGTH_S``.
     like : the path of a library track: tracks close to it in timbre are preferred.
 
     Raises
@@ -702,6 +703,7 @@ def plan(
     _check_number("--max-step", max_step_pct, 0.5, 50)
     _check_number("--target", target_bpm, MIN_BPM, MAX_BPM)
     _check_number("--crossfade", crossfade_s, 0, MAX_CROSSFADE_S)
+    min_length_s = DEFAULT_MIN_LENGTH_S if min_length_s is None else min_length_s
     _check_number("--min-length", min_length_s, 0, 3600)
     liked = _liked(tracks, like)
     usable = sorted(filter_tracks(tracks, filters, min_length_s=min_length_s), key=lambda t: t.path)
