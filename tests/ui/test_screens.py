@@ -78,7 +78,7 @@ async def test_markup_in_tags_is_shown_as_typed_and_never_crashes_the_app(store:
 
 
 async def test_curation_keys_move_lock_remove_replace_and_replan(store: Store, tmp_path: Path):
-    from companion.core.planner import build
+    from companion.core.playlists import build
 
     add_library(store, tmp_path / "music", many_pieces(24, 30.0))
     build(store, name="evening", start_bpm=84, target_bpm=66, minutes=4)
@@ -152,7 +152,7 @@ async def test_rename_copy_export_import_and_delete_after_confirmation(
 
 
 async def test_the_playlist_chart_draws_tempo_over_the_arc(store: Store, tmp_path: Path):
-    from companion.core.planner import build
+    from companion.core.playlists import build
 
     add_library(store, tmp_path / "music", many_pieces(24, 30.0))
     build(store, name="evening", start_bpm=84, target_bpm=66, minutes=4)

@@ -52,7 +52,7 @@ class BuildRequest:
     filters: dict[str, list[str]] = field(default_factory=dict)  # the planner's focus filters
 
     def plan_kwargs(self) -> dict[str, Any]:
-        """The keyword arguments of ``planner.build`` for this request."""
+        """The keyword arguments of ``playlists.build`` for this request."""
         kwargs: dict[str, Any] = dict(
             name=self.name, arc=self.arc, start_bpm=self.start_bpm, target_bpm=self.target_bpm,
             minutes=self.minutes, max_step_pct=self.max_step_pct, nearest=self.nearest,
@@ -266,7 +266,7 @@ class BuildScreen(ReportsErrors, ModalScreen[Playlist | None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="plan")
     def build(self, request: BuildRequest) -> None:
-        from companion.core.planner import build
+        from companion.core.playlists import build
 
         try:
             playlist = build(self.app.store, **request.plan_kwargs())

@@ -193,7 +193,8 @@ class CurateScreen(WorkerScreen):
     # -- workers ----------------------------------------------------------------------------
 
     def _library(self) -> list[Track]:
-        return self.app.store.tracks(status="ok")  # type: ignore[attr-defined]
+        """The tracks this playlist was built from (the demo left out as it was)."""
+        return core_playlists.library_for(self.playlist, self.app.store)  # type: ignore[attr-defined]
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="curate")
     def find_alternatives(self, index: int) -> None:
