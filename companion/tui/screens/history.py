@@ -219,18 +219,11 @@ class HistoryScreen(WorkerScreen):
 
 
 def _export(selected: list[Session], target: str) -> Path:
-    from companion.core.errors import UserInputError
-    from companion.core.paths import write_private
+    """The sessions as CSV (or JSON for a .json name), owner-only, as ``history --output`` writes."""
+    from companion.core.safefile import write_file
 
-    path = Path(target).expanduser()
-    fmt_name = "json" if path.suffix.lower() == ".json" else "csv"
-    if not path.parent.is_dir():
-        raise UserInputError(f"{path.parent}: no such folder")
-    try:
-        write_private(path, sessions.export_history(selected, fmt_name))
-    except OSError as exc:
-        raise UserInputError(f"{path}: cannot write ({exc.strerror})") from exc
-    return path
+    fmt_name = "json" if target.lower().endswith(".json") else "csv"
+    return write_file(target, sessions.export_history(selected, fmt_name), private=True)
 
 
 def _can_rate_late(session: Session | None) -> bool:
