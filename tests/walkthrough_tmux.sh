@@ -83,7 +83,8 @@ keys() { tm send-keys -t "$session" "$@"; sleep 0.4; }
 # -- a library ---------------------------------------------------------------------------------
 if [ "$quick" = 1 ]; then
     "$python" - <<'EOF'
-"""Sixty short synthetic pieces, 84 down to 54.5 BPM, put in the library as analysed."""
+"""Thirty synthetic pieces of 75 s (the planner wants a minute at least), 84 down to 55 BPM,
+put in the library as analysed (FLAC, mono: small files)."""
 import os
 from pathlib import Path
 
@@ -95,13 +96,13 @@ from companion.core.store import Store
 
 folder = Path(os.environ["COMPANION_HOME"]) / "music"
 folder.mkdir(parents=True, exist_ok=True)
-sr, rows = 22050, []
-for i in range(60):
-    bpm, seconds = 84.0 - i / 2, 40.0
+sr, rows = 16000, []
+for i in range(30):
+    bpm, seconds = 84.0 - i, 75.0
     t = np.arange(int(seconds * sr)) / sr
-    tone = 0.1 * np.sin(2 * np.pi * 220 * (1 + i / 60) * t) * (0.6 + 0.4 * np.exp(-((t * bpm / 60) % 1) * 6))
-    path = (folder / f"{i:02d} Piece {i}.wav").resolve()
-    audio_io.write(path, np.stack([tone, tone], axis=1).astype(np.float32), sr)
+    tone = 0.1 * np.sin(2 * np.pi * 220 * (1 + i / 30) * t) * (0.6 + 0.4 * np.exp(-((t * bpm / 60) % 1) * 6))
+    path = (folder / f"{i:02d} Piece {i}.flac").resolve()
+    audio_io.write(path, tone.astype(np.float32), sr)
     st = path.stat()
     rows.append(AnalysisResult(
         path=str(path), size=st.st_size, mtime=st.st_mtime,
