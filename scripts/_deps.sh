@@ -106,7 +106,7 @@ if ! installed; then
   log="$VENV/pip-install.log"
   say "installing companion's Python packages (pip install -e '$target') into $VENV; the first time takes a few minutes"
   if ! "$PY" -m pip install --disable-pip-version-check --progress-bar off -e "$target" >"$log" 2>&1; then
-    sed -n '/^ERROR/p' "$log" | tail -n 5 >&2
+    sed -n -E 's/^ *((ERROR|error)[: ].*)/\1/p' "$log" | awk '!seen[$0]++' | tail -n 5 >&2  # pip's own summary of what failed
     die "pip install -e '$target' failed (full output: $log)"
   fi
   grep '^Successfully installed' "$log" >&2 || say "nothing new to install"
