@@ -25,7 +25,8 @@ as_root() {
   fi
 }
 
-# apt_install REASON PKG...: install the Debian packages of PKG... that are missing.
+# apt_install REASON PKG...: install the Debian packages of PKG... that are missing. Returns 1,
+# having said why, when they are missing and cannot be installed here.
 apt_install() {
   local reason="$1"; shift
   command -v dpkg-query >/dev/null 2>&1 || return 0  # not Debian/Ubuntu: the user's system, the user's job
@@ -35,17 +36,20 @@ apt_install() {
   done
   [ "${#missing[@]}" -eq 0 ] && return 0
   if ! command -v apt-get >/dev/null 2>&1 || { [ "$(id -u)" != 0 ] && ! command -v sudo >/dev/null 2>&1; }; then
-    die "please install ${missing[*]} ($reason), e.g. as root: apt-get install ${missing[*]}"
+    say "please install ${missing[*]} ($reason), e.g. as root: apt-get install ${missing[*]}"
+    return 1
   fi
   say "installing Debian packages ${missing[*]} ($reason)$([ "$(id -u)" = 0 ] || echo ' with sudo')"
-  export DEBIAN_FRONTEND=noninteractive
-  as_root apt-get update -qq >/dev/null \
-    || die "apt-get update failed; install ${missing[*]} yourself (apt-get install ${missing[*]})"
-  as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
-    || die "apt-get install ${missing[*]} failed; install them yourself and run this again"
+  if ! as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null \
+     || ! as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+          "${missing[@]}" >/dev/null; then
+    say "apt-get install ${missing[*]} failed; install them yourself (apt-get install ${missing[*]})"
+    return 1
+  fi
 }
 
-apt_install "sound output and decoding" libportaudio2 libsndfile1
+# Without them companion still starts and renders to files; it says so when it cannot play.
+apt_install "sound output and decoding" libportaudio2 libsndfile1 || say "continuing without them"
 
 # The interpreter the environment is made from: $PYTHON, or python3 on the PATH.
 base_python() {
@@ -70,7 +74,7 @@ make_venv() {
     pkgs=("python$ver-venv")
     [ "$(/usr/bin/python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)" = "$ver" ] \
       && pkgs=(python3-venv "${pkgs[@]}")
-    apt_install "venv's pip for $base" "${pkgs[@]}"
+    apt_install "venv's pip for $base" "${pkgs[@]}" || exit 1
     "$base" -m venv "$dir" >/dev/null 2>&1 || {
       rm -rf "$dir"
       die "$base -m venv $dir failed: its pip (ensurepip) is missing; on Debian/Ubuntu: apt-get install ${pkgs[*]}"
