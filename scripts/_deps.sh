@@ -106,6 +106,11 @@ installed() {
 }
 
 if ! installed; then
+  # A .venv left without pip (an interrupted first run) is made again; someone else's is not ours to.
+  if ! "$PY" -m pip --version >/dev/null 2>&1; then
+    [ "$VENV" = "$ROOT/.venv" ] || die "$VENV has no pip; install it there (python -m ensurepip) or deactivate it"
+    make_venv "$VENV"
+  fi
   target=".${EXTRAS:+[$EXTRAS]}"
   log="$VENV/pip-install.log"
   say "installing companion's Python packages (pip install -e '$target') into $VENV; the first time takes a few minutes"
