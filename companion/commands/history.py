@@ -27,6 +27,7 @@ from companion.commands._output import (
     add_format_arg,
     add_listener_arg,
     emit,
+    format_duration,
     listener_of,
     print_table,
 )
@@ -287,6 +288,9 @@ def _print_stats(r: dict[str, Any]) -> None:
 
 
 def cmd_rate(args: argparse.Namespace) -> int:
+    from companion.commands._prompt import TerminalPrompt
+    from companion.core.listening import ask_ratings
+
     listener = listener_of(args)
     with _open() as store:
         if args.last == (args.session_id is not None):
@@ -304,8 +308,10 @@ def cmd_rate(args: argparse.Namespace) -> int:
         ratings: list[Rating]
         if args.post is None and all(v is None for v in given.values()):
             print(f"Session {session.id}: {session.playlist}, {_short_time(session.started_at)}, "
-                  f"{session.minutes_listened:.1f} min, {session.outcome.replace('_', ' ')}.")
-            ratings = sessions.prompt_ratings(store, listener, "after", late=True)
+                  f"{format_duration(session.minutes_listened * 60)} heard, "
+                  f"{session.outcome.replace('_', ' ')}.")
+            ratings = ask_ratings(sessions.listener_scales(store, listener), "after",
+                                  TerminalPrompt(), late=True)
             if not ratings:
                 return 0
         else:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from companion.core.errors import UserInputError
+
 # Track.status values
 STATUS_OK = "ok"
 STATUS_ERROR = "error"
@@ -11,6 +13,29 @@ STATUS_ERROR = "error"
 # Track.bpm_source values
 BPM_AUTO = "auto"
 BPM_MANUAL = "manual"
+
+# A tempo set by hand (typed, tapped, or a correction of the analysed one) lies in this range,
+# BPM; the check lives here so the CLI, the app and the store agree.
+MANUAL_BPM_RANGE = (20.0, 300.0)
+# The metrical levels a listener may hear instead of the analysed beat: factor on the tempo.
+TEMPO_CORRECTIONS = {"halve": 0.5, "double": 2.0, "two-thirds": 2.0 / 3.0, "three-halves": 1.5}
+
+
+def check_manual_bpm(bpm: object, *, where: str = "") -> float:
+    """A hand-set tempo as a float, or UserInputError naming the value and the range."""
+    low, high = MANUAL_BPM_RANGE
+    prefix = f"{where}: " if where else ""
+    try:
+        value = float(bpm)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise UserInputError(
+            f"{prefix}{bpm!r} is not a BPM (beats per minute); give a number such as 72 or 63.5"
+        ) from None
+    if not low <= value <= high:  # also refuses nan
+        raise UserInputError(
+            f"{prefix}{value:.1f} BPM is outside {low:.0f}–{high:.0f}; give a tempo in that range"
+        )
+    return value
 
 
 @dataclass(frozen=True)
@@ -171,7 +196,8 @@ class PlaylistEntry:
     start_s: float = 0.0  # offset from the session start
     locked: bool = False
     silence_s: float = 0.0
-    loudness_lufs: float | None = None
+    loudness_lufs: float | None = None  # integrated loudness as the scan measured it (None: silent or unknown)
+    peak_dbfs: float | None = None  # sample peak as the scan measured it; None: the player measures
 
     @property
     def is_silence(self) -> bool:

@@ -986,6 +986,7 @@ def _playlist(
         entries.append(PlaylistEntry(
             path=tr.path, title=tr.title, artist=tr.artist, duration_s=tr.duration_s, bpm=tr.bpm,
             planned_bpm=round(math.exp(s.plog), 1), used_bpm=used, loudness_lufs=tr.loudness_lufs,
+            peak_dbfs=tr.peak_dbfs,
         ))
         if u.alt[s.use]:
             notes.append(f"{tr.display_name or Path(tr.path).name}: tempo unsure, used at {used:g} BPM "

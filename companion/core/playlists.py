@@ -224,6 +224,7 @@ def dumps(playlist: Playlist) -> str:
         info = {"bpm": e.bpm, "planned_bpm": e.planned_bpm, "used_bpm": e.used_bpm,
                 "locked": e.locked, "duration_s": round(e.duration_s, 3),
                 "loudness_lufs": None if e.loudness_lufs is None else round(e.loudness_lufs, 2),
+                "peak_dbfs": None if e.peak_dbfs is None else round(e.peak_dbfs, 2),
                 "title": e.title, "artist": e.artist}
         lines.append(_TAG_TRACK + json.dumps({k: v for k, v in info.items() if v not in (None, "")}))
         lines.append(e.path)
@@ -276,6 +277,7 @@ def parse(text: str, *, base_dir: Path, name: str = "", source: str = "") -> Pla
             used_bpm=_num(info.get("used_bpm")),
             locked=bool(info.get("locked", False)),
             loudness_lufs=_num(info.get("loudness_lufs")),
+            peak_dbfs=_num(info.get("peak_dbfs")),
         ))
         extinf, info = None, {}
     if urls:
@@ -342,6 +344,7 @@ def _enrich(pl: Playlist, store: Store, *, fill_only: bool) -> Playlist:
             duration_s=pick(e.duration_s, t.duration_s),
             bpm=pick(e.bpm, t.bpm),
             loudness_lufs=pick(e.loudness_lufs, t.loudness_lufs),
+            peak_dbfs=pick(e.peak_dbfs, t.peak_dbfs),
         ))
     return _with(pl, entries=_restart(out, crossfade_of(pl)))
 
@@ -532,7 +535,7 @@ def replace(pl: Playlist, index: int, track: Track) -> Playlist:
         path=track.path, title=track.title, artist=track.artist, duration_s=track.duration_s,
         bpm=track.bpm, planned_bpm=old.planned_bpm,
         used_bpm=tempo_for_slot(track, old.planned_bpm or old.used_bpm or track.bpm),
-        loudness_lufs=track.loudness_lufs,
+        loudness_lufs=track.loudness_lufs, peak_dbfs=track.peak_dbfs,
     )
     return _changed(pl, entries)
 

@@ -20,18 +20,20 @@ from pathlib import Path
 from typing import Any
 
 from companion.core import paths
-from companion.core.errors import NotFoundError, StoreError
+from companion.core.errors import NotFoundError, StoreError, UserInputError
 from companion.core.models import (
     BPM_AUTO,
     BPM_MANUAL,
     OUTCOME_IN_PROGRESS,
     STATUS_ERROR,
     STATUS_OK,
+    TEMPO_CORRECTIONS,
     AnalysisResult,
     Rating,
     Session,
     TempoAlternative,
     Track,
+    check_manual_bpm,
 )
 
 SCHEMA_VERSION = 2
@@ -113,7 +115,10 @@ def now_iso() -> str:
 class Store:
     """A connection to ``companion.db``. Safe to share between threads (one lock)."""
 
-    def __init__(self, path: Path | None = None) -> None:
+    def __init__(self, path: Path | None = None, *, timeout_s: float = 30.0) -> None:
+        """timeout_s : how long a write waits for another process's lock before StoreError.
+        The listening session's writer passes a short one and retries, so a locked database
+        never holds it (or a face) for long."""
         self.path = Path(path) if path else paths.db_path()
         self._lock = threading.RLock()
         try:
@@ -121,7 +126,7 @@ class Store:
                 # Create the file owner-only before SQLite opens it (health data).
                 fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
                 os.close(fd)
-            self._conn = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
+            self._conn = sqlite3.connect(self.path, check_same_thread=False, timeout=timeout_s)
             self._conn.row_factory = sqlite3.Row
             self._conn.execute("PRAGMA foreign_keys=ON")
             self._migrate()
@@ -314,7 +319,9 @@ class Store:
         return json.loads(rows[0]["beat_times"]) if rows else []
 
     def set_manual_bpm(self, path: str | Path, bpm: float) -> Track:
-        """Mark ``bpm`` as the user's own value; rescans keep it."""
+        """Mark ``bpm`` as the user's own value; rescans keep it. UserInputError outside
+        :data:`models.MANUAL_BPM_RANGE` (every face gets the same check)."""
+        bpm = check_manual_bpm(bpm, where=str(path))
         track = self.track(path)
         with self.transaction() as c:
             c.execute(
@@ -323,6 +330,17 @@ class Store:
                 (round(bpm, 1), BPM_MANUAL, track.bpm, track.path),
             )
         return self.track(track.path)
+
+    def scale_manual_bpm(self, path: str | Path, correction: str) -> Track:
+        """Hear the beat at another level: ``correction`` is a key of
+        :data:`models.TEMPO_CORRECTIONS` (halve, double, two-thirds, three-halves); the result is
+        kept as a manual tempo, checked like :meth:`set_manual_bpm`."""
+        if correction not in TEMPO_CORRECTIONS:
+            raise UserInputError(f"tempo correction {correction!r}: use one of {', '.join(TEMPO_CORRECTIONS)}")
+        track = self.track(path)
+        if track.bpm is None:
+            raise UserInputError(f"{track.path}: has no tempo to change; set one (`companion tempo set PATH BPM`)")
+        return self.set_manual_bpm(track.path, round(track.bpm * TEMPO_CORRECTIONS[correction], 1))
 
     def clear_manual_bpm(self, path: str | Path) -> Track:
         """Go back to the analysed tempo."""
@@ -426,6 +444,40 @@ class Store:
             for r in ratings:
                 _insert_rating(c, session_id, r)
 
+    def save_session(self, session: Session, *, pid: int | None = None) -> int:
+        """Write a whole session and its ratings by ``uid``, in one transaction: inserted the
+        first time, updated after (how it ended, minutes, underruns, ratings). Returns its id.
+
+        The listening session keeps its record in memory and writes it with this, again and
+        again, until a write succeeds; so does the import of a session kept in a pending file.
+        pid : the process playing it while ``in_progress`` (None once it has ended).
+        """
+        with self.transaction() as c:
+            row = c.execute("SELECT id FROM sessions WHERE uid = ?", (session.uid,)).fetchone()
+            beat = session.ended_at or now_iso()
+            if row is None:
+                lid = _listener_id(c, session.listener)
+                cur = c.execute(
+                    """INSERT INTO sessions (uid, listener_id, playlist, arc, snapshot, started_at,
+                         ended_at, minutes_listened, outcome, underruns, pid, heartbeat_at)
+                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                    (session.uid, lid, session.playlist, session.arc, session.snapshot or "{}",
+                     session.started_at, session.ended_at, session.minutes_listened,
+                     session.outcome, session.underruns, pid, beat),
+                )
+                sid = int(cur.lastrowid or 0)
+            else:
+                sid = int(row["id"])
+                c.execute(
+                    """UPDATE sessions SET ended_at = ?, minutes_listened = ?, outcome = ?,
+                         underruns = ?, heartbeat_at = ? WHERE id = ?""",
+                    (session.ended_at, session.minutes_listened, session.outcome,
+                     session.underruns, beat, sid),
+                )
+            for r in session.ratings:
+                _insert_rating(c, sid, r)
+        return sid
+
     def in_progress_sessions(self) -> list[tuple[int, int | None, str | None]]:
         """(id, pid, heartbeat_at) of sessions not yet ended."""
         rows = self._query("SELECT id, pid, heartbeat_at FROM sessions WHERE outcome = ?", (OUTCOME_IN_PROGRESS,))
@@ -504,6 +556,14 @@ class Store:
         """Insert an exported session unless its uid is already here. Returns True if added."""
         with self.transaction() as c:
             return _import_session(c, session)
+
+
+def _listener_id(c: sqlite3.Connection, name: str) -> int:
+    row = c.execute("SELECT id FROM listeners WHERE name = ?", (name,)).fetchone()
+    if row is not None:
+        return int(row["id"])
+    return int(c.execute("INSERT INTO listeners (name, created_at) VALUES (?, ?)",
+                         (name, now_iso())).lastrowid or 0)
 
 
 def _import_session(c: sqlite3.Connection, session: Session) -> bool:

@@ -101,10 +101,10 @@ def add_past_sessions(store: Store, listener: str = "me") -> None:
 
 @pytest.fixture(autouse=True)
 def quick_stop(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Stopping fades out over 3 s for a listener; a tenth of that is enough for a test."""
-    from companion.tui.screens import session
+    """Stopping fades out over 2 s for a listener; a few tenths are enough for a test."""
+    from companion.core import listening
 
-    monkeypatch.setattr(session, "STOP_FADE_S", 0.3)
+    monkeypatch.setattr(listening, "STOP_FADE_S", 0.3)
 
 
 @pytest.fixture
