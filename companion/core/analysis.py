@@ -50,13 +50,11 @@ def analyse_file(path: str | Path) -> AnalysisResult:
 
 
 def prepare_worker() -> None:
-    """Once per analysing process, before the first file: let the tempo estimator set up its
-    compile cache. (Heavy imports happen on first use and Python keeps them for the process.)"""
+    """Once per analysing process, before the first file: load the tempo level model (the
+    estimator is plain numpy: there is no compile cache to set up, nothing to warm up)."""
     from companion.core import tempo
 
-    prepare = getattr(tempo, "prepare_numba_cache", None)
-    if callable(prepare):
-        prepare()
+    tempo.level_model()
 
 
 def is_unsure(track: Track) -> bool:

@@ -46,7 +46,6 @@ in-sample and 5-fold cross-validated figures, and held-out ones with other seeds
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,7 +60,6 @@ __all__ = [
     "UNSURE_CONFIDENCE",
     "TempoError",
     "estimate_tempo",
-    "prepare_numba_cache",
     "tap_tempo",
 ]
 
@@ -70,6 +68,13 @@ ANALYSIS_SR = 11025  # Hz: the rate analysis wants mono audio at
 # is 0.02; a drone or a sine reads 0.00); below CLEAR_PULSE the confidence is scaled down.
 NO_PULSE = 0.015
 CLEAR_PULSE = 0.06
+# The same peak measured against what chance gives (pulse_significance, in standard errors of
+# the autocorrelation of an unpulsed envelope of that length): below NO_PULSE_Z no tempo at all.
+# White, pink and dithered noise, wind and a near-silent hiss read 2-4; of 25 game soundtracks
+# (bench/real_corpus.py) all but three ambient ones read over 20. Below CLEAR_PULSE_Z the
+# confidence is scaled down (a weak pulse is a guess).
+NO_PULSE_Z = 5.0
+CLEAR_PULSE_Z = 12.0
 
 # Tracks whose bpm_confidence is below this are "unsure": `companion tracks --unsure` lists them.
 UNSURE_CONFIDENCE = 0.6
@@ -242,29 +247,6 @@ def level_model() -> LevelModel:
 # -- public API ----------------------------------------------------------------------------------
 
 
-def prepare_numba_cache() -> Path | None:
-    """Point numba's compile cache at a writable per-user folder, once, before librosa loads.
-
-    Sets ``NUMBA_CACHE_DIR`` (unless the user already set it) to
-    ``platformdirs.user_cache_dir('companion')/numba``. Call it in each scan worker's
-    initialiser. The estimator itself uses no numba; this keeps librosa, if anything imports
-    it, from recompiling for tens of seconds in every new process.
-    Returns the folder, or None when it cannot be created.
-    """
-    existing = os.environ.get("NUMBA_CACHE_DIR")
-    if existing:
-        return Path(existing)
-    try:
-        from platformdirs import user_cache_dir
-
-        folder = Path(user_cache_dir("companion", appauthor=False)) / "numba"
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        return None
-    os.environ["NUMBA_CACHE_DIR"] = str(folder)
-    return folder
-
-
 def tap_tempo(timestamps_s: Sequence[float]) -> float:
     """BPM from the times (seconds) a listener tapped, to 0.1.
 
@@ -315,8 +297,10 @@ def estimate_tempo(y: np.ndarray, sr: int) -> TempoEstimate:
     a = analyse(y, sr)
     env, acf = a.env, a.acf
     pulse = pulse_clarity(acf.full, env.fps)
-    if pulse < NO_PULSE:
-        raise TempoError("no steady beat found (a drone or ambience?); set a tempo by hand if it has one")
+    z = pulse_significance(acf.full, env.fps, len(a.window.full))
+    if pulse < NO_PULSE or z < NO_PULSE_Z:
+        raise TempoError("no steady beat found (a drone, noise or ambience?); set a tempo by hand "
+                         "if it has one")
     cands, feats = candidate_levels(a.window, acf)
     model = level_model()
     probs = model.probabilities(feats)
@@ -324,7 +308,8 @@ def estimate_tempo(y: np.ndarray, sr: int) -> TempoEstimate:
     # Which level is the beat is one question; whether there is a beat at all is another. Weak
     # periodicity (rubato, ambience) makes any reading a guess: on the dev corpus, pieces whose
     # pulse clarity was under 0.05 were read right only a third of the time.
-    confidence = model.calibrated(float(probs[best])) * min(1.0, pulse / CLEAR_PULSE)
+    confidence = (model.calibrated(float(probs[best])) * min(1.0, pulse / CLEAR_PULSE)
+                  * min(1.0, z / CLEAR_PULSE_Z))
     bpm, beats = settle(a, cands[best])
     alternatives = []
     for ratio, label in _ALTERNATIVES:
@@ -772,6 +757,17 @@ def pulse_clarity(r: np.ndarray, fps: float) -> float:
     30 and 300 BPM (0 for a drone or a steady tone; about 0.4 for the median piece of music)."""
     grid = np.exp(np.linspace(math.log(30.0), math.log(300.0), 400))
     return float(np.max(_at(r, _period(grid, fps))))
+
+
+def pulse_significance(r: np.ndarray, fps: float, n_frames: int) -> float:
+    """pulse_clarity in standard errors of chance: noise, hiss and dither have onset envelopes
+    whose autocorrelation wanders by about 1/sqrt(frames) at every lag, so their strongest
+    peak among hundreds of lags reads 0.06-0.2 (a tempo at confidence 0.6-0.9 before this
+    test). The standard error is Bartlett's, for an envelope correlated over short lags (up to
+    0.2 s, faster than any beat): sqrt((1 + 2 * sum r_k^2) / frames)."""
+    short = r[1 : max(2, int(0.2 * fps))]
+    se = math.sqrt((1.0 + 2.0 * float(short @ short)) / max(n_frames, 1))
+    return pulse_clarity(r, fps) / se
 
 
 def _softmax(s: np.ndarray) -> np.ndarray:
