@@ -124,7 +124,7 @@ def test_the_same_recording_reads_the_same_tempo_in_every_format(tmp_path: Path)
         assert result.error == "", (ext, result.error)
         readings[ext] = result.tempo.bpm
     assert readings["wav"] == pytest.approx(104.0, rel=0.02)
-    for ext, bpm in readings.items():
+    for bpm in readings.values():
         assert bpm == pytest.approx(readings["wav"], rel=0.02), readings
 
 
