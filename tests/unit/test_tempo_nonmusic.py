@@ -40,14 +40,6 @@ def _near_silent_hiss(seconds: float = 10.0) -> np.ndarray:
     return (1e-4 * RNG.standard_normal(int(seconds * SR))).astype(np.float32)
 
 
-def _wind(seconds: float = 40.0) -> np.ndarray:
-    from scipy.ndimage import uniform_filter1d
-
-    n = int(seconds * SR)
-    gusts = uniform_filter1d(np.repeat(np.abs(RNG.standard_normal(n // 2205 + 1)), 2205)[:n], 4410)
-    return (0.2 * RNG.standard_normal(n) * gusts).astype(np.float32)
-
-
 def _drone(seconds: float = 30.0) -> np.ndarray:
     t = np.arange(int(seconds * SR)) / SR
     tone = sum(np.sin(2 * np.pi * f * t) for f in (55.0, 110.0, 165.0))
@@ -61,7 +53,7 @@ def _lone_click(seconds: float = 30.0) -> np.ndarray:
 
 
 NOT_MUSIC = {"white noise": _white, "pink noise": _pink, "dithered silence": _dithered_silence,
-             "near-silent hiss": _near_silent_hiss, "wind": _wind, "drone": _drone,
+             "near-silent hiss": _near_silent_hiss, "drone": _drone,
              "lone click": _lone_click}
 
 
