@@ -7,7 +7,6 @@ import contextlib
 import os
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,12 +17,13 @@ from companion.commands._output import (
     format_duration,
     listener_of,
 )
-from companion.core.errors import AudioDeviceError, UserInputError
+from companion.core.errors import AudioDeviceError, NoOutputDeviceError, UserInputError
+from companion.core.untrusted import for_terminal
 
-PROGRESS_EVERY_S = 5.0  # heartbeat: a killed process still leaves the minutes listened
 STATUS_EVERY_S = 0.5
 KEYS_HELP = ("keys: space pause/resume · n next · p previous (restarts after 3 s) · "
-             "e end after this track (again: cancel the sleep timer) · + / - volume · q stop")
+             "e end after this track (again: cancel the sleep timer) · b breathing guide · "
+             "+ / - volume · q or s stop with a gentle fade")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -39,18 +39,26 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("playlist", metavar="NAME|FILE.m3u8", help="a saved playlist's name or an M3U8 file")
     p.add_argument("--pre", metavar="N", help="stress before (0–10) instead of asking")
     p.add_argument("--post", metavar="N", help="stress after (0–10) instead of asking")
+    for name, metavar, what in _SCALE_FLAGS:
+        for flag, phase in (("pre", "before"), ("post", "after")):
+            p.add_argument(f"--{flag}-{name}", metavar=metavar,
+                           help=f"{what} {phase}, instead of asking (the scales asked are "
+                           "chosen with `companion listeners set NAME --scales ...`)")
     p.add_argument("--output", metavar="FILE.wav|.flac",
-                   help="render exactly what would be heard into a file (no sound device needed)")
+                   help="render exactly what would be heard into a file (no sound device needed); "
+                   "a render is not a listening session: nothing is asked or stored")
     p.add_argument("--crossfade", type=float, metavar="S",
                    help="equal-power crossfade between tracks, seconds (default: the playlist's own, "
                    "as built with `build --crossfade S | --gapless`; "
                    f"{render.DEFAULT_CROSSFADE_S:g} for a playlist that does not say)")
     p.add_argument("--gapless", action="store_true",
                    help="no crossfade: each track follows the last, no gap (whatever the playlist says)")
-    p.add_argument("--fade-in", type=float, metavar="S", default=render.DEFAULT_FADE_IN_S,
-                   help=f"fade-in at the start, seconds (default {render.DEFAULT_FADE_IN_S:g})")
-    p.add_argument("--fade-out", type=float, metavar="S", default=render.DEFAULT_FADE_OUT_S,
-                   help=f"fade-out at the end, seconds (default {render.DEFAULT_FADE_OUT_S:g})")
+    p.add_argument("--fade-in", type=float, metavar="S",
+                   help="fade-in at the start, seconds (default: the playlist's own, "
+                   f"else {render.DEFAULT_FADE_IN_S:g})")
+    p.add_argument("--fade-out", type=float, metavar="S",
+                   help="fade-out at the end, seconds (default: the playlist's arc ending, e.g. 60 "
+                   f"for sleep, else {render.DEFAULT_FADE_OUT_S:g})")
     p.add_argument("--target-lufs", type=float, metavar="L", default=render.DEFAULT_TARGET_LUFS,
                    help=f"level every track to this loudness (default {render.DEFAULT_TARGET_LUFS:g} LUFS)")
     p.add_argument("--level-drop", type=float, metavar="DB", default=0.0,
@@ -60,6 +68,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sleep-after-track", action="store_true",
                    help="sleep timer: end with a fade after the track playing (from the start: the "
                    "first); the key e sets or cancels it while playing")
+    p.add_argument("--breathe", action="store_true",
+                   help="show the breathing guide in the status line from the start: in and out "
+                   "over whole beats of the track (the key b shows or hides it; on by itself for a "
+                   "listener who turned it on in the app)")
     p.add_argument("--sleep-fade", type=float, metavar="MIN",
                    help="sleep timer: fade out over MIN minutes from the start, then end")
     add_listener_arg(p)
@@ -79,7 +91,7 @@ def run_devices(args: argparse.Namespace) -> int:
 
     devices = player.list_devices()
     if not devices:
-        raise AudioDeviceError(
+        raise NoOutputDeviceError(
             "no audio output device found; connect one (Debian: check `aplay -l`), "
             "or render sessions to a file with `companion play NAME --output FILE.wav`"
         )
@@ -92,143 +104,124 @@ def run_devices(args: argparse.Namespace) -> int:
 
 # -- play ---------------------------------------------------------------------------------------
 
+# The listener's optional scales as flags, like `rate` has: --pre-vas N / --post-vas N ...
+_SCALE_FLAGS = (("vas", "N", "anxiety 0–100"), ("stai6", "ANSWERS", 'six STAI-6 answers 1–4, e.g. "2 3 1 4 2 2"'),
+                ("heart-rate", "BPM", "heart rate 30–220"), ("note", "TEXT", "a note"))
 
-def run_play(args: argparse.Namespace) -> int:
-    from companion.core import player as player_mod
-    from companion.core import playlists, sessions
-    from companion.core.models import OUTCOME_COMPLETED, OUTCOME_STOPPED
-    from companion.core.store import Store
 
-    listener = listener_of(args)
-    # Everything given by flag is checked before anything is asked or stored.
-    for flag, value in (("--pre", args.pre), ("--post", args.post)):
-        if value is not None:
+def _given(args: argparse.Namespace, phase: str) -> dict[str, Any]:
+    """Answers given by flag for one phase (``--pre``/``--post`` and the scale flags)."""
+    flag = "pre" if phase == "before" else "post"
+    given = {"stress": getattr(args, flag)}
+    for name, _, _ in _SCALE_FLAGS:
+        given[name.replace("-", "_")] = getattr(args, f"{flag}_{name.replace('-', '_')}")
+    return {k: v for k, v in given.items() if v is not None}
+
+
+def _check_given(args: argparse.Namespace) -> None:
+    """Everything given by flag is checked before anything is asked, played or stored."""
+    from companion.core import sessions
+
+    for phase, flag in (("before", "--pre"), ("after", "--post")):
+        for scale, value in _given(args, phase).items():
             try:
-                sessions.parse_stress(value)
+                sessions.make_rating(scale, phase, value)
             except UserInputError as exc:
-                raise UserInputError(f"{flag}: {exc}; nothing was stored") from None
+                name = flag if scale == "stress" else f"{flag}-{scale.replace('_', '-')}"
+                raise UserInputError(f"{name}: {exc}; nothing was stored") from None
     if args.sleep_fade is not None and not args.sleep_fade > 0:
         raise UserInputError(f"--sleep-fade {args.sleep_fade:g} must be more than 0 minutes")
 
+
+def run_play(args: argparse.Namespace) -> int:
+    from companion.commands._prompt import TerminalPrompt
+    from companion.core import playlists
+    from companion.core.listening import ListeningSession, check_device
+    from companion.core.player import FileOutput
+    from companion.core.store import Store
+
+    listener = listener_of(args)
+    _check_given(args)
+    rendering = bool(args.output)
+    if rendering and (_given(args, "before") or _given(args, "after")):
+        print("note: rendering to a file is not a listening session: the ratings given are not "
+              "stored", file=sys.stderr)
     store = Store()
+    session = None
     try:
         playlist = playlists.load(args.playlist, store=store)
         for note in playlist.notes[:3]:
             print(f"note: {note}", file=sys.stderr)
         if len(playlist.notes) > 3:
             print(f"note: … and {len(playlist.notes) - 3} more (`companion playlist show`)", file=sys.stderr)
-        if args.output:
-            output: Any = player_mod.FileOutput(args.output)
-        else:
-            player_mod.check_output(args.device)  # no device → one line, nothing stored
-            output = player_mod.SoundDeviceOutput(args.device)
-        player = player_mod.Player(
-            playlist, output=output, crossfade_s=_crossfade(args, playlist), fade_in_s=args.fade_in,
-            fade_out_s=args.fade_out, target_lufs=args.target_lufs, level_drop_db=args.level_drop,
-            volume=args.volume,
-        )
         if not any(os.path.isfile(e.path) for e in playlist.tracks):
             raise UserInputError(f"playlist {playlist.name!r} has no tracks whose files can be found; "
                                  "`companion playlist show` lists them")
-
-        before = _ratings(store, listener, "before", args.pre)
-        snapshot = sessions.snapshot_of(playlist) if hasattr(sessions, "snapshot_of") else None
-        session_id = sessions.begin(store, listener=listener, playlist=playlist.name, arc=playlist.arc,
-                                    snapshot=snapshot, before=before)
-        try:
-            player.start()
-        except BaseException:  # no sound came out (Ctrl-C included): end the session honestly
-            player.close()
-            sessions.finish(store, session_id, outcome=OUTCOME_STOPPED, minutes_listened=0.0)
-            raise
-        status = _listen(player, store, session_id, args)
-        # A device lost mid-session also counts as stopped early: what was heard is kept.
-        outcome = OUTCOME_STOPPED if status.stopped_early or status.error else OUTCOME_COMPLETED
-        sessions.finish(store, session_id, outcome=outcome, minutes_listened=status.minutes_listened,
-                        underruns=status.underruns)
-        if args.output:
-            print(f"wrote {args.output} ({format_duration(status.elapsed_s)})", file=sys.stderr)
-        if status.error:
-            print(f"companion: {status.error}", file=sys.stderr)
-        after = _ratings(store, listener, "after", args.post)
-        if after:
-            sessions.rate_after(store, session_id, after)
-        _summary(status, before, after, outcome)
-        return 2 if status.error else 0
+        if not rendering:
+            try:
+                check_device(args.device)  # no device → one line; nothing asked, nothing stored
+            except AudioDeviceError as exc:
+                raise AudioDeviceError(f"{exc}; or render the session to a file with "
+                                       "`--output FILE.wav`") from None
+        session = ListeningSession(
+            store, playlist, listener=listener, record=not rendering,
+            output=FileOutput(args.output) if rendering else None, device=args.device,
+            crossfade_s=0.0 if args.gapless else args.crossfade, fade_in_s=args.fade_in,
+            fade_out_s=args.fade_out, target_lufs=args.target_lufs, level_drop_db=args.level_drop,
+            volume=args.volume,
+        )
+        prompt = TerminalPrompt()
+        before = [] if rendering else session.ask("before", prompt, _given(args, "before"))
+        session.begin(before)
+        ending = _listen(session, args)
+        if rendering:
+            print(f"wrote {args.output} ({format_duration(ending.heard_s)})", file=sys.stderr)
+        if ending.error:
+            print(f"companion: {ending.error}; reconnect it and play again, or render to a file "
+                  "with `--output FILE.wav`", file=sys.stderr)
+        after = [] if rendering else session.ask("after", prompt, _given(args, "after"))
+        session.rate_after(after)
+        report = session.close()
+        if report.message:
+            print(f"companion: {report.message}", file=sys.stderr)
+        if not rendering:
+            _summary(ending, before, after)
+        return 2 if ending.error else 0
     finally:
+        if session is not None:
+            session.close()  # whatever happened, what was heard and said is kept
         store.close()
 
 
-def _crossfade(args: argparse.Namespace, playlist: Any) -> float:
-    """The crossfade to play with, seconds: --gapless or --crossfade when given, else the one
-    the playlist was built for (so the session lasts as long as the plan said)."""
-    from companion.core.playlists import crossfade_of
-
-    if args.gapless:
-        return 0.0
-    return args.crossfade if args.crossfade is not None else crossfade_of(playlist)
-
-
-def _ratings(store: Any, listener: str, phase: str, given: str | None) -> list[Any]:
-    from companion.core import sessions
-
-    if hasattr(sessions, "prompt_ratings"):
-        return list(sessions.prompt_ratings(store, listener, phase, given_stress=given,
-                                            say=lambda s: print(s, file=sys.stderr)))
-    # Stress only (until the sessions module offers prompt_ratings).
-    from companion.core.models import Rating
-    from companion.core.store import now_iso
-
-    if given is not None:
-        return [Rating("stress", phase, float(sessions.parse_stress(given)), recorded_at=now_iso())]
-    for _ in range(5):
-        try:
-            answer = input(f"{sessions.STRESS_PROMPT}: ")
-        except EOFError:
-            raise UserInputError(f"no stress rating {phase} was given; nothing was stored") from None
-        try:
-            return [Rating("stress", phase, float(sessions.parse_stress(answer)), recorded_at=now_iso())]
-        except UserInputError as exc:
-            if not sys.stdin.isatty():
-                raise
-            print(exc, file=sys.stderr)
-    raise UserInputError(f"no valid stress rating {phase}; nothing was stored")
-
-
-def _listen(player: Any, store: Any, session_id: int, args: argparse.Namespace) -> Any:
-    """Play to the end (or until stopped), showing status and recording progress."""
-    from companion.core import player as player_mod
-    from companion.core import sessions
-
+def _listen(session: Any, args: argparse.Namespace) -> Any:
+    """Play to the end (or until stopped), showing status; returns how it ended."""
     if args.sleep_after_track:
-        player.sleep_after_track()
+        session.sleep_after_track()
     if args.sleep_fade:
-        player.sleep_fade(args.sleep_fade)
-    line = _StatusLine(live=not args.output and sys.stderr.isatty())
-    last_progress = time.monotonic()
+        session.sleep_fade(args.sleep_fade)
+    from companion.core.listening import breathing_on
+
+    breathe = args.breathe or breathing_on(session.store, session.listener)
+    line = _StatusLine(live=not args.output and sys.stderr.isatty(), breath=session.breath,
+                       breathe=breathe and not args.output)
     interrupts = 0
     try:
-        with _keys(player, enabled=not args.output and _stdin_is_tty()):
+        with _keys(session, line, enabled=not args.output and _stdin_is_tty()):
             while True:
                 try:
-                    while not player.wait(STATUS_EVERY_S):
-                        st = player.status()
-                        line.show(st)
-                        if time.monotonic() - last_progress >= PROGRESS_EVERY_S:
-                            sessions.progress(store, session_id, st.minutes_listened, st.underruns)
-                            last_progress = time.monotonic()
+                    while not session.wait(STATUS_EVERY_S):
+                        line.show(session.status())
                     break
                 except KeyboardInterrupt:
                     interrupts += 1
-                    # First Ctrl-C: a short, gentle fade. A second one: now.
-                    player.stop(player_mod.STOP_FADE_S if interrupts == 1 else 0.05)
+                    # First Ctrl-C: the gentle stop fade. A second one: now.
+                    session.stop(None if interrupts == 1 else 0.05)
                     line.say("stopping…")
-        status = player.status()
     finally:
-        player.close()  # whatever happened, the sound stops and the device is released
-    line.show(status)
+        ending = session.finish()  # whatever happened, the sound stops and the device is released
+    line.show(session.status())
     line.end()
-    return status
+    return ending
 
 
 def _stdin_is_tty() -> bool:
@@ -239,7 +232,7 @@ def _stdin_is_tty() -> bool:
 
 
 @contextlib.contextmanager
-def _keys(player: Any, *, enabled: bool) -> Iterator[None]:
+def _keys(session: Any, line: _StatusLine, *, enabled: bool) -> Iterator[None]:
     """Single keys on the terminal while playing (cbreak mode); the terminal is always restored."""
     if not enabled:
         yield
@@ -248,10 +241,10 @@ def _keys(player: Any, *, enabled: bool) -> Iterator[None]:
     import termios
     import tty
 
-    fd = sys.stdin.fileno()
     try:
+        fd = sys.stdin.fileno()
         saved = termios.tcgetattr(fd)
-    except termios.error:
+    except (termios.error, OSError, ValueError):  # not a real terminal after all
         yield
         return
     done = threading.Event()
@@ -261,7 +254,7 @@ def _keys(player: Any, *, enabled: bool) -> Iterator[None]:
             ready, _, _ = select.select([fd], [], [], 0.1)
             if not ready:
                 continue
-            handle_key(player, os.read(fd, 1).decode(errors="ignore"))
+            handle_key(session, os.read(fd, 1).decode(errors="ignore"), line)
 
     tty.setcbreak(fd)  # keeps ISIG: Ctrl-C still interrupts
     thread = threading.Thread(target=read_keys, name="companion-keys", daemon=True)
@@ -275,32 +268,35 @@ def _keys(player: Any, *, enabled: bool) -> Iterator[None]:
         termios.tcsetattr(fd, termios.TCSADRAIN, saved)
 
 
-def handle_key(player: Any, key: str) -> None:
-    """One key pressed on the terminal while playing (see :data:`KEYS_HELP`)."""
-    from companion.core.player import STOP_FADE_S, VOLUME_STEP
-
+def handle_key(session: Any, key: str, line: _StatusLine | None = None) -> None:
+    """One key pressed on the terminal while playing (see :data:`KEYS_HELP`); the same keys as
+    the app's Session screen."""
     key = key.lower()
-    if key == " ":
-        player.toggle_pause()
+    if key == "b" and line is not None:
+        line.breathe = not line.breathe
+    elif key == " ":
+        session.toggle_pause()
     elif key == "n":
-        player.skip()
+        session.skip()
     elif key == "p":
-        player.previous()
+        session.previous()
     elif key == "e":
-        player.toggle_sleep()
+        session.toggle_sleep()
     elif key in ("+", "="):
-        player.set_volume(player.volume + VOLUME_STEP)
+        session.volume_step(+1)
     elif key in ("-", "_"):
-        player.set_volume(player.volume - VOLUME_STEP)
-    elif key == "q":
-        player.stop(STOP_FADE_S)
+        session.volume_step(-1)
+    elif key in ("q", "s"):
+        session.stop()
 
 
 class _StatusLine:
     """One status line on stderr: rewritten in place on a terminal, a line per track otherwise."""
 
-    def __init__(self, *, live: bool) -> None:
+    def __init__(self, *, live: bool, breath: Any = None, breathe: bool = False) -> None:
         self.live = live
+        self.breath = breath  # status -> BreathCue | None
+        self.breathe = breathe  # the breathing guide is shown (--breathe, the key b)
         self._last_index: int | None = -1
         self._last_sleep = ""
         self._notices = 0
@@ -313,12 +309,15 @@ class _StatusLine:
         if st.entry is None:
             return
         bpm = f"{st.bpm:.0f} BPM" if st.bpm else "– BPM"
-        title = st.entry.display_name or os.path.basename(st.entry.path)
+        title = for_terminal(st.entry.display_name or os.path.basename(st.entry.path))  # a tag: data
         extra = " · paused" if st.paused else ""
         if st.volume < 1.0:
             extra += f" · vol {st.volume * 100:.0f}%"
         if st.sleep:
             extra += f" · sleep {st.sleep}"
+        cue = self.breath(st) if self.breath and self.breathe and self.live else None
+        if cue is not None:
+            extra += f" · breathe {cue.phase} {cue.beat}/{cue.beats}"
         text = (f"{(st.index or 0) + 1}. {title} · {bpm} · {format_duration(st.elapsed_s)} elapsed"
                 f" · {format_duration(st.remaining_s)} left{extra}")
         if self.live:
@@ -343,12 +342,12 @@ class _StatusLine:
             self._width = 0
 
 
-def _summary(status: Any, before: list[Any], after: list[Any], outcome: str) -> None:
+def _summary(ending: Any, before: list[Any], after: list[Any]) -> None:
     def stress(rs: list[Any]) -> str:
         for r in rs:
             if r.scale == "stress" and r.value is not None:
                 return f"{r.value:g}"
         return "–"
 
-    print(f"Listened {status.minutes_listened:.1f} min ({outcome.replace('_', ' ')}); "
+    print(f"Listened {format_duration(ending.heard_s)} ({ending.outcome.replace('_', ' ')}); "
           f"stress {stress(before)} → {stress(after)}.")

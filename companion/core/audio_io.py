@@ -16,6 +16,7 @@ Every failure becomes a :class:`ReadError` naming the file and what to do.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import tempfile
@@ -75,7 +76,7 @@ def info(path: str | Path) -> AudioInfo:
     import soundfile as sf
 
     try:
-        i = sf.info(str(path))
+        i = sf.info(os.fsencode(path))  # bytes: a name that is not UTF-8 opens too
     except Exception as exc:  # soundfile raises LibsndfileError, RuntimeError, TypeError ...
         return _ffprobe(path, refused=exc)
     if i.frames <= 0 or i.samplerate <= 0:
@@ -194,7 +195,7 @@ def _open_blocks(path: Path, block_frames: int, start_s: float) -> tuple[Iterato
         import soundfile as sf
 
         try:
-            f = sf.SoundFile(str(path))
+            f = sf.SoundFile(os.fsencode(path))
         except Exception as exc:
             i = _ffprobe(path, refused=exc)
         else:

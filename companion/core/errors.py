@@ -35,6 +35,14 @@ class AudioDeviceError(CompanionError):
     """PortAudio is missing, there is no output device, or it went away."""
 
 
+class PortAudioMissingError(AudioDeviceError):
+    """The PortAudio library is not installed: no device can work until it is."""
+
+
+class NoOutputDeviceError(AudioDeviceError):
+    """PortAudio works, but there is no output device (or none of that name), or it is gone."""
+
+
 @dataclass(frozen=True)
 class PlanOption:
     """A nearby request the library can satisfy: one setting of the request changed (or two,

@@ -45,6 +45,8 @@ from companion.core.models import (
     OUTCOME_STOPPED,
     Session,
 )
+from companion.core.sessions import NUMERIC_SCALES as SESSION_NUMERIC_SCALES
+from companion.core.sessions import SCALES
 
 __all__ = [
     "SMALL_N", "STAT_KEYS", "RESPONDER_RULES", "paired_values", "missing_after", "is_responder",
@@ -57,17 +59,16 @@ SMALL_N = 8  # below this, every figure comes with a plain-language caution
 STAT_KEYS = ("n", "mean_before", "mean_after", "mean_change", "ci95", "dz", "wilcoxon_p",
              "responder_rate", "completion_rate")
 
-# scale -> (floor, range) for the responder rule; None: no rule for that scale.
+# scale -> (floor, range) for the responder rule; None: no rule for that scale. The scales'
+# ranges, units and names have one home, ``sessions.SCALES``.
 RESPONDER_RULES: dict[str, tuple[float, float] | None] = {
-    "stress": (0.0, 10.0),
-    "vas": (0.0, 100.0),
-    "stai6": (20.0, 60.0),
-    "heart_rate": None,
+    name: (SCALES[name].low, SCALES[name].span) if SCALES[name].responder_rule else None
+    for name in SESSION_NUMERIC_SCALES
 }
 _RELATIVE_DROP = 0.33
 _ABSOLUTE_DROP = 0.2  # of the scale's range
-_UNITS = {"stress": "points", "vas": "points", "stai6": "points", "heart_rate": "BPM"}
-_WORDS = {"stress": "stress", "vas": "anxiety (0–100)", "stai6": "STAI-6 anxiety", "heart_rate": "heart rate"}
+_UNITS = {name: SCALES[name].unit for name in SESSION_NUMERIC_SCALES}
+_WORDS = {name: SCALES[name].label for name in SESSION_NUMERIC_SCALES}
 NUMERIC_SCALES = tuple(RESPONDER_RULES)
 
 

@@ -28,8 +28,8 @@ from companion.core.models import Loudness
 if TYPE_CHECKING:
     from companion.core.audio_io import AudioInfo
 
-__all__ = ["LoudnessMeter", "SplitBandLoudnessMeter", "measure_loudness", "measure_loudness_array", "native_blocks", "native_stream", "k_weighting_sos",
-           "SILENT_PEAK_DBFS"]
+__all__ = ["SILENT_PEAK_DBFS", "LoudnessMeter", "SplitBandLoudnessMeter", "k_weighting_sos", "measure_loudness",
+           "measure_loudness_array", "native_stream"]
 
 # Peak reported for digital silence, instead of -inf (JSON and SQLite stay plain numbers).
 SILENT_PEAK_DBFS = -120.0
@@ -185,11 +185,7 @@ class SplitBandLoudnessMeter(LoudnessMeter):
         self._weighted = _HopSums(int(low_rate), channels)
         # the K-filter's power gain above the low band (flat there: the shelf is fully up)
         band = np.linspace(0.5 * low_rate, min(0.5 * sample_rate, 20000.0), 64)
-        self._high_gain = float(np.mean(_power_response(self.k_sos_native, band, self.sample_rate)))
-
-    @property
-    def k_sos_native(self) -> np.ndarray:
-        return self._sos
+        self._high_gain = float(np.mean(_power_response(self._sos, band, self.sample_rate)))
 
     def feed(self, block: np.ndarray) -> None:
         """Add the next frames at ``sample_rate``, shape (frames, channels) float."""
@@ -240,24 +236,19 @@ def measure_loudness(path: str | Path, *, dual_mono: bool = True) -> Loudness:
 
     Raises ReadError when the file cannot be decoded.
     """
-    sample_rate, channels, blocks = native_blocks(path)
-    meter = LoudnessMeter(sample_rate, channels, dual_mono=dual_mono)
+    info, blocks = native_stream(path)
+    meter = LoudnessMeter(info.sample_rate, info.channels, dual_mono=dual_mono)
     for block in blocks:
         meter.feed(block)
     return meter.result()
 
 
-def native_blocks(path: str | Path) -> tuple[int, int, Iterator[np.ndarray]]:
-    """(sample rate Hz, channels, blocks (frames, channels) float32) of a file as it is stored.
+def native_stream(path: str | Path) -> tuple[AudioInfo, Iterator[np.ndarray]]:
+    """(rate, channels and frame count as the container states them, blocks (frames, channels)
+    float32) of a file as it is stored.
 
     Raises ReadError when the file cannot be opened; the iterator raises it when decoding fails.
     """
-    info, blocks = native_stream(path)
-    return info.sample_rate, info.channels, blocks
-
-
-def native_stream(path: str | Path) -> tuple[AudioInfo, Iterator[np.ndarray]]:
-    """Like :func:`native_blocks`, with the frame count (as the container states it) too."""
     from companion.core import audio_io
 
     if Path(path).suffix.lower() in audio_io.FFMPEG_EXTENSIONS:

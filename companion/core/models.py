@@ -4,13 +4,39 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from companion.core.errors import UserInputError
+
 # Track.status values
 STATUS_OK = "ok"
 STATUS_ERROR = "error"
+STATUS_MISSING = "missing"  # its folder is gone (a drive unplugged?): kept, not planned
 
 # Track.bpm_source values
 BPM_AUTO = "auto"
 BPM_MANUAL = "manual"
+
+# A tempo set by hand (typed, tapped, or a correction of the analysed one) lies in this range,
+# BPM; the check lives here so the CLI, the app and the store agree.
+MANUAL_BPM_RANGE = (20.0, 300.0)
+# The metrical levels a listener may hear instead of the analysed beat: factor on the tempo.
+TEMPO_CORRECTIONS = {"halve": 0.5, "double": 2.0, "two-thirds": 2.0 / 3.0, "three-halves": 1.5}
+
+
+def check_manual_bpm(bpm: object, *, where: str = "") -> float:
+    """A hand-set tempo as a float, or UserInputError naming the value and the range."""
+    low, high = MANUAL_BPM_RANGE
+    prefix = f"{where}: " if where else ""
+    try:
+        value = float(bpm)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise UserInputError(
+            f"{prefix}{bpm!r} is not a BPM (beats per minute); give a number such as 72 or 63.5"
+        ) from None
+    if not low <= value <= high:  # also refuses nan
+        raise UserInputError(
+            f"{prefix}{value:.1f} BPM is outside {low:.0f}–{high:.0f}; give a tempo in that range"
+        )
+    return value
 
 
 @dataclass(frozen=True)
@@ -47,6 +73,24 @@ class Loudness:
 
 
 @dataclass(frozen=True)
+class Character:
+    """What a track feels like (``companion.core.character`` says how each is measured).
+
+    onset_density : onsets per second. percussive_share : 0-1. centroid_hz, rolloff_hz :
+    brightness. dynamic_range_db : loud minus soft, dB. timbre : 16 numbers for similarity.
+    arousal : 0 calm ... 1 energetic.
+    """
+
+    onset_density: float
+    percussive_share: float
+    centroid_hz: float
+    rolloff_hz: float
+    dynamic_range_db: float
+    timbre: tuple[float, ...]
+    arousal: float
+
+
+@dataclass(frozen=True)
 class Tags:
     title: str
     artist: str
@@ -79,6 +123,13 @@ class Track:
     status: str = STATUS_OK
     error: str = ""
     analysed_at: str = ""
+    character: Character | None = None  # None until measured (a rescan fills it in)
+    fingerprint: bytes = field(default=b"", repr=False, compare=False)  # see character.fingerprint
+
+    @property
+    def arousal(self) -> float | None:
+        """0 calm ... 1 energetic, None when not measured yet."""
+        return None if self.character is None else self.character.arousal
 
     @property
     def display_name(self) -> str:
@@ -101,6 +152,8 @@ class AnalysisResult:
     tempo: TempoEstimate | None = None
     loudness: Loudness | None = None
     error: str = ""
+    character: Character | None = None
+    fingerprint: bytes = b""
 
 
 @dataclass(frozen=True)
@@ -171,7 +224,9 @@ class PlaylistEntry:
     start_s: float = 0.0  # offset from the session start
     locked: bool = False
     silence_s: float = 0.0
-    loudness_lufs: float | None = None
+    loudness_lufs: float | None = None  # integrated loudness as the scan measured it (None: silent or unknown)
+    peak_dbfs: float | None = None  # sample peak as the scan measured it; None: the player measures
+    arousal: float | None = None  # the track's, when the plan knew it
 
     @property
     def is_silence(self) -> bool:

@@ -17,19 +17,28 @@ The timeline is counted in output frames ("session frames") from the start of th
   capped so its sample peak stays under :data:`PEAK_CEILING_DBFS`; a soft knee on the
   summed mix keeps overlaps (crossfades) from ever reaching full scale;
 - optionally the level follows the arc: ``level_drop_db`` quieter at the slowest track.
+
+What a playlist stores about how it sounds (its arc's ending ``fade_out_s``, the crossfade it
+was planned with) drives the session: :func:`settings_for` reads it, so every face honours it.
+Nothing the renderer is given can make it unbounded: a silence entry plays at most
+:data:`MAX_SILENCE_S`, and a file that ends long before the length its header states ends the
+track there (:data:`MAX_PAD_S`) instead of playing hours of padding. Nothing it makes can hurt: :func:`make_safe` is the last stage before
+any output (the player's ring applies it to every block): non-finite samples become silence and
+no sample exceeds :data:`OUTPUT_CEILING`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from companion.core.errors import ReadError, UserInputError
-from companion.core.models import Loudness, PlaylistEntry
+from companion.core.models import Playlist, PlaylistEntry
 
 __all__ = [
     "DEFAULT_CROSSFADE_S",
@@ -37,6 +46,10 @@ __all__ = [
     "DEFAULT_FADE_OUT_S",
     "DEFAULT_TARGET_LUFS",
     "LIFT_S",
+    "MAX_CROSSFADE_S",
+    "MAX_FADE_S",
+    "MAX_SILENCE_S",
+    "OUTPUT_CEILING",
     "PEAK_CEILING_DBFS",
     "RAMP_S",
     "SILENCE_FADE_S",
@@ -46,9 +59,10 @@ __all__ = [
     "arc_drops_db",
     "equal_power",
     "level_gain_db",
-    "measure_file",
+    "make_safe",
     "plan_slots",
     "raised_cosine",
+    "settings_for",
     "soft_limit",
 ]
 
@@ -60,9 +74,15 @@ PEAK_CEILING_DBFS = -1.0  # levelling never lifts a track's sample peak above th
 SILENCE_FADE_S = 3.0  # fade around a silence segment when the crossfade is shorter
 RAMP_S = 0.05  # pause/resume/skip/stop ramps: short enough to feel instant, long enough not to click
 LIFT_S = 1.0  # a fade-out cancelled part-way comes back to full level over this
+MAX_CROSSFADE_S = 60.0
+MAX_FADE_S = 600.0  # session fade-in / fade-out
+MAX_SILENCE_S = 600.0  # a silence entry longer than this plays this long: a pause, not an ending
+MAX_PAD_S = 2.0  # a file ending this much earlier than its header says is padded; more ends it
+OUTPUT_CEILING = 0.999  # no sample reaching an output is louder: below full scale after 16-bit rounding
 
 _KNEE = 10.0 ** (PEAK_CEILING_DBFS / 20.0)
-_LIMIT = 0.999  # the soft knee's asymptote: below full scale even after 16-bit rounding
+_LIMIT = OUTPUT_CEILING  # the soft knee's asymptote
+_CEILING32 = np.float32(OUTPUT_CEILING)
 
 
 # -- curves -----------------------------------------------------------------------------------
@@ -94,28 +114,20 @@ def soft_limit(block: np.ndarray) -> np.ndarray:
     return block
 
 
+def make_safe(block: np.ndarray) -> np.ndarray:
+    """The last stage before any output, in place: NaN and ±Inf become silence and no sample
+    exceeds :data:`OUTPUT_CEILING`. A float file holding NaN or Inf would otherwise reach a
+    sound card as a full-scale square wave or DC, and a rendered file as NaN. The renderer's mix
+    is already under the ceiling (:func:`soft_limit` bends it musically); this hard clip only
+    catches what did not come through it, and leaves the renderer's output unchanged.
+    Returns ``block``."""
+    if not np.isfinite(block).all():
+        np.nan_to_num(block, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+    np.clip(block, -_CEILING32, _CEILING32, out=block)
+    return block
+
+
 # -- loudness ---------------------------------------------------------------------------------
-
-
-def measure_file(path: str | Path, *, max_s: float | None = None) -> Loudness:
-    """Integrated loudness and sample peak of a file, decoded blockwise (flat memory).
-
-    max_s : measure only the first seconds (a quick estimate while the full pass runs).
-    Raises ReadError when the file cannot be decoded.
-    """
-    from companion.core import loudness
-
-    if max_s is None:
-        return loudness.measure_loudness(path)
-    sample_rate, channels, blocks = loudness.native_blocks(path)
-    meter = loudness.LoudnessMeter(sample_rate, channels)
-    seen = 0
-    for block in blocks:
-        meter.feed(block)
-        seen += len(block)
-        if seen >= max_s * sample_rate:
-            break
-    return meter.result()
 
 
 def level_gain_db(
@@ -176,10 +188,11 @@ class RenderSettings:
     block_frames: int = 4096
 
     def __post_init__(self) -> None:
-        for name in ("crossfade_s", "fade_in_s", "fade_out_s", "level_drop_db"):
+        for name, most in _BOUNDS.items():
             value = getattr(self, name)
-            if not math.isfinite(value) or value < 0:
-                raise UserInputError(f"{name.removesuffix('_s').replace('_', '-')} {value!r} must be 0 or more")
+            if not (isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and 0 <= value <= most):
+                raise UserInputError(f"{name.removesuffix('_s').replace('_', '-')} {value!r} must be "
+                                     f"between 0 and {most:g}")
         if not -70.0 <= self.target_lufs <= 0.0:
             raise UserInputError(f"target loudness {self.target_lufs} LUFS is out of range; use -70 to 0 (default -20)")
         if self.channels not in (1, 2) or self.sample_rate <= 0:
@@ -187,6 +200,36 @@ class RenderSettings:
 
     def frames(self, seconds: float) -> int:
         return int(round(seconds * self.sample_rate))
+
+
+_BOUNDS = {"crossfade_s": MAX_CROSSFADE_S, "fade_in_s": MAX_FADE_S, "fade_out_s": MAX_FADE_S,
+           "level_drop_db": 60.0}
+STORED = ("crossfade_s", "fade_in_s", "fade_out_s")  # what a playlist may say about its sound
+
+
+def settings_for(playlist: Playlist, **given: float | None) -> tuple[RenderSettings, list[str]]:
+    """How ``playlist`` sounds, and notices about stored values that were ignored.
+
+    given : RenderSettings fields chosen by the listener (a flag, a setting); None or absent
+        means "as the playlist says": its stored ``crossfade_s`` (planned with), ``fade_in_s``
+        and ``fade_out_s`` (its arc's ending, e.g. the sleep arc's 60 s), else the defaults.
+    A stored value that is not a number in range (a hand-edited or hostile file) is ignored
+    with a notice; a value given by the caller is checked and refused (UserInputError).
+    """
+    chosen: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
+    notices = []
+    for name in STORED:
+        if name in chosen or name not in playlist.meta:
+            continue
+        value = playlist.meta[name]
+        try:
+            RenderSettings(**{name: value})  # type: ignore[arg-type]  # checked here, at run time
+        except (UserInputError, TypeError):
+            notices.append(f"playlist setting {name} = {str(value)[:40]!r} is not usable; "
+                           "playing with the default")
+            continue
+        chosen[name] = float(value)
+    return RenderSettings(**chosen), notices
 
 
 @dataclass
@@ -241,13 +284,29 @@ def plan_slots(
     return slots
 
 
-class _Voice:
-    """Exactly ``length`` frames of one track: decoder output padded or trimmed to the plan."""
+class _EndedEarly(Exception):
+    """The decoder ran out long before the length the file's header states."""
 
-    def __init__(self, blocks: Iterator[np.ndarray], length: int, channels: int) -> None:
+    def __init__(self, missing_frames: int) -> None:
+        super().__init__(missing_frames)
+        self.missing_frames = missing_frames
+
+
+class _Voice:
+    """Exactly ``length`` frames of one track: decoder output padded or trimmed to the plan.
+
+    A file a little shorter than its header says (rounding, an MP3's estimated length) is
+    padded with silence; one that ends more than ``pad_limit`` frames early raises
+    :class:`_EndedEarly`, so that a header claiming hours of audio that are not there (a
+    truncated or crafted file) cannot hold a session in silence for those hours.
+    """
+
+    def __init__(self, blocks: Generator[np.ndarray, None, None], length: int, channels: int,
+                 pad_limit: int) -> None:
         self._blocks = blocks
         self._left = length
         self._channels = channels
+        self._pad_limit = pad_limit
         self._buf = np.zeros((0, channels), dtype=np.float32)
         self._done = False
 
@@ -263,25 +322,27 @@ class _Voice:
         out = self._buf[:n]
         self._buf = self._buf[n:]
         if len(out) < n:
+            if self._left - len(out) > self._pad_limit:
+                raise _EndedEarly(self._left - len(out))
             out = np.concatenate([out, np.zeros((n - len(out), self._channels), dtype=np.float32)])
         self._left -= n
         return out
 
     def close(self) -> None:
-        close = getattr(self._blocks, "close", None)
-        if close is not None:
-            close()
+        self._blocks.close()  # the decoder's file closes now, not when garbage is collected
 
 
-SourceOpener = Callable[[str, RenderSettings, float], Iterator[np.ndarray]]  # path, settings, start_s
+# (path, settings, start_s) -> the track's blocks from start_s, converted to the output format.
+# A generator, so that dropping a track closes its file at once.
+SourceOpener = Callable[[str, RenderSettings, float], Generator[np.ndarray, None, None]]
 GainOf = Callable[[int], float]
 
 
-def open_track(path: str, settings: RenderSettings, start_s: float = 0.0) -> Iterator[np.ndarray]:
+def open_track(path: str, settings: RenderSettings, start_s: float = 0.0) -> Generator[np.ndarray, None, None]:
     """Decode ``path`` blockwise from ``start_s`` seconds, converted to the output rate and channels."""
     from companion.core import audio_io
 
-    return audio_io.read_blocks(
+    yield from audio_io.read_blocks(
         path, block_frames=16384, sample_rate=settings.sample_rate, channels=settings.channels,
         start_s=start_s,
     )
@@ -296,9 +357,9 @@ def track_frames(path: str, settings: RenderSettings) -> int:
 
 
 class _SlotFailed(Exception):
-    def __init__(self, slot: int, reason: str) -> None:
+    def __init__(self, slot: int, reason: str, *, played: bool = False) -> None:
         super().__init__(reason)
-        self.slot, self.reason = slot, reason
+        self.slot, self.reason, self.played = slot, reason, played
 
 
 @dataclass
@@ -365,9 +426,11 @@ class SessionRenderer:
         """
         while True:
             try:
-                return self._render(frames)
+                # A broken float file's NaN/Inf mixes quietly here; make_safe silences it later.
+                with np.errstate(invalid="ignore", over="ignore"):
+                    return self._render(frames)
             except _SlotFailed as failed:
-                self._fail(failed.slot, failed.reason)
+                self._fail(failed.slot, failed.reason, played=failed.played)
 
     def _render(self, frames: int) -> np.ndarray:
         s = self.settings
@@ -390,6 +453,10 @@ class SessionRenderer:
                 data = voice.read(b - a)
             except ReadError as exc:
                 raise _SlotFailed(k, exc.reason) from exc
+            except _EndedEarly as short:
+                missing_s = short.missing_frames / s.sample_rate
+                raise _SlotFailed(k, f"the file ended {missing_s:.0f} s before the length its header "
+                                     "states; went on with the next", played=True) from None
             q = np.arange(a - slot.start, b - slot.start, dtype=np.float64)
             env = np.full(len(q), gain)
             if slot.fade_in:
@@ -498,11 +565,11 @@ class SessionRenderer:
         fo = self.settings.frames(self.settings.fade_out_s)
         self._fade_out = _Fade(max(self.total - fo, self.position), self.total)
 
-    def _fail(self, k: int, reason: str) -> None:
+    def _fail(self, k: int, reason: str, *, played: bool = False) -> None:
         slot = self.slots[k]
         self.failed.add(slot.index)
         self.faults += 1
-        self.notices.append(f"skipped {self._name(slot.index)}: {reason}")
+        self.notices.append(f"{'' if played else 'skipped '}{self._name(slot.index)}: {reason}")
         self.seek_entry(slot.index + 1)
 
     # -- internals ----------------------------------------------------------------------
@@ -510,7 +577,12 @@ class SessionRenderer:
     def _length(self, i: int) -> int:
         e = self.entries[i]
         if e.is_silence:
-            n = self.settings.frames(e.silence_s)
+            seconds = e.silence_s
+            if not seconds <= MAX_SILENCE_S:
+                self.notices.append(f"a silence of {e.silence_s:g} s plays for {MAX_SILENCE_S:g} s, "
+                                    "the longest pause a session has")
+                seconds = MAX_SILENCE_S
+            n = self.settings.frames(seconds)
         else:
             try:
                 if e.path not in self._path_frames:
@@ -533,8 +605,9 @@ class SessionRenderer:
         e = self.entries[slot.index]
         skip = max(0, at - slot.start)  # joined mid-slot (rewind): start decoding there
         try:
-            blocks = iter(self.open_source(e.path, self.settings, skip / self.settings.sample_rate))
-            voice = _Voice(blocks, slot.length - skip, self.settings.channels)
+            blocks = self.open_source(e.path, self.settings, skip / self.settings.sample_rate)
+            voice = _Voice(blocks, slot.length - skip, self.settings.channels,
+                           pad_limit=self.settings.frames(MAX_PAD_S))
         except ReadError as exc:
             raise _SlotFailed(k, exc.reason) from exc
         gain_db = (self.gain_db_of(slot.index) if self.gain_db_of else 0.0) + self._drops[slot.index]

@@ -2,9 +2,12 @@
 
 The life of a session
 ---------------------
-1. :func:`prompt_ratings` (or :func:`make_rating` for a value given on the command line) gives the
-   ratings before; :func:`begin` stores the session *and* those ratings in one transaction, before
-   playback starts, so a killed process still leaves them.
+1. :func:`make_rating` turns an answer into a validated rating (asking is the faces' part, through
+   ``listening.ask_ratings``); :func:`begin` stores the session *and* its ratings before in one
+   transaction. A listening session (``core/listening.py``) keeps its record in memory and
+   writes it whole with ``Store.save_session`` until a write succeeds; a record the database
+   never took is kept in a pending file (:func:`keep_pending`) and imported at the next start
+   (:func:`recover_pending`).
 2. :func:`progress` records minutes listened (a heartbeat). Call it at least once a minute while a
    session is open, paused or not: a session whose heartbeat is older than
    :data:`STALE_HEARTBEAT_S` counts as abandoned.
@@ -24,20 +27,19 @@ value and the allowed range, and nothing is stored.
 
 from __future__ import annotations
 
-import builtins
 import csv
 import io
 import json
 import os
-import sys
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from companion.core.errors import UserInputError
+from companion.core import paths
+from companion.core.errors import CompanionError, UserInputError
 from companion.core.models import (
     OUTCOME_COMPLETED,
     OUTCOME_IN_PROGRESS,
@@ -47,13 +49,15 @@ from companion.core.models import (
     Rating,
     Session,
 )
+from companion.core.safefile import write_private
 from companion.core.store import DEFAULT_LISTENER, Store, now_iso
 
 __all__ = [
     "SCALES", "SCALE_NAMES", "NUMERIC_SCALES", "STAI6_ITEMS", "STALE_HEARTBEAT_S", "HISTORY_COLUMNS",
     "Scale", "parse_stress", "parse_vas", "parse_stai6", "parse_heart_rate", "parse_note",
-    "make_rating", "validate_rating", "listener_scales", "set_listener_scales", "prompt_ratings",
+    "make_rating", "validate_rating", "listener_scales", "set_listener_scales",
     "begin", "progress", "finish", "rate_after", "rate_late", "last_unrated", "recover_interrupted",
+    "recover_pending", "pending_dir", "keep_pending",
     "snapshot_of", "history_row", "export_history", "parse_history", "import_history",
 ]
 
@@ -67,6 +71,10 @@ STALE_HEARTBEAT_S = 2 * 3600.0
 _PID_REUSE_SLACK_S = 30.0
 _MAX_TRIES = 5
 _NOTE_MAX_CHARS = 2000
+# Bounds of what an imported history may hold; a real export stays far below them.
+_TEXT_MAX_CHARS = 1000  # names, times, arcs
+_SNAPSHOT_MAX_CHARS = 4_000_000  # a playlist of a few thousand tracks
+_UNDERRUNS_MAX = 10**9
 
 
 @dataclass(frozen=True)
@@ -80,6 +88,13 @@ class Scale:
     unit: str  # "points" or "BPM"; "" for the note
     whole: bool  # only whole numbers allowed
     prompt: str
+    # insights' responder rule (a fall of a fifth of the range or a third of the distance from
+    # the floor) applies: a rating of how one feels, not a measurement like heart rate
+    responder_rule: bool = True
+
+    @property
+    def span(self) -> float:
+        return self.high - self.low
 
     @property
     def range_text(self) -> str:
@@ -99,8 +114,8 @@ SCALES: dict[str, Scale] = {
     "stai6": Scale("stai6", "STAI-6 anxiety", 20, 80, "points", False,
                    f"Six short questions about how you feel right now ({_STAI6_ANSWERS})"),
     "heart_rate": Scale("heart_rate", "heart rate", 30, 220, "BPM", False,
-                        "Heart rate now, in beats per minute"),
-    "note": Scale("note", "note", 0, 0, "", False, "A note, if you like"),
+                        "Heart rate now, in beats per minute", responder_rule=False),
+    "note": Scale("note", "note", 0, 0, "", False, "A note, if you like", responder_rule=False),
 }
 SCALE_NAMES = tuple(SCALES)
 NUMERIC_SCALES = ("stress", "vas", "stai6", "heart_rate")
@@ -239,11 +254,17 @@ def listener_scales(store: Store, listener: str) -> tuple[str, ...]:
     return ("stress",) + tuple(s for s in SCALE_NAMES if s != "stress" and s in chosen)
 
 
+def check_listener_name(name: str) -> str:
+    """A listener's name, stripped: 1–64 printable characters, or UserInputError."""
+    name = name.strip()
+    if not name or len(name) > 64 or not name.isprintable():
+        raise UserInputError(f"listener name {name!r}: give 1–64 printable characters")
+    return name
+
+
 def set_listener_scales(store: Store, listener: str, scales: Iterable[str]) -> tuple[str, ...]:
     """Choose the optional scales asked of a listener (stress is always asked). Creates the listener."""
-    listener = listener.strip()
-    if not listener or len(listener) > 64 or not listener.isprintable():
-        raise UserInputError(f"listener name {listener!r}: give 1–64 printable characters")
+    listener = check_listener_name(listener)
     wanted = [s.strip() for s in scales if s.strip()]
     unknown = [s for s in wanted if s not in SCALES]
     if unknown:
@@ -252,116 +273,6 @@ def set_listener_scales(store: Store, listener: str, scales: Iterable[str]) -> t
     settings["scales"] = [s for s in SCALE_NAMES if s == "stress" or s in wanted]
     store.set_listener_settings(listener, settings)
     return listener_scales(store, listener)
-
-
-# -- asking ------------------------------------------------------------------------------------
-
-
-def prompt_ratings(
-    store: Store,
-    listener: str,
-    phase: str,
-    *,
-    ask: Callable[[str], str] = input,
-    say: Callable[[str], Any] = print,
-    given_stress: str | int | float | None = None,
-    late: bool = False,
-    interactive: bool | None = None,
-) -> list[Rating]:
-    """Ask the listener's scales for one phase, stress first. Nothing is stored here.
-
-    ask : shows a prompt and returns the answer (``input`` by default; the TUI passes its own).
-    given_stress : a stress value from the command line (``--pre``/``--post``); validated, not asked.
-        The optional scales are then asked only when interactive.
-    interactive : re-ask after an invalid answer (up to 5 times). Default: True unless ``ask`` is
-        ``input`` and stdin is not a terminal; then an invalid answer raises UserInputError.
-
-    Stress before is required. An empty answer to stress *after* skips all ratings after (they can
-    be added later with ``companion rate --last``); an empty answer skips an optional scale.
-    Returns the ratings given, stress first.
-    """
-    if interactive is None:
-        interactive = ask is not builtins.input or sys.stdin.isatty()
-    ratings: list[Rating] = []
-    if given_stress is not None:
-        ratings.append(make_rating("stress", phase, given_stress, late=late))
-        if not interactive:
-            return ratings
-    else:
-        lead = "How do you feel now? " if phase == "after" else "Before we start. "
-        tail = " (Enter to skip for now)" if phase == "after" and not late else ""
-        stress = _ask_one(
-            "stress", phase, f"{lead}{STRESS_PROMPT}{tail}: ", ask, say, interactive, late,
-            required=phase == "before",
-        )
-        if stress is None:
-            say("No rating after for now; add it later with `companion rate --last`.")
-            return []
-        ratings.append(stress)
-    for scale in listener_scales(store, listener)[1:]:
-        if scale == "stai6":
-            r = _ask_stai6(phase, ask, say, interactive, late)
-        else:
-            r = _ask_one(scale, phase, f"{SCALES[scale].prompt} (Enter to skip): ", ask, say,
-                         interactive, late, required=False)
-        if r is not None:
-            ratings.append(r)
-    return ratings
-
-
-def _read(ask: Callable[[str], str], prompt: str) -> str | None:
-    try:
-        return ask(prompt)
-    except EOFError:
-        return None
-
-
-def _ask_one(
-    scale: str, phase: str, prompt: str, ask: Callable[[str], str], say: Callable[[str], Any],
-    interactive: bool, late: bool, *, required: bool,
-) -> Rating | None:
-    for _ in range(_MAX_TRIES):
-        answer = _read(ask, prompt)
-        if answer is None or not answer.strip():
-            if not required:
-                return None
-            if answer is None or not interactive:
-                raise UserInputError(f"no {scale} rating {phase} was given; give {SCALES[scale].range_text}")
-            say(f"Please give {SCALES[scale].range_text}.")
-            continue
-        try:
-            return make_rating(scale, phase, answer, late=late)
-        except UserInputError as exc:
-            if not interactive:
-                raise
-            say(str(exc))
-    raise UserInputError(f"no valid {scale} rating {phase} after {_MAX_TRIES} tries; nothing was stored")
-
-
-def _ask_stai6(
-    phase: str, ask: Callable[[str], str], say: Callable[[str], Any], interactive: bool, late: bool
-) -> Rating | None:
-    say(f"{SCALES['stai6'].prompt}. Enter on the first one skips them.")
-    items: list[int] = []
-    for n, name in enumerate(STAI6_ITEMS):
-        for _ in range(_MAX_TRIES):
-            answer = _read(ask, f"  I feel {name} [1-4]: ")
-            if (answer is None or not answer.strip()) and n == 0:
-                return None
-            try:
-                number = float((answer or "").strip())
-                if not number.is_integer() or not 1 <= number <= 4:
-                    raise ValueError
-                items.append(int(number))
-                break
-            except ValueError:
-                message = f"STAI-6 answer for {name!r} is {answer!r}; give a whole number from 1 to 4"
-                if not interactive or answer is None:
-                    raise UserInputError(message) from None
-                say(message)
-        else:
-            raise UserInputError(f"no valid STAI-6 answer for {name!r} after {_MAX_TRIES} tries")
-    return make_rating("stai6", phase, items, late=late)
 
 
 # -- lifecycle ---------------------------------------------------------------------------------
@@ -444,7 +355,10 @@ def recover_interrupted(
     Otherwise (pid dead or a zombie, pid reused by another program, heartbeat too old) it becomes
     ``interrupted``, keeping its minutes listened and ending at its last heartbeat.
     Returns the sessions recovered. Call it at start-up; it is cheap when nothing is open.
+    Sessions kept in pending files by a session whose database was unwritable are imported
+    first (:func:`recover_pending`).
     """
+    recover_pending(store)
     now = now or datetime.now().astimezone()
     recovered = []
     for sid, pid, heartbeat_at in store.in_progress_sessions():
@@ -454,6 +368,68 @@ def recover_interrupted(
         store.mark_interrupted(sid, OUTCOME_INTERRUPTED)
         recovered.append(store.session(sid))
     return recovered
+
+
+def pending_dir() -> Path:
+    """Where sessions wait that the database could not take when they ended."""
+    return paths.home() / "pending"
+
+
+def keep_pending(session: Session, *, pid: int | None = None) -> Path:
+    """Save one session (with its ratings) to a pending file, owner-only; returns its path.
+
+    The format is the JSON history export, so the file is readable and importable by hand too
+    (``companion history import FILE``); :func:`recover_pending` imports it at the next start.
+    pid : the process still playing it; while that process lives, the file is its own.
+    """
+    folder = pending_dir()
+    folder.mkdir(mode=0o700, exist_ok=True)
+    drop_pending(session)
+    path = folder / f"session-{session.uid}.{pid or 0}.json"
+    write_private(path, export_history([session], "json"))  # safefile: no link followed
+    return path
+
+
+def drop_pending(session: Session) -> None:
+    """Remove the pending file of a session the database now holds (if there is one)."""
+    folder = pending_dir()
+    if folder.is_dir():
+        for path in folder.glob(f"session-{session.uid}.*.json"):
+            path.unlink(missing_ok=True)
+
+
+def recover_pending(store: Store) -> list[Session]:
+    """Write the sessions kept in pending files into the database, then remove the files.
+
+    Written by uid (``Store.save_session``), so a session partly written before is completed,
+    never doubled. A file that cannot be read or written stays for the next time.
+    """
+    folder = pending_dir()
+    if not folder.is_dir():
+        return []
+    saved = []
+    for path in sorted(folder.glob("session-*.json")):
+        pid = path.stem.rsplit(".", 1)[-1]
+        if pid.isdigit() and int(pid) > 0 and _alive(int(pid)):
+            continue  # that session is still playing; its own writer saves it
+        try:
+            for session in parse_history(path.read_text(encoding="utf-8"), source=str(path)):
+                store.save_session(session)
+                saved.append(session)
+            path.unlink()
+        except (OSError, UnicodeDecodeError, CompanionError):
+            continue
+    return saved
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
 
 
 def _still_running(
@@ -578,9 +554,11 @@ def history_row(session: Session) -> dict[str, Any]:
 
 
 def _csv_cell(v: Any) -> Any:
+    from companion.core.untrusted import for_spreadsheet
+
     if isinstance(v, bool):
         return "true" if v else "false"
-    return "" if v is None else v
+    return "" if v is None else for_spreadsheet(v)
 
 
 def _rating_dict(r: Rating) -> dict[str, Any]:
@@ -621,11 +599,11 @@ def parse_history(text: str, *, source: str = "history", listener: str | None = 
     stripped = text.lstrip()
     if not stripped:
         raise UserInputError(f"{source} is empty; give a file written by `companion history --format csv|json`")
+    if "\0" in text:
+        raise UserInputError(f"{source}: holds NUL bytes, so it is not a history export; give a file "
+                             "written by `companion history --format csv|json`")
     if stripped[0] in "[{":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise UserInputError(f"{source} line {exc.lineno}: not valid JSON ({exc.msg})") from None
+        data = _load_json(text, source)
         records = data.get("sessions") if isinstance(data, dict) else data
         if not isinstance(records, list):
             raise UserInputError(f"{source}: expected a list of sessions, as `companion history --format json` writes")
@@ -637,23 +615,51 @@ def parse_history(text: str, *, source: str = "history", listener: str | None = 
             out.append(_session_from_record(record, where, listener))
         return out
     reader = csv.DictReader(io.StringIO(text))
-    missing = [c for c in ("started_at", "playlist") if c not in (reader.fieldnames or [])]
-    if missing:
-        raise UserInputError(f"{source} line 1: the CSV header lacks {', '.join(missing)}; "
-                             "give a file written by `companion history --format csv`")
-    sessions = []
-    for row in reader:
-        where = f"{source} line {reader.line_num}"
-        if None in row:
-            raise UserInputError(f"{where}: more cells than the header has columns")
-        sessions.append(_session_from_record(row, where, listener))
+    try:
+        missing = [c for c in ("started_at", "playlist") if c not in (reader.fieldnames or [])]
+        if missing:
+            raise UserInputError(f"{source} line 1: the CSV header lacks {', '.join(missing)}; "
+                                 "give a file written by `companion history --format csv`")
+        sessions = []
+        for row in reader:
+            where = f"{source} line {reader.line_num}"
+            if None in row:
+                raise UserInputError(f"{where}: more cells than the header has columns")
+            sessions.append(_session_from_record(row, where, listener))
+    except csv.Error as exc:  # a cell over csv's field limit (128 KiB), a stray quote ...
+        raise UserInputError(f"{source} after line {reader.line_num}: not a valid CSV row ({exc}); give "
+                             "a file written by `companion history --format csv`") from None
     return sessions
 
 
+def _load_json(text: str, source: str) -> Any:
+    """Parse a JSON export, turning every way json can fail into one line naming the file.
+
+    Besides malformed text, json raises ValueError for integers of more than 4300 digits and
+    RecursionError for deeply nested arrays; ``Infinity``/``NaN`` parse, and are refused by the
+    bounds checks of each value instead.
+    """
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UserInputError(f"{source} line {exc.lineno}: not valid JSON ({exc.msg})") from None
+    except RecursionError:
+        raise UserInputError(f"{source}: JSON nested too deeply to be a history export") from None
+    except ValueError as exc:
+        raise UserInputError(f"{source}: not a valid history export ({str(exc).splitlines()[0]})") from None
+
+
 def _session_from_record(rec: Mapping[str, Any], where: str, listener: str | None) -> Session:
-    def text(key: str, default: str = "") -> str:
+    def text(key: str, default: str = "", limit: int = _TEXT_MAX_CHARS) -> str:
         v = rec.get(key)
-        return default if v is None else str(v).strip()
+        if v is None:
+            return default
+        if isinstance(v, dict | list):
+            raise UserInputError(f"{where}: {key} must be text, not a JSON {type(v).__name__}")
+        out = str(v).strip()
+        if len(out) > limit:
+            raise UserInputError(f"{where}: {key} is {len(out)} characters long; at most {limit} are allowed")
+        return out
 
     started = text("started_at")
     try:
@@ -670,13 +676,20 @@ def _session_from_record(rec: Mapping[str, Any], where: str, listener: str | Non
     if not playlist:
         raise UserInputError(f"{where}: playlist is empty")
     who = listener or text("listener") or DEFAULT_LISTENER
+    if len(who) > 64 or not who.isprintable():
+        raise UserInputError(f"{where}: listener name {who[:64]!r} must be 1–64 printable characters")
     try:
         minutes = float(text("minutes_listened") or 0)
-        underruns = int(float(text("underruns") or 0))
+        underruns_f = float(text("underruns") or 0)
     except ValueError:
         raise UserInputError(f"{where}: minutes_listened and underruns must be numbers") from None
     if not 0 <= minutes <= 24 * 60:
         raise UserInputError(f"{where}: minutes_listened {minutes!r} must be from 0 to 1440")
+    # NaN and infinity fail these comparisons too; int() of them would raise
+    if not (0 <= underruns_f <= _UNDERRUNS_MAX and underruns_f.is_integer()):
+        raise UserInputError(f"{where}: underruns {underruns_f!r} must be a whole number from 0 to "
+                             f"{_UNDERRUNS_MAX}")
+    underruns = int(underruns_f)
     outcome = text("outcome")
     if not outcome:
         outcome = OUTCOME_COMPLETED if _truthy(rec.get("completed")) else OUTCOME_STOPPED
@@ -687,13 +700,24 @@ def _session_from_record(rec: Mapping[str, Any], where: str, listener: str | Non
     except UserInputError as exc:
         raise UserInputError(f"{where}: {exc}") from None
     snapshot = rec.get("snapshot") or {}
-    uid = text("uid") or uuid.uuid5(uuid.NAMESPACE_URL, f"companion:{who}|{started}|{playlist}").hex
+    snapshot_text = snapshot if isinstance(snapshot, str) else _dump_snapshot(snapshot, where)
+    uid = text("uid", limit=64) or uuid.uuid5(uuid.NAMESPACE_URL, f"companion:{who}|{started}|{playlist}").hex
     return Session(
         id=0, listener=who, playlist=playlist, arc=text("arc"), started_at=started, ended_at=ended,
         minutes_listened=minutes, outcome=outcome, underruns=underruns, uid=uid,
-        snapshot=snapshot if isinstance(snapshot, str) else json.dumps(snapshot),
-        ratings=tuple(ratings),
+        snapshot=snapshot_text, ratings=tuple(ratings),
     )
+
+
+def _dump_snapshot(snapshot: Any, where: str) -> str:
+    try:
+        text = json.dumps(snapshot)
+    except (ValueError, RecursionError):
+        raise UserInputError(f"{where}: snapshot cannot be stored (nested too deeply)") from None
+    if len(text) > _SNAPSHOT_MAX_CHARS:
+        raise UserInputError(f"{where}: snapshot is {len(text)} characters long; at most "
+                             f"{_SNAPSHOT_MAX_CHARS} are allowed")
+    return text
 
 
 def _ratings_of(rec: Mapping[str, Any]) -> list[Rating]:
@@ -702,10 +726,15 @@ def _ratings_of(rec: Mapping[str, Any]) -> list[Rating]:
         for r in rec["ratings"]:
             if not isinstance(r, dict):
                 raise UserInputError("a rating is not an object")
+            raw_items = r.get("items") or ()
+            if not isinstance(raw_items, list | tuple) or len(raw_items) > len(STAI6_ITEMS):
+                raise UserInputError(f"STAI-6 items {str(raw_items)[:40]!r}: give at most six answers 1–4")
             try:
-                items = tuple(int(i) for i in r.get("items") or ())
-            except (TypeError, ValueError):
-                raise UserInputError(f"STAI-6 items {r.get('items')!r} are not whole numbers") from None
+                items = tuple(int(i) for i in raw_items)
+            except (TypeError, ValueError, OverflowError):
+                raise UserInputError(f"STAI-6 items {str(raw_items)[:40]!r} are not whole numbers") from None
+            if len(str(r.get("recorded_at") or "")) > 64:
+                raise UserInputError("a rating's recorded_at is not a date and time")
             rating = Rating(
                 scale=str(r.get("scale", "")), phase=str(r.get("phase", "")),
                 value=None if r.get("value") is None else _float(r["value"], str(r.get("scale"))),

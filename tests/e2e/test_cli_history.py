@@ -216,8 +216,8 @@ def test_late_rating_interactive_and_invalid(run):
     assert code == 2 and "'11'" in err and "0 to 10" in err
     with Store() as store:
         assert store.session(sid).rating("after") is None  # nothing stored
-    code, out, _ = run("rate", "--last", stdin="12\n4\n", tty=True)
-    assert code == 0 and "How do you feel now?" in out and "out of range" in out
+    code, out, err = run("rate", "--last", stdin="12\n4\n", tty=True)
+    assert code == 0 and "How do you feel now?" in out and "out of range" in err
     with Store() as store:
         assert store.session(sid).value("after") == 4
 

@@ -1,7 +1,7 @@
 """Kill a real `companion play` with SIGKILL mid-session: the next start finds it interrupted.
 
-Rendering to ``--output`` runs faster than real time, so the playlist is long (hours of a short
-tone, repeated) and the test waits for the player's first heartbeat in the database before it
+ALSA's null device plays faster than real time, so the playlist is long (hours of a short
+tone, repeated) and the test waits for the session's first heartbeat in the database before it
 kills: whatever the machine's speed, the kill lands mid-session.
 """
 
@@ -20,6 +20,7 @@ import pytest
 
 from companion.cli import main
 from companion.core.store import Store
+from tests.e2e.test_cli_play import null_device_env
 
 pytestmark = [
     pytest.mark.slow,
@@ -46,9 +47,8 @@ def test_sigkilled_companion_play_is_found_interrupted(tmp_path, companion_home,
     m3u = _long_playlist(tmp_path)
     log = (tmp_path / "play.log").open("w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "companion", "play", str(m3u), "--pre", "6", "--post", "2",
-         "--output", str(tmp_path / "out.wav")],
-        env={**os.environ, "COMPANION_HOME": str(companion_home)},
+        [sys.executable, "-m", "companion", "play", str(m3u), "--pre", "6", "--post", "2"],
+        env={**os.environ, "COMPANION_HOME": str(companion_home), **null_device_env(tmp_path)},
         stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
     )
     try:
@@ -71,7 +71,6 @@ def test_sigkilled_companion_play_is_found_interrupted(tmp_path, companion_home,
             proc.kill()
             proc.wait()
         log.close()
-        (tmp_path / "out.wav").unlink(missing_ok=True)  # minutes of audio: don't keep it around
 
     assert main(["history", "--format", "json"]) == 0
     out, err = capsys.readouterr()

@@ -26,6 +26,12 @@ from companion.core.models import (
 from companion.core.store import Store
 
 
+@pytest.fixture(autouse=True)
+def short_pieces_are_music(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pieces here last seconds, a session's tracks at least a minute: plan from them anyway."""
+    monkeypatch.setattr("companion.core.planner.DEFAULT_MIN_LENGTH_S", 0.0)
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     """Run ``async def`` tests in a fresh event loop (no async plugin needed for Pilot tests)."""
@@ -101,10 +107,10 @@ def add_past_sessions(store: Store, listener: str = "me") -> None:
 
 @pytest.fixture(autouse=True)
 def quick_stop(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Stopping fades out over 3 s for a listener; a tenth of that is enough for a test."""
-    from companion.tui.screens import session
+    """Stopping fades out over 2 s for a listener; a few tenths are enough for a test."""
+    from companion.core import listening
 
-    monkeypatch.setattr(session, "STOP_FADE_S", 0.3)
+    monkeypatch.setattr(listening, "STOP_FADE_S", 0.3)
 
 
 @pytest.fixture

@@ -42,7 +42,7 @@ async def test_previous_restarts_the_track_and_e_toggles_end_after_this_track(
         await wait_until(pilot, lambda: screen.phase == PLAYING)
         await pilot.pause()
         keys = footer_keys(app)
-        assert keys.get("p") == "Previous" and keys.get("e") == "End after track"
+        assert keys.get("p") == "Previous" and keys.get("e") == "End after"
 
         await pilot.press("n")  # to the second track ...
         await wait_until(pilot, lambda: screen.player.status().index == 1

@@ -30,7 +30,8 @@ def test_session_screen_asks_the_rating_before(snap_compare, store: Store, libra
         await pilot.press("enter", "6")
         await settle(pilot)
 
-    assert snap_compare(make_app(store=store), run_before=run_before, terminal_size=SIZE)
+    # 80×24: the smallest terminal the app is made for
+    assert snap_compare(make_app(store=store), run_before=run_before, terminal_size=(80, 24))
 
 
 def test_history_screen(snap_compare, store: Store, library: Playlist) -> None:

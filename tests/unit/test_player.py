@@ -14,6 +14,7 @@ from companion.core import player as player_mod
 from companion.core import render
 from companion.core.errors import AudioDeviceError, ReadError, UserInputError
 from companion.core.models import Playlist, PlaylistEntry
+from companion.core.playback.ring import Deck
 from companion.core.player import FileOutput, NullOutput, Player
 
 SR = 8000
@@ -51,13 +52,13 @@ def _max_step(x: np.ndarray) -> float:
 # -- the consumer's fader (what happens inside the audio callback) -----------------------------
 
 
-def _deck(frames: int = 8000) -> player_mod._Deck:
-    deck = player_mod._Deck(SR, 1, frames, volume=1.0)
+def _deck(frames: int = 8000) -> Deck:
+    deck = Deck(SR, 1, frames, volume=1.0)
     deck.push(np.full((frames, 1), 0.5, dtype=np.float32))
     return deck
 
 
-def _pull(deck: player_mod._Deck, frames: int, block: int = 64) -> np.ndarray:
+def _pull(deck: Deck, frames: int, block: int = 64) -> np.ndarray:
     out = np.zeros((frames, 1), dtype=np.float32)
     for i in range(0, frames, block):
         deck.process(out[i : i + block])
@@ -92,7 +93,7 @@ def test_volume_changes_are_ramped_not_stepped() -> None:
 
 
 def test_running_dry_pads_with_silence_and_counts_an_underrun() -> None:
-    deck = player_mod._Deck(SR, 1, 1000, volume=1.0)
+    deck = Deck(SR, 1, 1000, volume=1.0)
     deck.push(np.full((100, 1), 0.5, dtype=np.float32))
     out = np.ones((256, 1), dtype=np.float32)
     deck.process(out)
@@ -250,9 +251,15 @@ def test_status_reports_track_tempo_and_session_times(playlist: Playlist) -> Non
 
 
 class _DyingOutput(NullOutput):
+    """Dies 0.3 s after it starts playing (the clock starts when the player opens it)."""
+
     def __init__(self) -> None:
         super().__init__(realtime=True)
+        self.started = float("inf")
+
+    def open(self, deck) -> None:  # type: ignore[no-untyped-def]
         self.started = time.monotonic()
+        super().open(deck)
 
     def failure(self) -> str | None:
         if time.monotonic() - self.started > 0.3:

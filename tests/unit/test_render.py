@@ -22,9 +22,10 @@ def _settings(**kw: float) -> render.RenderSettings:
 
 
 def _renderer(signals: dict[str, np.ndarray], entries: list[PlaylistEntry], settings: render.RenderSettings,
-              fail_at: dict[str, int] | None = None) -> render.SessionRenderer:
-    """A renderer whose 'files' are arrays; ``fail_at[path]`` raises ReadError after that many frames."""
-    fail_at = fail_at or {}
+              fail_at: dict[str, int] | None = None, stated: dict[str, int] | None = None) -> render.SessionRenderer:
+    """A renderer whose 'files' are arrays; ``fail_at[path]`` raises ReadError after that many frames;
+    ``stated[path]`` is the length the file's header claims (default: its real length)."""
+    fail_at, stated = fail_at or {}, stated or {}
 
     def open_source(path: str, s: render.RenderSettings, start_s: float = 0.0) -> Iterator[np.ndarray]:
         if path not in signals:
@@ -38,7 +39,7 @@ def _renderer(signals: dict[str, np.ndarray], entries: list[PlaylistEntry], sett
     def length_of(path: str, s: render.RenderSettings) -> int:
         if path not in signals:
             raise ReadError(path, "cannot read audio (no such file)")
-        return len(signals[path])
+        return stated.get(path, len(signals[path]))
 
     return render.SessionRenderer(entries, settings, open_source=open_source, length_of=length_of)
 
@@ -200,16 +201,32 @@ def test_bad_settings_are_refused_with_a_plain_message(kw: dict[str, float]) -> 
 def test_loudness_levelling_brings_real_files_to_the_target(tmp_path) -> None:
     import soundfile as sf
 
-    from companion.core.loudness import measure_loudness_array
+    from companion.core.loudness import measure_loudness, measure_loudness_array
 
     sr = 44100
     t = np.arange(3 * sr) / sr
     quiet = 0.02 * np.sin(2 * np.pi * 440 * t) * (1 + 0.3 * np.sin(2 * np.pi * 0.5 * t))
     path = tmp_path / "quiet.wav"
     sf.write(path, quiet.astype(np.float32), sr)
-    level = render.measure_file(path)
+    level = measure_loudness(path)
     gain = render.level_gain_db(level.lufs, level.peak_dbfs, target_lufs=-20.0)
     out = quiet * 10 ** (gain / 20)
     assert measure_loudness_array(out.astype(np.float32), sr).lufs == pytest.approx(-20.0, abs=0.2)
-    quick = render.measure_file(path, max_s=1.0)
-    assert quick.lufs == pytest.approx(level.lufs, abs=1.0)
+
+
+def test_a_file_ending_hours_before_its_header_says_does_not_hold_the_session_in_silence() -> None:
+    a, b = np.full(3000, 0.25), np.full(2000, 0.5)
+    r = _renderer({"a": a, "b": b}, _tracks("a", "b"), _settings(), stated={"a": 10 * 3600 * SR})  # 10 hours
+    out = _all(r)
+    # a plays, then at most MAX_PAD_S of its padding, then b: seconds, not hours.
+    assert len(out) <= len(a) + render.MAX_PAD_S * SR + len(b)
+    assert np.count_nonzero(out == 0.5) == len(b)
+    assert len(r.notices) == 1 and r.notices[0].startswith("a: the file ended 35997 s before")
+
+
+def test_a_file_a_little_shorter_than_its_header_is_padded_in_place() -> None:
+    # 0.5 s shorter than its header says: rounding, an estimated length
+    r = _renderer({"a": np.full(1000, 0.25), "b": np.full(1000, 0.5)}, _tracks("a", "b"), _settings(),
+                  stated={"a": 1500})
+    out = _all(r)
+    assert len(out) == 2500 and not r.notices and np.all(out[1000:1500] == 0.0)

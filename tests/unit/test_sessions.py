@@ -1,4 +1,5 @@
-"""Session lifecycle: ratings validated before anything is stored, asking, late ratings, listeners."""
+"""Session lifecycle: ratings validated before anything is stored, late ratings, listeners.
+(Asking is tested with the listening session, tests/unit/test_listening.py.)"""
 
 from __future__ import annotations
 
@@ -14,21 +15,6 @@ from companion.core.store import Store
 def store():
     with Store() as s:
         yield s
-
-
-def _answers(*values):
-    """An ``ask`` that replays answers and records the prompts it was shown."""
-    queue = list(values)
-    prompts = []
-
-    def ask(prompt):
-        prompts.append(prompt)
-        if not queue:
-            raise EOFError
-        return queue.pop(0)
-
-    ask.prompts = prompts
-    return ask
 
 
 # -- validators -------------------------------------------------------------------------------
@@ -115,77 +101,6 @@ def test_lifecycle_records_progress_and_outcome(store):
     assert s.ended_at
     with pytest.raises(ValueError):
         sessions.finish(store, sid, outcome="done", minutes_listened=1)
-
-
-# -- asking --------------------------------------------------------------------------------------
-
-
-def test_prompt_asks_stress_only_by_default(store):
-    ask = _answers("6")
-    ratings = sessions.prompt_ratings(store, "me", "before", ask=ask, say=lambda m: None)
-    assert [(r.scale, r.phase, r.value) for r in ratings] == [("stress", "before", 6.0)]
-    assert "0 = completely calm" in ask.prompts[0]
-
-
-def test_prompt_reasks_after_invalid_answers_when_interactive(store):
-    said = []
-    ask = _answers("eleven", "11", "", "4")
-    ratings = sessions.prompt_ratings(store, "me", "before", ask=ask, say=said.append)
-    assert ratings[0].value == 4
-    assert len(ask.prompts) == 4
-    assert "'eleven' is not a number" in said[0] and "out of range" in said[1]
-
-
-def test_prompt_raises_on_invalid_answer_when_not_interactive(store):
-    with pytest.raises(UserInputError, match="'11'"):
-        sessions.prompt_ratings(store, "me", "before", ask=_answers("11"), say=print, interactive=False)
-
-
-def test_prompt_gives_up_after_five_invalid_answers(store):
-    with pytest.raises(UserInputError, match="nothing was stored"):
-        sessions.prompt_ratings(store, "me", "before", ask=_answers(*["x"] * 9), say=lambda m: None)
-
-
-def test_prompt_asks_the_listeners_scales_in_order(store):
-    sessions.set_listener_scales(store, "anna", ["note", "heart_rate", "stai6", "vas"])
-    assert sessions.listener_scales(store, "anna") == ("stress", "vas", "stai6", "heart_rate", "note")
-    ask = _answers("7", "150", "55", "2", "3", "1", "4", "2", "5", "2", "72", "long day")
-    said = []
-    ratings = sessions.prompt_ratings(store, "anna", "before", ask=ask, say=said.append)
-    by = {r.scale: r for r in ratings}
-    assert [r.scale for r in ratings] == ["stress", "vas", "stai6", "heart_rate", "note"]
-    assert by["vas"].value == 55  # 150 was re-asked
-    assert by["stai6"].items == (2, 3, 1, 4, 2, 2)  # the 5 for 'content' was re-asked
-    assert by["stai6"].value == pytest.approx(13 * 20 / 6)
-    assert by["heart_rate"].value == 72 and by["note"].text == "long day"
-    # the default listener is still asked stress only
-    assert sessions.listener_scales(store, "me") == ("stress",)
-
-
-def test_prompt_optional_scales_can_be_skipped(store):
-    sessions.set_listener_scales(store, "anna", ["vas", "stai6", "note"])
-    ratings = sessions.prompt_ratings(store, "anna", "after", ask=_answers("3", "", "", ""), say=lambda m: None)
-    assert [r.scale for r in ratings] == ["stress"]
-
-
-def test_prompt_after_with_empty_stress_skips_and_says_how_to_rate_later(store):
-    said = []
-    assert sessions.prompt_ratings(store, "me", "after", ask=_answers(""), say=said.append) == []
-    assert "companion rate --last" in said[-1]
-
-
-def test_prompt_before_requires_stress_when_input_ends(store):
-    with pytest.raises(UserInputError, match="no stress rating before"):
-        sessions.prompt_ratings(store, "me", "before", ask=_answers(), say=lambda m: None)
-
-
-def test_given_stress_is_validated_and_not_asked(store):
-    sessions.set_listener_scales(store, "anna", ["vas"])
-    ask = _answers()
-    ratings = sessions.prompt_ratings(store, "anna", "before", ask=ask, given_stress="5", interactive=False)
-    assert [r.value for r in ratings] == [5] and ask.prompts == []
-    with pytest.raises(UserInputError, match="'12'"):
-        sessions.prompt_ratings(store, "anna", "before", ask=ask, given_stress="12")
 
 
 def test_unknown_scale_names_the_allowed_ones(store):

@@ -80,3 +80,22 @@ def test_unknown_path_is_a_one_line_error(tmp_path: Path) -> None:
         with pytest.raises(CompanionError) as err:
             run("tempo", *argv[:1], str(tmp_path / argv[1]), *argv[2:])
         assert "not in the library" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_two_thirds_and_three_halves_are_kept_as_manual(track: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run("tempo", "two-thirds", str(track))
+    assert "80.0 BPM (manual)" in capsys.readouterr().out
+    run("tempo", "three-halves", str(track))
+    assert "120.0 BPM (manual)" in capsys.readouterr().out
+
+
+def test_the_store_itself_refuses_a_tempo_out_of_range(track: Path) -> None:
+    """Every face (the app's halve/double too) gets the same check: it lives in the core."""
+    with Store() as store:
+        for bpm in (19.0, 301.0, float("nan")):
+            with pytest.raises(CompanionError, match="outside 20–300"):
+                store.set_manual_bpm(track, bpm)
+        store.set_manual_bpm(track, 25.0)
+        with pytest.raises(CompanionError, match="outside 20–300"):
+            store.scale_manual_bpm(track, "halve")
+        assert store.track(track).bpm == 25.0

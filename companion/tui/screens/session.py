@@ -1,115 +1,143 @@
-"""A listening session: the rating before, listening, the rating after, then the history.
+"""A listening session: the ratings before, listening, the ratings after, then the history.
 
-The rating before is stored (``sessions.begin``) only after the sound output has been checked,
-so a missing device or PortAudio leaves nothing behind: its one-line message is shown and the
-person stays here. While listening, the player's ``status()`` is polled four times a second; the controls are
-called from the UI thread and return at once (fades happen in the player).
+A thin face over ``companion.core.listening.ListeningSession`` (the CLI's ``play`` drives the
+same object): the listener's scales are asked here with widgets (stress, anxiety as a slider,
+STAI-6 as six quick items, heart rate, a note), the core checks them, opens the output (in a
+worker: a missing device or PortAudio leaves nothing behind and offers this app's remedies),
+plays, writes the record off this thread (a locked database never freezes the screen) and
+keeps it in a pending file if the database stays unwritable.
+
+Keys while listening: space pause · n next · p previous · e end after this track · b breathing
+guide · + / - volume · s, q or escape stop with the session's one gentle fade.
 """
 
 from __future__ import annotations
 
-import contextlib
-import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.timer import Timer
 from textual.widgets import ContentSwitcher, Footer, Label, ProgressBar, Static
 
-from companion.core import playlists, sessions
-from companion.core.errors import CompanionError
-from companion.core.models import OUTCOME_COMPLETED, OUTCOME_STOPPED, Playlist
+from companion.core import listening, playlists
+from companion.core.breathing import arc_descent
+from companion.core.errors import CompanionError, NoOutputDeviceError, UserInputError
+from companion.core.listening import Ending, ListeningSession, SaveReport
+from companion.core.models import OUTCOME_COMPLETED, Playlist
+from companion.core.player import PlayerStatus
 from companion.tui import format as fmt
 from companion.tui.screens.base import WorkerScreen
 from companion.tui.widgets.arc import TempoArc
 from companion.tui.widgets.bars import TitleBar
+from companion.tui.widgets.breathing import BreathingGuide
 from companion.tui.widgets.pulse import BeatPulse
-from companion.tui.widgets.rating import RatingPrompt
+from companion.tui.widgets.rating import RatingForm
 
-if TYPE_CHECKING:
-    from collections.abc import Callable
-
-    from companion.core.player import Player, PlayerStatus
-
-POLL_S = 0.25  # how often the player's status is read
-HEARTBEAT_S = 15.0  # how often minutes listened are saved, so a crash loses little
-VOLUME_STEP = 0.1  # a tenth of full volume per key press
-STOP_FADE_S = 3.0  # stopping fades out gently rather than cutting off
-
+POLL_S = 0.25  # how often the session's status is read
 BEFORE, PLAYING, AFTER = "before", "playing", "after"
+_TRANSPORT = ("pause", "skip", "previous", "sleep", "stop", "volume", "breathing")
+_BEFORE_HINT = "enter: next, then begin · ctrl+l: another listener · escape: back"
 
 
 class SessionScreen(WorkerScreen):
-    """One session with one playlist, from the rating before to the rating after."""
+    """One session with one playlist, from the ratings before to the ratings after."""
+
+    DEFAULT_CSS = """
+    SessionScreen #before-form, SessionScreen #after-form { height: auto; max-height: 100%; }
+    SessionScreen .phase { padding: 0 1; }
+    SessionScreen #breathing { margin-bottom: 1; }
+    """
 
     # One key can mean different things in each phase; check_action enables the right one.
     BINDINGS = [
-        Binding("space", "pause", "Pause/resume", id="pause"),
-        Binding("n", "skip", "Skip", id="skip"),
+        Binding("space", "pause", "Pause", id="pause"),
+        Binding("n", "skip", "Next", id="skip"),
         Binding("p", "previous", "Previous", id="previous"),
-        Binding("e", "sleep", "End after track", id="sleep"),
+        Binding("e", "sleep", "End after", id="sleep"),
+        Binding("b", "breathing", "Breathe", id="breathing"),
         Binding("s", "stop", "Stop", id="stop"),
+        Binding("q", "stop", "Stop", show=False),
         Binding("escape", "stop", "Stop", show=False),
-        Binding("plus,equals_sign", "volume(1)", "Volume +", key_display="+", id="volume-up"),
-        Binding("minus", "volume(-1)", "Volume −", key_display="-", id="volume-down"),
+        Binding("plus,equals_sign", "volume(1)", "Volume", key_display="+/-", id="volume-up"),
+        Binding("minus", "volume(-1)", "Volume −", show=False, id="volume-down"),
         Binding("escape", "back", "Back", id="back"),
+        Binding("ctrl+l", "listener", "Listener", id="listener"),
+        Binding("ctrl+r", "render", "Render to file", id="render"),
+        Binding("ctrl+o", "device", "Output", id="device"),
         Binding("escape", "skip_rating", "Skip rating", id="skip-rating"),
     ]
 
     @dataclass
     class PlaybackStarted(Message):
-        player: Player
-        session_id: int
+        pass
 
     @dataclass
     class PlaybackFailed(Message):
-        """Playback could not start: the worker's error is shown by the app.
+        """Playback could not start: nothing was stored. ``device`` : another output may help."""
 
-        stored : whether the session had already been stored (then it is kept as stopped early).
-        """
+        message: str
+        device: bool = False
 
-        stored: bool = False
+    @dataclass
+    class PlaybackEnded(Message):
+        ending: Ending
+
+    @dataclass
+    class Closed(Message):
+        report: SaveReport
 
     def __init__(self, playlist: Playlist) -> None:
         super().__init__()
         self.playlist = playlist
         self.phase = BEFORE
-        self.player: Player | None = None
-        self.session_id: int | None = None
-        self.stopping = False  # fading out after s / escape
-        self.opening = False  # the playback worker is checking the output and starting
+        self.session: ListeningSession | None = None
+        self.device: str | None = None
+        self.stopping = False  # fading out after s / q / escape
+        self.opening = False  # the worker is opening the output
+        self.ending_now = False  # the worker is ending playback
+        self.closed = False
         self.gone = False  # the screen has gone (the app is quitting)
-        self.outcome = ""
+        self.failed_output = False  # the last try found no output: offer the remedies
+        self.device_remedy = False
+        self.breathing = False
         self._poll_timer: Timer | None = None
-        self._last_heartbeat = time.monotonic()
         self._notices_shown = 0
+        self._toasts = 0
+        self._tempos = [e.used_bpm or e.bpm for e in playlist.tracks]
+
+    @property
+    def player(self) -> Any:
+        """The session's player (tests read its status); None before playback."""
+        return self.session.player if self.session is not None else None
 
     # -- layout -----------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
         p = self.playlist
+        self.session = self._new_session()
+        scales = self.session.scales
         yield TitleBar(f"Session · {p.name}")
         with ContentSwitcher(initial=BEFORE, id="phases"):
-            with Vertical(id=BEFORE, classes="phase"), Vertical(classes="column"):
+            with VerticalScroll(id=BEFORE, classes="phase"), Vertical(classes="column"):
                 yield Static(
-                    f"[b]{p.name}[/b] · {p.arc or 'playlist'} · {len(p.tracks)} tracks · "
+                    f"[b]{_escape(p.name)}[/b] · {_escape(p.arc or 'playlist')} · {len(p.tracks)} tracks · "
                     f"{fmt.clock(playlists.played_s(p))} · {fmt.tempo_span(p)}",
                     classes="session-about",
                 )
-                yield RatingPrompt("Before you listen: how stressed do you feel right now?",
-                                   begins=True, id="rate-before")
-                yield Static("type a number and press enter to begin · escape goes back",
-                             classes="muted hint", id="before-hint")
+                yield RatingForm("Before you listen: how stressed do you feel right now?", scales,
+                                 begins=True, id="rate-before")
+                yield Static(_BEFORE_HINT, classes="muted hint", id="before-hint")
             with Vertical(id=PLAYING, classes="phase"), Vertical(classes="column wide"):
                 yield Label("", id="np-title", classes="np-title")
                 yield Label("", id="np-artist", classes="np-artist")
                 yield Label("", id="np-meta", classes="np-meta")
                 yield BeatPulse(id="pulse")
+                yield BreathingGuide(id="breathing")
                 with Horizontal(classes="np-row"):
                     yield Label("track", classes="np-label")
                     yield ProgressBar(total=100, show_eta=False, show_percentage=False,
@@ -126,22 +154,30 @@ class SessionScreen(WorkerScreen):
                     yield Label("", id="arc-tempo", classes="np-time")
                 yield Label("", id="np-state", classes="np-state")
                 yield Label("", id="np-next", classes="np-next")
-            with Vertical(id=AFTER, classes="phase"), Vertical(classes="column"):
+            with VerticalScroll(id=AFTER, classes="phase"), Vertical(classes="column"):
                 yield Static("", id="after-summary", classes="session-about")
-                yield RatingPrompt("And now: how stressed do you feel?", begins=False,
-                                   id="rate-after")
-                yield Static("type a number and press enter · escape skips this rating",
-                             classes="muted hint")
+                yield RatingForm("And now: how stressed do you feel?", scales, begins=False,
+                                 id="rate-after")
+                yield Static("enter: next, then save · escape: skip the rating", classes="muted hint")
         yield Footer()
 
+    def _new_session(self) -> ListeningSession:
+        app: Any = self.app
+        output = app.output_factory() if app.output_factory else None
+        return ListeningSession(app.store, self.playlist, listener=app.listener, output=output,
+                                device=self.device)
+
     def on_mount(self) -> None:
-        self.query_one("#rate-before", RatingPrompt).focus_input()
+        self.set_interval(0.5, self._repaint_after_toasts)
+        self.query_one("#rate-before", RatingForm).focus_input()
+        self.breathing = listening.breathing_on(self.app.store, self.app.listener)  # type: ignore[attr-defined]
+        self.query_one("#breathing", BreathingGuide).display = self.breathing
 
     def _show_phase(self, phase: str) -> None:
         self.phase = phase
         self.query_one("#phases", ContentSwitcher).current = phase
         if phase == AFTER:
-            self.query_one("#rate-after", RatingPrompt).focus_input()
+            self.query_one("#rate-after", RatingForm).focus_input()
         elif phase == PLAYING:
             self.set_focus(None)
         self.refresh_bindings()
@@ -149,117 +185,202 @@ class SessionScreen(WorkerScreen):
     # -- bindings ---------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("pause", "skip", "previous", "sleep", "stop", "volume"):
+        if action in _TRANSPORT:
             return self.phase == PLAYING and not self.stopping
-        if action == "back":
+        if action in ("back", "listener"):
             return self.phase == BEFORE and not self.opening
+        if action == "render":
+            return self.phase == BEFORE and self.failed_output and not self.opening
+        if action == "device":
+            return self.phase == BEFORE and self.device_remedy and not self.opening
         if action == "skip_rating":
-            return self.phase == AFTER
+            return self.phase == AFTER and not self.closed
         return True
 
     def action_back(self) -> None:
         self.app.pop_screen()
 
     def action_skip_rating(self) -> None:
-        self._go_to_history()
+        self._close([])
 
     def action_pause(self) -> None:
-        self._transport(lambda p: p.toggle_pause())
+        self._transport(lambda s: s.toggle_pause())
 
     def action_skip(self) -> None:
-        self._transport(lambda p: p.skip())
+        self._transport(lambda s: s.skip())
 
     def action_previous(self) -> None:
         """Restarts the track once 3 s of it have played; sooner, the one before."""
-        self._transport(lambda p: p.previous())
+        self._transport(lambda s: s.previous())
 
     def action_sleep(self) -> None:
         """Sleep timer: end after this track; pressed again, cancelled."""
-        self._transport(lambda p: p.toggle_sleep())
+        self._transport(lambda s: s.toggle_sleep())
 
-    def _transport(self, command: Callable[[Player], object]) -> None:
-        """A transport key: tell the player (when there is one), then show its new state."""
-        if self.player is not None:
-            command(self.player)
+    def action_volume(self, direction: int) -> None:
+        self._transport(lambda s: s.volume_step(direction))
+
+    def _transport(self, command: Any) -> None:
+        """A transport key: tell the session (when it plays), then show its new state."""
+        if self.session is not None and self.session.player is not None:
+            command(self.session)
             self._poll()
 
     def action_stop(self) -> None:
-        if self.player is None or self.stopping:
+        if self.session is None or self.session.player is None or self.stopping:
             return
         self.stopping = True
-        self.player.stop(fade_s=STOP_FADE_S)
+        self.session.stop()
         self.query_one("#np-state", Label).update("fading out gently…")
         self.refresh_bindings()
 
-    def action_volume(self, direction: int) -> None:
-        if self.player is None:
-            return
-        self.player.set_volume(self.player.volume + direction * VOLUME_STEP)
+    def action_breathing(self) -> None:
+        """The breathing guide on or off; remembered for this listener."""
+        self.breathing = not self.breathing
+        self.query_one("#breathing", BreathingGuide).display = self.breathing
+        self.remember_breathing(self.app.listener, self.breathing)  # type: ignore[attr-defined]
         self._poll()
+
+    @work(thread=True, exit_on_error=False, group="settings")
+    def remember_breathing(self, listener: str, on: bool) -> None:
+        listening.set_breathing(self.app.store, listener, on)  # type: ignore[attr-defined]
+
+    def action_listener(self) -> None:
+        from companion.tui.screens.session_choices import ListenerScreen
+
+        app: Any = self.app
+        self.app.push_screen(ListenerScreen(app.listener, app.store.listeners()), self._listener_chosen)
+
+    async def _listener_chosen(self, name: str | None) -> None:
+        if name is None:
+            return
+        try:
+            name = listening.check_listener_name(name)
+        except UserInputError as exc:
+            self.notify(str(exc), title="Not a name", severity="error")
+            return
+        app: Any = self.app
+        app.listener = name
+        self.query_one(".title-right", Static).update(f"listener: {name}")
+        self.session = self._new_session()
+        self.breathing = listening.breathing_on(app.store, name)
+        self.query_one("#breathing", BreathingGuide).display = self.breathing
+        scales = self.session.scales
+        for form_id, question, begins in (
+            ("rate-before", "Before you listen: how stressed do you feel right now?", True),
+            ("rate-after", "And now: how stressed do you feel?", False),
+        ):
+            old = self.query_one(f"#{form_id}", RatingForm)
+            parent, siblings = old.parent, list(old.parent.children)  # type: ignore[union-attr]
+            above = siblings[siblings.index(old) - 1]
+            await old.remove()
+            await parent.mount(RatingForm(question, scales, begins=begins, id=form_id), after=above)  # type: ignore[union-attr]
+        self.query_one("#rate-before", RatingForm).focus_input()
+
+    def action_render(self) -> None:
+        """No sound output: render this session to a file instead (not stored as a session)."""
+        from companion.core import paths
+
+        folder = paths.home() / "renders"
+        self.query_one("#before-hint", Static).update("rendering to a file…")
+        self.render_to_file(folder / f"{_file_name(self.playlist.name)}.wav")
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="playback")
+    def render_to_file(self, path: Any) -> None:
+        from companion.core.player import FileOutput
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        app: Any = self.app
+        render = ListeningSession(app.store, self.playlist, listener=app.listener, record=False,
+                                  output=FileOutput(path))
+        render.begin()
+        render.wait()
+        ending = render.finish()
+        render.close()
+        self.app.call_from_thread(
+            self.notify, f"Wrote {path} ({fmt.clock(ending.heard_s)}). A render is not a "
+            "session: nothing was stored.", title="Rendered", timeout=15)
+        self.app.call_from_thread(
+            self.query_one("#before-hint", Static).update,
+            f"wrote {path.name} · ctrl+r renders again · enter tries the sound output again")
+
+    def action_device(self) -> None:
+        self.choose_device()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="playback")
+    def choose_device(self) -> None:
+        from companion.core.player import list_devices
+
+        devices = [(str(d.index), d.name) for d in list_devices()]
+        if not devices:
+            raise NoOutputDeviceError("PortAudio sees no output device; connect one, or render "
+                                      "this session to a file (ctrl+r)")
+        self.app.call_from_thread(self._pick_device, devices)
+
+    def _pick_device(self, devices: list[tuple[str, str]]) -> None:
+        from companion.tui.screens.session_choices import DeviceScreen
+
+        def chosen(device: str | None) -> None:
+            if device is not None:
+                self.device = device
+                self.session = self._new_session()
+                self.query_one("#before-hint", Static).update(
+                    f"output {device} chosen · press enter in the last field to begin")
+
+        self.app.push_screen(DeviceScreen(devices), chosen)
 
     # -- before -----------------------------------------------------------------------------
 
-    @on(RatingPrompt.Rated, "#rate-before")
-    def _rated_before(self, message: RatingPrompt.Rated) -> None:
-        if self.opening:
+    @on(RatingForm.Submitted, "#rate-before")
+    def _rated_before(self, message: RatingForm.Submitted) -> None:
+        if self.opening or self.session is None:
+            return
+        try:
+            before = self.session.ratings_from("before", message.answers)
+        except UserInputError as exc:
+            self.notify(str(exc), title="Not a rating", severity="error")
             return
         self.opening = True
+        self.refresh_bindings()
         self.query_one("#before-hint", Static).update("opening the sound output…")
-        self.open_player(message.value)
+        self.open_player(self.session, before)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="playback")
-    def open_player(self, stress_before: int) -> None:
-        """Check the output, store the session with its rating before, then start playing.
-
-        A missing device is found before anything is stored; the app shows its message.
-        """
-        from companion.core.player import Player, check_output
-
-        app: Any = self.app
+    def open_player(self, session: ListeningSession, before: list[Any]) -> None:
+        """Open the output and begin; a missing device is found before anything is stored."""
         try:
-            output = app.output_factory() if app.output_factory else None
-            if output is None:
-                check_output()
-            # With the crossfade it was planned for, so it lasts as long as the plan said.
-            player = Player(self.playlist, output=output,
-                            crossfade_s=playlists.crossfade_of(self.playlist))
-            session_id = sessions.begin(
-                app.store, listener=app.listener, playlist=self.playlist.name,
-                arc=self.playlist.arc, snapshot=sessions.snapshot_of(self.playlist),
-                before=[sessions.make_rating("stress", "before", stress_before)],
-            )
+            session.begin(before)
+        except CompanionError as exc:
+            self.post_message(self.PlaybackFailed(str(exc), device=isinstance(exc, NoOutputDeviceError)))
+            return
         except BaseException:
-            self.post_message(self.PlaybackFailed(stored=False))
-            raise
-        try:
-            player.start()
-        except BaseException:
-            # The device went away between the check and the start: end the session honestly.
-            player.close()
-            sessions.finish(app.store, session_id, outcome=OUTCOME_STOPPED, minutes_listened=0.0)
-            self.post_message(self.PlaybackFailed(stored=True))
+            self.post_message(self.PlaybackFailed("playback could not start"))
             raise
         if self.gone:  # the app quit while the output was opening
-            player.close()
-            sessions.finish(app.store, session_id, outcome=OUTCOME_STOPPED, minutes_listened=0.0)
+            session.finish()
+            session.close(wait_s=2.0)
             return
-        self.post_message(self.PlaybackStarted(player, session_id))
+        self.post_message(self.PlaybackStarted())
 
     @on(PlaybackFailed)
     def _playback_failed(self, message: PlaybackFailed) -> None:
         self.opening = False
-        kept = ("the session was kept as stopped early" if message.stored
-                else "nothing was stored")
+        self.failed_output = True
+        self.device_remedy = message.device
+        self.notify(message.message, title="No sound", severity="error", timeout=12)
+        remedies = "ctrl+r renders this session to a file"
+        if message.device:
+            remedies += " · ctrl+o chooses another output"
         self.query_one("#before-hint", Static).update(
-            f"{kept} · fix the sound output and press enter to try again · escape goes back"
-        )
-        self.query_one("#rate-before", RatingPrompt).focus_input()
+            f"nothing was stored · {remedies} · enter tries again · escape goes back")
+        self.session = self._new_session()
+        self.query_one("#rate-before", RatingForm).focus_input()
+        self.refresh_bindings()
 
     @on(PlaybackStarted)
     def _playback_started(self, message: PlaybackStarted) -> None:
         self.opening = False
-        self.player = message.player
-        self.session_id = message.session_id
+        self.failed_output = False
         self._show_phase(PLAYING)
         self._poll()
         self._poll_timer = self.set_interval(POLL_S, self._poll)
@@ -267,9 +388,36 @@ class SessionScreen(WorkerScreen):
     # -- playing ----------------------------------------------------------------------------
 
     def _poll(self) -> None:
-        if self.player is None or self.phase != PLAYING:
+        session = self.session
+        if session is None or session.player is None or self.phase != PLAYING:
             return
-        st: PlayerStatus = self.player.status()
+        st: PlayerStatus = session.status()
+        self._show_track(st)
+        self._show_beat(session, st)
+        self._show_times(st)
+        if not self.stopping:
+            state = "paused · space resumes" if st.paused else "playing"
+            state += f" · volume {st.volume * 100:.0f} %"
+            if st.sleep:
+                state += f" · sleep timer: {st.sleep}"
+            if session.write_problem:
+                state += " · not saved yet, the music goes on"
+            self.query_one("#np-state", Label).update(state)
+        self.query_one("#np-next", Label).update(
+            "then the session ends · e keeps it going" if st.ends_after_track and not self.stopping
+            else _coming_next(self.playlist, st.index))
+        self.query_one("#arc", TempoArc).show(st.index)
+        self.query_one("#arc-tempo", Label).update(fmt.tempo_span(self.playlist))
+        for notice in st.notices[self._notices_shown:]:
+            self.notify(notice, severity="warning", timeout=8)
+        self._notices_shown = len(st.notices)
+        if st.finished and not self.ending_now:
+            self.ending_now = True
+            if self._poll_timer is not None:
+                self._poll_timer.stop()
+            self.end_playback(session)
+
+    def _show_track(self, st: PlayerStatus) -> None:
         entry = st.entry
         track_no, track_count = _track_number(self.playlist, st.index)
         if entry is None:
@@ -281,13 +429,21 @@ class SessionScreen(WorkerScreen):
             meta = f"track {track_no} of {track_count}"
             if st.bpm:
                 meta += f" · {st.bpm:.0f} BPM"
-        self.query_one("#np-title", Label).update(title)
-        self.query_one("#np-artist", Label).update(artist)
+        self.query_one("#np-title", Label).update(_escape(title))
+        self.query_one("#np-artist", Label).update(_escape(artist))
         self.query_one("#np-meta", Label).update(meta)
-        self.query_one("#pulse", BeatPulse).sync(
-            bpm=st.bpm if entry is not None and not entry.is_silence else None,
-            position_s=st.position_s, playing=not st.paused and not self.stopping,
-        )
+
+    def _show_beat(self, session: ListeningSession, st: PlayerStatus) -> None:
+        """The pulse and the breathing guide, on the stored beats of the track heard."""
+        music = st.entry is not None and not st.entry.is_silence
+        playing = music and not st.paused and not self.stopping
+        beats = session.beat_times(st.index) if music else ()
+        for widget in (self.query_one("#pulse", BeatPulse), self.query_one("#breathing", BreathingGuide)):
+            widget.sync(bpm=st.bpm if music else None, position_s=st.position_s, playing=playing,
+                        beats=beats)
+        self.query_one("#breathing", BreathingGuide).descent = arc_descent(self._tempos, st.bpm)
+
+    def _show_times(self, st: PlayerStatus) -> None:
         length = st.entry_length_s
         self.query_one("#track-bar", ProgressBar).update(
             total=max(length, 0.001), progress=min(st.position_s, length))
@@ -299,77 +455,89 @@ class SessionScreen(WorkerScreen):
         self.query_one("#session-time", Label).update(
             f"{fmt.clock(st.elapsed_s)} / {fmt.clock(st.total_s)} · "
             f"{fmt.clock(st.remaining_s)} left")
-        if not self.stopping:
-            state = "paused · space resumes" if st.paused else "playing"
-            state += f" · volume {st.volume * 100:.0f} %"
-            if st.sleep:
-                state += f" · sleep timer: {st.sleep}"
-            self.query_one("#np-state", Label).update(state)
-        self.query_one("#np-next", Label).update(
-            "then the session ends · e keeps it going" if st.ends_after_track and not self.stopping
-            else _coming_next(self.playlist, st.index))
-        self.query_one("#arc", TempoArc).show(st.index)
-        self.query_one("#arc-tempo", Label).update(fmt.tempo_span(self.playlist))
-        for notice in st.notices[self._notices_shown:]:
-            self.notify(notice, severity="warning", timeout=8)
-        self._notices_shown = len(st.notices)
 
-        if self.session_id is not None and time.monotonic() - self._last_heartbeat >= HEARTBEAT_S:
-            self._last_heartbeat = time.monotonic()  # paused or not: the session is alive
-            self.core(sessions.progress, self.app.store, self.session_id,  # type: ignore[attr-defined]
-                      st.minutes_listened, st.underruns)
-        if st.finished:
-            self._end(st)
+    def _repaint_after_toasts(self) -> None:
+        """When a toast goes, repaint the whole screen: the region it covered kept stale
+        fragments of it (until the terminal was resized) while only the small widgets that
+        change every tick were redrawn."""
+        toasts = len(self.app._notifications)
+        if toasts < self._toasts:
+            self.refresh(repaint=True, layout=True)
+            for widget in self.query("*"):
+                widget.refresh()
+        self._toasts = toasts
 
-    def _end(self, st: PlayerStatus) -> None:
+    @work(thread=True, exclusive=True, exit_on_error=False, group="playback")
+    def end_playback(self, session: ListeningSession) -> None:
         """Playback is over (the end, or a stop that has faded): record how it ended."""
-        if self._poll_timer is not None:
-            self._poll_timer.stop()
-        self.outcome = OUTCOME_STOPPED if st.stopped_early else OUTCOME_COMPLETED
-        if self.session_id is not None:
-            self.core(
-                sessions.finish, self.app.store, self.session_id,  # type: ignore[attr-defined]
-                outcome=self.outcome, minutes_listened=st.minutes_listened, underruns=st.underruns,
-            )
-        if st.error:
-            self.notify(st.error, title="Playback ended", severity="error", timeout=15)
-        if self.player is not None:
-            self.player.close()
-        self.player = None
+        self.post_message(self.PlaybackEnded(session.finish()))
+
+    @on(PlaybackEnded)
+    def _playback_ended(self, message: PlaybackEnded) -> None:
+        ending = message.ending
         self.stopping = False
-        how = "to the end" if self.outcome == OUTCOME_COMPLETED else "and stopped early"
+        if ending.error:
+            self.notify(f"{ending.error}; reconnect it and begin again, or render to a file",
+                        title="Playback ended", severity="error", timeout=15)
+        how = "to the end" if ending.outcome == OUTCOME_COMPLETED else "and stopped early"
         self.query_one("#after-summary", Static).update(
-            f"You listened for {fmt.clock(st.elapsed_s)} {how}."
-        )
+            f"You listened for {fmt.clock(ending.heard_s)} {how}.")
         self._show_phase(AFTER)
 
     # -- after ------------------------------------------------------------------------------
 
-    @on(RatingPrompt.Rated, "#rate-after")
-    def _rated_after(self, message: RatingPrompt.Rated) -> None:
-        if self.session_id is not None:
-            rating = sessions.make_rating("stress", "after", message.value)
-            saved, _ = self.core(sessions.rate_after, self.app.store, self.session_id, [rating])  # type: ignore[attr-defined]
-            if not saved:
-                return  # stay, so the rating can be given again
-        self._go_to_history()
+    @on(RatingForm.Submitted, "#rate-after")
+    def _rated_after(self, message: RatingForm.Submitted) -> None:
+        if self.session is None or self.closed:
+            return
+        try:
+            after = self.session.ratings_from("after", message.answers)
+        except UserInputError as exc:
+            self.notify(str(exc), title="Not a rating", severity="error")
+            return
+        self._close(after)
 
-    def _go_to_history(self) -> None:
+    def _close(self, after: list[Any]) -> None:
+        if self.closed or self.session is None:
+            return
+        self.closed = True
+        self.refresh_bindings()
+        self.session.rate_after(after)  # in memory at once; never lost
+        self.close_session(self.session)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="playback")
+    def close_session(self, session: ListeningSession) -> None:
+        """Wait (here, not on the screen's thread) for the record to reach the database."""
+        self.post_message(self.Closed(session.close()))
+
+    @on(Closed)
+    def _closed(self, message: Closed) -> None:
+        if message.report.message:
+            self.notify(message.report.message, title="Kept for later", severity="warning", timeout=20)
         self.app.pop_screen()
         self.app.switch_mode("history")
 
     def on_unmount(self) -> None:
         # Leaving the screen any other way (quitting the app) still ends the session honestly.
         self.gone = True
-        if self.player is not None:
-            st = self.player.status()
-            self.player.close()
-            if self.session_id is not None:
-                with contextlib.suppress(CompanionError):  # the app is closing: nothing to show
-                    sessions.finish(
-                        self.app.store, self.session_id, outcome=OUTCOME_STOPPED,  # type: ignore[attr-defined]
-                        minutes_listened=st.minutes_listened, underruns=st.underruns,
-                    )
+        session = self.session
+        if session is not None and session.player is not None and not self.closed:
+            try:
+                session.finish()
+                session.close(wait_s=2.0)
+            except CompanionError:
+                pass  # the app is closing: nothing to show; the pending file keeps the record
+
+
+def _escape(text: str) -> str:
+    """Tags and names are data, not markup."""
+    from rich.markup import escape
+
+    return escape(text)
+
+
+def _file_name(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_ " else "_" for c in name).strip() or "session"
 
 
 def _coming_next(playlist: Playlist, index: int | None) -> str:
@@ -380,7 +548,7 @@ def _coming_next(playlist: Playlist, index: int | None) -> str:
     if e.is_silence:
         return f"next: a silence of {fmt.clock(e.silence_s)}"
     tempo = e.used_bpm or e.bpm
-    return f"next: {e.title or e.display_name}" + (f" · {tempo:.0f} BPM" if tempo else "")
+    return _escape(f"next: {e.title or e.display_name}" + (f" · {tempo:.0f} BPM" if tempo else ""))
 
 
 def _track_number(playlist: Playlist, index: int | None) -> tuple[int, int]:

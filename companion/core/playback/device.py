@@ -1,0 +1,171 @@
+"""The sound card, through sounddevice/PortAudio: the only module of companion that imports it.
+
+Devices are listed and checked here (:func:`list_devices`, :func:`check_output`) and the stream
+whose callback runs the ring's consumer is opened here (:class:`SoundDeviceOutput`). A device
+lost mid-session (unplugged, its server gone) is noticed three ways, whichever comes first:
+PortAudio's *finished* callback firing while the session still had audio to play, the stream
+turning inactive, or the callback no longer being called for :data:`STALL_S` seconds. Each
+turns into one line in ``PlayerStatus.error`` and the end of playback, never a hang.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from companion.core.errors import AudioDeviceError
+from companion.core.playback.outputs import Output
+from companion.core.playback.ring import Deck
+
+STALL_S = 3.0  # a running stream whose callback is not called this long has lost its device
+FIX_HINT = (
+    "install PortAudio (Debian: apt-get install libportaudio2) or check the sound device; "
+    "`--output FILE.wav` renders the session to a file instead"
+)
+LOST_HINT = "reconnect it and play again"  # each face adds its own way to render to a file
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    index: int
+    name: str
+    channels: int  # output channels
+    default_samplerate: float
+    default: bool
+
+
+def _sounddevice() -> Any:
+    """Import sounddevice, turning a missing PortAudio library into AudioDeviceError."""
+    try:
+        import sounddevice
+    except OSError as exc:  # the wheel loads libportaudio at import time
+        raise AudioDeviceError(f"the PortAudio library is missing ({exc}); {FIX_HINT}") from None
+    return sounddevice
+
+
+def list_devices() -> list[DeviceInfo]:
+    """Output devices PortAudio can see (possibly none)."""
+    sd = _sounddevice()
+    try:
+        devices = sd.query_devices()
+        try:
+            default_out = sd.default.device[1]
+        except Exception:
+            default_out = -1
+        if default_out is None or default_out < 0:
+            try:
+                default_out = int(sd.query_devices(kind="output")["index"])
+            except Exception:
+                default_out = -1
+    except sd.PortAudioError as exc:
+        raise AudioDeviceError(f"cannot list audio devices ({exc}); {FIX_HINT}") from None
+    return [
+        DeviceInfo(int(d["index"]), str(d["name"]), int(d["max_output_channels"]),
+                   float(d["default_samplerate"]), int(d["index"]) == default_out)
+        for d in devices
+        if d["max_output_channels"] > 0
+    ]
+
+
+def device_arg(device: str | int | None) -> str | int | None:
+    """A device as typed (``"3"``) as PortAudio wants it (``3``); names stay names."""
+    if isinstance(device, str) and device.strip().isdigit():
+        return int(device)
+    return device
+
+
+def _query_output(device: str | int | None) -> dict[str, Any]:
+    sd = _sounddevice()
+    try:
+        return dict(sd.query_devices(device_arg(device), kind="output"))
+    except ValueError as exc:  # no device matches the name / index has no outputs
+        raise AudioDeviceError(
+            f"no output device matches {device!r} ({exc}); `companion devices` lists them, "
+            "or `--output FILE.wav` renders to a file instead"
+        ) from None
+    except sd.PortAudioError as exc:  # "Error querying device -1": no device at all
+        raise AudioDeviceError(f"no audio output device found ({exc}); {FIX_HINT}") from None
+
+
+def check_output(device: str | int | None = None) -> DeviceInfo:
+    """The output device playback would use; AudioDeviceError (one line) when there is none."""
+    d = _query_output(device)
+    return DeviceInfo(int(d["index"]), str(d["name"]), int(d["max_output_channels"]),
+                      float(d["default_samplerate"]), device is None)
+
+
+class SoundDeviceOutput(Output):
+    """The sound card through sounddevice/PortAudio: default device, or by name or index."""
+
+    realtime = True
+
+    def __init__(self, device: str | int | None = None, *, latency: str | float = "high") -> None:
+        self.device = device_arg(device)
+        self.latency = latency
+        self._stream: Any = None
+        self._deck: Deck | None = None
+        self._closing = False
+        self._lost: str | None = None  # set from PortAudio's threads: why the stream ended early
+
+    def prepare(self, first_track_rate: int | None) -> None:
+        d = _query_output(self.device)
+        self.sample_rate = int(d["default_samplerate"]) or 44100
+        self.channels = max(1, min(2, int(d["max_output_channels"])))
+
+    def open(self, deck: Deck) -> None:
+        sd = _sounddevice()
+        self._deck = deck
+        process = deck.process
+        stop, abort = sd.CallbackStop, sd.CallbackAbort
+
+        def callback(outdata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
+            if status.output_underflow:
+                deck.underruns += 1
+            try:
+                process(outdata)
+            except Exception as exc:  # never reached in normal play; silence, then end cleanly
+                outdata.fill(0.0)
+                self._lost = f"playback failed in the audio callback ({exc})"
+                raise abort from None
+            if deck.finished:
+                raise stop  # PortAudio plays this last buffer, then stops calling
+
+        def finished() -> None:
+            # PortAudio calls this once the stream is inactive: after our CallbackStop, after
+            # close(), or when the device went away under it. Only the last is a loss.
+            if not self._closing and not deck.finished and self._lost is None:
+                self._lost = "the stream stopped (unplugged, or its sound server went away?)"
+
+        try:
+            self._stream = sd.OutputStream(
+                samplerate=self.sample_rate, channels=self.channels, dtype="float32",
+                device=self.device, latency=self.latency, callback=callback,
+                finished_callback=finished,
+            )
+            self._stream.start()
+        except (sd.PortAudioError, ValueError) as exc:
+            raise AudioDeviceError(f"cannot open the audio device ({exc}); {FIX_HINT}") from None
+
+    def failure(self) -> str | None:
+        reason = self._lost
+        deck = self._deck
+        if reason is None and self._stream is not None and deck is not None and not deck.finished:
+            if time.monotonic() - deck.last_call > STALL_S:
+                reason = f"it has asked for no audio for {STALL_S:g} s"
+            elif not self._stream.active:
+                reason = "the stream stopped (unplugged, or its sound server went away?)"
+        return None if reason is None else f"the sound device was lost: {reason}; {LOST_HINT}"
+
+    def close(self) -> None:
+        self._closing = True
+        if self._stream is not None:
+            try:
+                if self._stream.active:
+                    self._stream.stop()  # lets the queued buffers play out
+                self._stream.close()
+            except Exception:
+                pass  # device already gone: nothing left to tidy
+            self._stream = None
