@@ -7,8 +7,9 @@ versions (libsndfile rejects their headers as malformed), audio in a WebM contai
 ``.opus`` or ``.ogg``. ffmpeg runs as a subprocess (no shell) whose output is read blockwise,
 so memory stays flat however long the file.
 
-Samples that are not finite (NaN or Inf in a damaged float WAV) are replaced by silence here,
-at decode, so nothing downstream (analysis, the player, a render) ever sees one; a
+Samples that are not finite (NaN or Inf in a damaged float WAV), or far beyond full scale (a
+damaged MP3 frame decoded to thousands of times full scale), are replaced by silence here, at
+decode, so nothing downstream (analysis, the player, a render) ever sees one; a
 :class:`DecodeReport` passed in counts them so the scan can report the file.
 
 Every failure becomes a :class:`ReadError` naming the file and what to do.
@@ -46,9 +47,14 @@ class AudioInfo:
         return self.frames / self.sample_rate if self.sample_rate else 0.0
 
 
+# Beyond this a sample is damage, not music: +24 dBFS. Mastered audio overshoots full scale by a
+# few dB at most (MP3's inter-sample overs reach ~1.5); a fuzzed MP3 frame decoded to 3178.
+MAX_SAMPLE = 16.0
+
+
 class DecodeReport:
     """What decoding a file met that the user should hear about: ``nonfinite`` counts samples
-    that were NaN or ±Inf (replaced by silence)."""
+    that were NaN, ±Inf or beyond ±MAX_SAMPLE (replaced by silence)."""
 
     def __init__(self) -> None:
         self.nonfinite = 0
@@ -57,8 +63,8 @@ class DecodeReport:
         """A one-line description for the scan, or '' when the file decoded clean."""
         if not self.nonfinite:
             return ""
-        return (f"holds {self.nonfinite} samples that are not numbers (NaN/Inf: a damaged float "
-                "file); they are silenced when played; re-export the file")
+        return (f"holds {self.nonfinite} samples that are not numbers (NaN/Inf) or far beyond "
+                "full scale: a damaged file; they are silenced when played; re-export the file")
 
 
 def has_ffmpeg() -> bool:
@@ -206,12 +212,17 @@ def _open_blocks(path: Path, block_frames: int, start_s: float) -> tuple[Iterato
 
 
 def _checked(blocks: Iterator[np.ndarray], report: DecodeReport | None) -> Iterator[np.ndarray]:
-    """The blocks with every NaN/Inf sample set to 0 (counted in ``report``). A damaged float
-    WAV's NaN bursts played as a full-scale square wave, its Inf as full-scale DC."""
+    """The blocks with every NaN/Inf sample, and every one beyond ±MAX_SAMPLE, set to 0 (counted
+    in ``report``). A damaged float WAV's NaN bursts played as a full-scale square wave, its Inf
+    as full-scale DC."""
     for block in blocks:
-        # one sum is the cheap test (NaN or Inf anywhere makes it non-finite)
-        if not np.isfinite(block.sum(dtype=np.float64)):
-            bad = ~np.isfinite(block)
+        if not block.size:
+            yield block
+            continue
+        # cheap tests first: NaN or Inf anywhere makes the sum non-finite; then the extremes
+        if (not np.isfinite(block.sum(dtype=np.float64))
+                or block.max() > MAX_SAMPLE or block.min() < -MAX_SAMPLE):
+            bad = ~(np.abs(block) <= MAX_SAMPLE)  # NaN compares False: counted as bad
             if report is not None:
                 report.nonfinite += int(bad.sum())
             block = np.where(bad, np.float32(0.0), block)

@@ -122,6 +122,21 @@ def test_nan_and_inf_in_a_float_wav_decode_as_silence_and_are_counted(tmp_path) 
     assert np.isfinite(resampled).all() and np.abs(resampled).max() < 0.4
 
 
+def test_samples_thousands_of_times_full_scale_decode_as_silence(tmp_path) -> None:
+    # a damaged MP3 frame decoded to ~3000x full scale: finite, so only a bound catches it
+    y = _tone(2.0)
+    y[2000:2100] = 3178.0
+    y[7000, 1] = -40.0
+    y[8000, 0] = 1.4  # an ordinary inter-sample over is music, kept
+    path = tmp_path / "blown.wav"
+    sf.write(path, y, SR, subtype="FLOAT")
+    report = audio_io.DecodeReport()
+    out = np.concatenate(list(audio_io.read_blocks(path, block_frames=4096, report=report)))
+    assert np.all(out[2000:2100] == 0) and out[7000, 1] == 0
+    assert out[8000, 0] == pytest.approx(1.4)
+    assert report.nonfinite == 200 + 1 and "re-export" in report.problem()
+
+
 def test_a_scan_reports_a_file_with_nan_samples(tmp_path) -> None:
     from companion.core.analysis import analyse_file
 
