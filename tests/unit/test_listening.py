@@ -165,6 +165,7 @@ def test_a_session_is_kept_with_both_ratings_and_the_time_heard(store, playlist)
     assert (s.outcome, s.value("before"), s.value("after")) == (OUTCOME_COMPLETED, 6, 3)
     assert ending.heard_s == pytest.approx(8.0, abs=0.2)
     assert s.minutes_listened == pytest.approx(ending.heard_s / 60)
+    assert s.underruns == ending.underruns and s.ended_at >= s.started_at
 
 
 def test_nothing_is_stored_when_the_output_cannot_open(store, playlist, tmp_path):
