@@ -85,15 +85,28 @@ def register(sub: argparse._SubParsersAction) -> None:
 # -- devices ------------------------------------------------------------------------------------
 
 
+RENDER_HINT = "or render the session to a file with `--output FILE.wav`"
+
+
+def _with_remedy(exc: AudioDeviceError, device: str | None = None,
+                render: str = RENDER_HINT) -> AudioDeviceError:
+    """The core says what is wrong with the sound output; the CLI adds what to type instead."""
+    choose = ("; `companion devices` lists the outputs"
+              if device is not None and isinstance(exc, NoOutputDeviceError) else "")
+    return type(exc)(f"{exc}{choose}; {render}")
+
+
 def run_devices(args: argparse.Namespace) -> int:
     from companion.core import player
 
-    devices = player.list_devices()
+    render = "or render sessions to a file with `companion play NAME --output FILE.wav`"
+    try:
+        devices = player.list_devices()
+    except AudioDeviceError as exc:
+        raise _with_remedy(exc, render=render) from None
     if not devices:
         raise NoOutputDeviceError(
-            "no audio output device found; connect one (Debian: check `aplay -l`), "
-            "or render sessions to a file with `companion play NAME --output FILE.wav`"
-        )
+            f"no audio output device found; connect one (Debian: check `aplay -l`), {render}")
     rows = [{"index": d.index, "name": d.name, "channels": d.channels,
              "default_samplerate": int(d.default_samplerate), "default": d.default} for d in devices]
     emit(rows, ["index", "name", "channels", "default_samplerate", "default"], args.format,
@@ -160,8 +173,7 @@ def run_play(args: argparse.Namespace) -> int:
             try:
                 check_device(args.device)  # no device → one line; nothing asked, nothing stored
             except AudioDeviceError as exc:
-                raise AudioDeviceError(f"{exc}; or render the session to a file with "
-                                       "`--output FILE.wav`") from None
+                raise _with_remedy(exc, args.device) from None
         session = ListeningSession(
             store, playlist, listener=listener, record=not rendering,
             output=FileOutput(args.output) if rendering else None, device=args.device,
@@ -171,7 +183,10 @@ def run_play(args: argparse.Namespace) -> int:
         )
         prompt = TerminalPrompt()
         before = [] if rendering else session.ask("before", prompt, _given(args, "before"))
-        session.begin(before)
+        try:
+            session.begin(before)  # the device may still refuse to open: nothing is stored then
+        except AudioDeviceError as exc:
+            raise _with_remedy(exc, args.device) from None
         ending = _listen(session, args)
         if rendering:
             print(f"wrote {args.output} ({format_duration(ending.heard_s)})", file=sys.stderr)

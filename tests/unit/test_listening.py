@@ -337,33 +337,6 @@ def test_the_breathing_cue_follows_the_track_heard(store, playlist):
         session.finish()
 
 
-class PortAudioError(Exception):
-    """Stands for sounddevice's own (the name is what tells it apart)."""
-
-
-@pytest.mark.parametrize(("cause", "kind", "says"), [
-    (OSError("libportaudio.so.2: cannot open shared object file"), "PortAudioMissingError", "libportaudio2"),
-    (PortAudioError("Error querying device -1"), "NoOutputDeviceError", "no audio output device found"),
-    (ValueError("No output device matching 'usb'"), "NoOutputDeviceError", "`companion devices`"),
-])
-def test_no_sound_says_which_is_missing_the_library_or_the_device(monkeypatch, cause, kind, says):
-    from companion.core import player
-    from companion.core.errors import AudioDeviceError
-
-    def check_output(device=None):
-        try:
-            raise cause
-        except Exception:
-            raise AudioDeviceError("install PortAudio or check the sound device") from None
-
-    monkeypatch.setattr(player, "check_output", check_output)
-    with pytest.raises(AudioDeviceError) as err:
-        listening.check_device()
-    assert type(err.value).__name__ == kind and says in str(err.value)
-    assert ("libportaudio2" in str(err.value)) == (kind == "PortAudioMissingError")
-    assert "--output" not in str(err.value)  # each face adds its own remedy
-
-
 def test_a_session_killed_while_the_database_was_locked_is_found_interrupted_with_its_rating(store):
     """The writer keeps the record in a pending file while the database refuses it; if the
     process then dies, the next start imports it and marks it interrupted: the rating stays."""
