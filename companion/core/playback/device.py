@@ -15,6 +15,9 @@ remedy: the CLI adds ``--output FILE.wav``, the app its render and device keys.
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +29,7 @@ from companion.core.playback.outputs import Output
 from companion.core.playback.ring import Deck
 
 STALL_S = 3.0  # a running stream whose callback is not called this long has lost its device
+PROBE_TIMEOUT_S = 20.0  # starting PortAudio in a child: longer than this, go on without knowing
 INSTALL_HINT = "install it (Debian/Ubuntu: sudo apt-get install libportaudio2)"
 CONNECT_HINT = "connect one (Debian: `aplay -l` lists the cards)"
 LOST_HINT = "reconnect it and play again"  # each face adds its own way to render to a file
@@ -42,6 +46,8 @@ class DeviceInfo:
 
 def _sounddevice() -> Any:
     """Import sounddevice, turning a missing PortAudio library into PortAudioMissingError."""
+    if "sounddevice" not in sys.modules:
+        _survives_portaudio()
     try:
         import sounddevice
     except OSError as exc:  # Debian's sounddevice wheel loads libportaudio at import time
@@ -51,6 +57,32 @@ def _sounddevice() -> Any:
             raise
         raise AudioDeviceError(f"PortAudio could not start ({exc}); check the sound system") from None
     return sounddevice
+
+
+def _survives_portaudio() -> None:
+    """Start PortAudio once in a child process before this one does.
+
+    Importing sounddevice starts PortAudio, which lists the ALSA devices; when ALSA's
+    configuration defines none at all (an empty ``ALSA_CONFIG_PATH``), PortAudio 19.6 fails an
+    assertion and *aborts the process*, with no message (sounddevice hides PortAudio's stderr
+    while it starts). The app would vanish and leave the terminal raw. A child that dies so
+    becomes one line here instead. It costs ~0.2 s, once per process, only when the sound card
+    is about to be used; a child that cannot run or hangs changes nothing.
+    """
+    try:
+        child = subprocess.run([sys.executable, "-c", "import sounddevice"], capture_output=True,
+                               timeout=PROBE_TIMEOUT_S, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return
+    if child.returncode < 0:
+        try:
+            how = signal.Signals(-child.returncode).name
+        except ValueError:
+            how = f"signal {-child.returncode}"
+        raise AudioDeviceError(
+            f"PortAudio crashed ({how}) while looking for sound devices: the sound system's "
+            "configuration looks broken (ALSA: check ALSA_CONFIG_PATH, ~/.asoundrc, /etc/asound.conf)"
+        )
 
 
 def list_devices() -> list[DeviceInfo]:
