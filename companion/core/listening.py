@@ -482,7 +482,7 @@ class ListeningSession:
         st = self.status()
         player.close()
         outcome = OUTCOME_STOPPED if st.stopped_early or st.error or not over else OUTCOME_COMPLETED
-        # What went wrong, without the player's remedy (it names a CLI flag): each face adds its own.
+        # What went wrong, without the player's "reconnect it": each face says its own remedies.
         error = st.error.split("; ")[0] if st.error else None
         self.ending = Ending(outcome, self.heard_s, st.underruns, error)
         self._update(ended_at=now_iso(), outcome=outcome, minutes_listened=self.heard_s / 60.0,

@@ -37,8 +37,9 @@ the fades happen in the audio thread)::
     list_devices()            # [DeviceInfo(index, name, channels, default_samplerate, default)]
 
 Faults: a track that cannot be decoded (before or during the session) is skipped and named in
-``status().notices``; the session goes on. PortAudio missing, no device → AudioDeviceError from
-start(); the device lost mid-session → ``status().error`` ("the sound device was lost: ...", one
+``status().notices``; the session goes on. PortAudio missing → PortAudioMissingError, no device
+(or one that will not open) → NoOutputDeviceError, from check_output() and start(), in words
+that name no face's remedy; the device lost mid-session → ``status().error`` ("the sound device was lost: ...", one
 line) and the end of playback.
 
 The engine, one concept per module (see :mod:`companion.core.playback`): the real-time ring
