@@ -335,10 +335,8 @@ class SessionScreen(WorkerScreen):
     def _rated_before(self, message: RatingForm.Submitted) -> None:
         if self.opening or self.session is None:
             return
-        try:
-            before = self.session.ratings_from("before", message.answers)
-        except UserInputError as exc:
-            self.notify(str(exc), title="Not a rating", severity="error")
+        before = self._ratings(self.session, "before", message.answers)
+        if before is None:
             return
         self.opening = True
         self.refresh_bindings()
@@ -490,12 +488,17 @@ class SessionScreen(WorkerScreen):
     def _rated_after(self, message: RatingForm.Submitted) -> None:
         if self.session is None or self.closed:
             return
+        after = self._ratings(self.session, "after", message.answers)
+        if after is not None:
+            self._close(after)
+
+    def _ratings(self, session: ListeningSession, phase: str, answers: dict[str, Any]) -> list[Any] | None:
+        """The form's answers checked by the core; None (and why, in a toast) if one is not valid."""
         try:
-            after = self.session.ratings_from("after", message.answers)
+            return session.ratings_from(phase, answers)
         except UserInputError as exc:
             self.notify(str(exc), title="Not a rating", severity="error")
-            return
-        self._close(after)
+            return None
 
     def _close(self, after: list[Any]) -> None:
         if self.closed or self.session is None:
