@@ -332,7 +332,8 @@ class _StatusLine:
         cue = self.breath(st) if self.breath and self.breathe and self.live else None
         if cue is not None:
             extra += f" · breathe {cue.phase} {cue.beat}/{cue.beats}"
-        text = (f"{(st.index or 0) + 1}. {title} · {bpm} · {format_duration(st.elapsed_s)} elapsed"
+        where = "" if st.entry.is_silence else f"{st.track_no}/{st.track_count} "  # as the app counts
+        text = (f"{where}{title} · {bpm} · {format_duration(st.elapsed_s)} elapsed"
                 f" · {format_duration(st.remaining_s)} left{extra}")
         if self.live:
             pad = max(0, self._width - len(text))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import builtins
 import time
 from collections.abc import Iterator
+from dataclasses import replace as dataclasses_replace
 from pathlib import Path
 
 import numpy as np
@@ -318,6 +319,21 @@ def test_no_output_device_is_one_line_that_blames_the_device(
     text = str(err.value)
     assert says in text and "\n" not in text
     assert "libportaudio2" not in text and "--output" not in text  # PortAudio is there
+
+
+def test_the_track_number_does_not_count_silences(tmp_path: Path) -> None:
+    """Both faces say "track 2 of 2" for the second piece, whatever pause lies between."""
+    tone = PlaylistEntry(path=_tone(tmp_path / "a.wav", 220, 0.6), title="a", duration_s=0.6)
+    entries = (tone, PlaylistEntry(path="", silence_s=0.6), dataclasses_replace(tone, title="b"))
+    seen = set()
+    with Player(Playlist("pause", entries), output=NullOutput(realtime=True), crossfade_s=0,
+                fade_in_s=0, fade_out_s=0) as p:
+        assert (p.status().track_no, p.status().track_count) == (1, 2)
+        p.start()
+        while not p.wait(0.02):
+            st = p.status()
+            seen.add((st.index, st.track_no, st.track_count))
+    assert {(0, 1, 2), (1, 1, 2), (2, 2, 2)} <= seen
 
 
 def test_an_empty_playlist_is_refused() -> None:

@@ -417,14 +417,13 @@ class SessionScreen(WorkerScreen):
 
     def _show_track(self, st: PlayerStatus) -> None:
         entry = st.entry
-        track_no, track_count = _track_number(self.playlist, st.index)
         if entry is None:
             title, artist, meta = "starting…", "", ""
         elif entry.is_silence:
             title, artist, meta = "silence", "rest here for a moment", ""
         else:
             title, artist = entry.title or entry.display_name, entry.artist
-            meta = f"track {track_no} of {track_count}"
+            meta = f"track {st.track_no} of {st.track_count}"
             if st.bpm:
                 meta += f" · {st.bpm:.0f} BPM"
         self.query_one("#np-title", Label).update(_escape(title))
@@ -554,9 +553,3 @@ def _coming_next(playlist: Playlist, index: int | None) -> str:
     return _escape(f"next: {e.title or e.display_name}" + (f" · {tempo:.0f} BPM" if tempo else ""))
 
 
-def _track_number(playlist: Playlist, index: int | None) -> tuple[int, int]:
-    """(n, N): which track of the playlist entry ``index`` is, silences not counted."""
-    count = len(playlist.tracks)
-    if index is None:
-        return 1, count
-    return sum(1 for e in playlist.entries[: index + 1] if not e.is_silence) or 1, count
