@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from companion import __version__
 from companion.core.errors import CompanionError
+from companion.core.untrusted import for_terminal
 
 # Verb groups, in the order `companion --help` lists them.
 COMMAND_MODULES = ("library", "tempo", "playlists", "play", "history")
@@ -37,6 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    for stream in (sys.stdout, sys.stderr):  # a file name's undecodable bytes never crash a print
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -46,11 +50,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_app(listener=args.listener)
         return int(args.func(args) or 0)
     except CompanionError as exc:
-        print(f"companion: {exc}", file=sys.stderr)
+        print(f"companion: {for_terminal(exc)}", file=sys.stderr)  # it may quote a tag or a name
         return 2
     except OSError as exc:  # the environment, not a bug: a folder not writable, a disk full ...
         where = f"{exc.filename}: " if exc.filename else ""
-        print(f"companion: {where}{exc.strerror or exc}; check the path and its permissions",
+        print(f"companion: {for_terminal(where)}{exc.strerror or exc}; check the path and its permissions",
               file=sys.stderr)
         return 2
     except KeyboardInterrupt:

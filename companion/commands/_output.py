@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TextIO
 
 from companion.core.timefmt import format_duration  # noqa: F401  (re-exported for the verbs)
+from companion.core.untrusted import for_spreadsheet, for_terminal
 
 FORMATS = ("table", "csv", "json")
 
@@ -42,6 +43,10 @@ def emit(
 ) -> None:
     """Print rows. CSV/JSON keep every column as named (a contract for scripts).
 
+    Cells are untrusted text (tags, names, notes): the table strips terminal escape sequences
+    and control characters, CSV neutralises spreadsheet formulas (``for_spreadsheet``), JSON
+    escapes every control character itself.
+
     json_value : print this object instead of the row list in JSON format.
     """
     out = out or sys.stdout
@@ -67,7 +72,7 @@ def print_table(
 ) -> None:
     out = out or sys.stdout
     headers = headers or {}
-    head = [headers.get(c, c) for c in columns]
+    head = [for_terminal(headers.get(c, c)) for c in columns]
     body = [[_cell(r.get(c)) for c in columns] for r in rows]
     widths = [max([len(h)] + [len(b[i]) for b in body]) for i, h in enumerate(head)]
     numeric = [all(_is_num(r.get(c)) for r in rows if r.get(c) not in (None, "")) for c in columns]
@@ -93,15 +98,15 @@ def _cell(v: Any) -> str:
         return "yes" if v else "no"
     if isinstance(v, float):
         return f"{v:.1f}"
-    return str(v)
+    return for_terminal(v)
 
 
 def _csv_cell(v: Any) -> Any:
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, list | tuple | dict):
-        return json.dumps(v, default=_json_default)
-    return "" if v is None else v
+        return for_spreadsheet(json.dumps(v, default=_json_default))
+    return "" if v is None else for_spreadsheet(v)
 
 
 def _json_default(o: Any) -> Any:
@@ -145,11 +150,11 @@ class ProgressLine:
         now = time.monotonic()
         if self.tty:
             width = shutil.get_terminal_size((80, 24)).columns - 1
-            line = f"{text}  {detail}" if detail else text
+            line = for_terminal(f"{text}  {detail}" if detail else text)
             self.stream.write("\r" + line[:width] + "\x1b[K")
             self.shown = True
         elif force or now - self.last >= self.PLAIN_EVERY_S:
-            self.stream.write(text + "\n")
+            self.stream.write(for_terminal(text) + "\n")
             self.last = now
         self.stream.flush()
 

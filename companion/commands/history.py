@@ -20,7 +20,6 @@ import io
 import json
 import sys
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from companion.commands._output import (
@@ -35,6 +34,7 @@ from companion.core import insights, sessions
 from companion.core.errors import NotFoundError, UserInputError
 from companion.core.models import Rating
 from companion.core.store import DEFAULT_LISTENER, Store
+from companion.core.untrusted import for_terminal
 
 _LATE_NOTE_AFTER_H = 12
 
@@ -107,7 +107,7 @@ def _open() -> Store:
     """The store, after marking sessions of killed processes as interrupted (said on stderr)."""
     store = Store()
     for s in sessions.recover_interrupted(store):
-        print(f"companion: session {s.id} ({s.playlist}) was interrupted after "
+        print(f"companion: session {s.id} ({for_terminal(s.playlist)}) was interrupted after "
               f"{s.minutes_listened:.1f} min; add how you feel now with `companion rate {s.id}`",
               file=sys.stderr)
     return store
@@ -136,14 +136,10 @@ def _num(v: float | None, digits: int = 1) -> str:
 
 def _write_or_print(text: str, output: str | None, what: str) -> None:
     if output:
-        from companion.core.paths import write_private
+        from companion.core.safefile import write_file
 
-        path = Path(output).expanduser()
-        try:
-            write_private(path, text)
-        except OSError as exc:
-            raise UserInputError(f"{path}: cannot write it ({exc.strerror or exc}); choose another file") from None
-        print(f"companion: wrote {what} to {path} (readable by you only)", file=sys.stderr)
+        path = write_file(output, text, private=True)
+        print(f"companion: wrote {what} to {for_terminal(path)} (readable by you only)", file=sys.stderr)
     else:
         sys.stdout.write(text)
 
@@ -184,7 +180,7 @@ def cmd_history_import(args: argparse.Namespace) -> int:
     with _open() as store:
         into = args.import_listener or getattr(args, "listener_sub", None) or args.listener
         added, skipped = sessions.import_history(store, args.file, listener=into)
-    print(f"Imported {added} session{'s' if added != 1 else ''} from {args.file}"
+    print(f"Imported {added} session{'s' if added != 1 else ''} from {for_terminal(args.file)}"
           + (f"; {skipped} already here, left as they were." if skipped else "."))
     return 0
 
@@ -360,7 +356,7 @@ def cmd_listeners(args: argparse.Namespace) -> int:
 def cmd_listeners_set(args: argparse.Namespace) -> int:
     with _open() as store:
         scales = sessions.set_listener_scales(store, args.name, args.scales.split(","))
-    print(f"{args.name} will be asked: {', '.join(scales)}")
+    print(f"{for_terminal(args.name)} will be asked: {', '.join(scales)}")
     return 0
 
 

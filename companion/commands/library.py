@@ -14,6 +14,7 @@ from companion.commands._output import (
     format_duration,
     positive_int,
 )
+from companion.core.untrusted import for_terminal
 
 # The CSV/JSON columns of `companion tracks`: a contract for scripts, keep the names.
 TRACK_COLUMNS = (
@@ -32,7 +33,8 @@ def register(sub: Any) -> None:
         help="add music to the library: tags, tempo and loudness of every audio file",
         description="Find audio files (WAV, FLAC, OGG, Opus, MP3; M4A with ffmpeg) under each PATH, "
         "read their tags and measure tempo and loudness. Unchanged files are skipped; files "
-        "deleted from disk are forgotten. A file that cannot be read is listed and skipped.",
+        "deleted from disk are forgotten (when their folder is gone, they are kept as missing). "
+        "A file that cannot be read is listed and skipped.",
     )
     p.add_argument("paths", nargs="+", metavar="PATH", help="a folder (searched recursively) or a file")
     p.add_argument("--jobs", type=positive_int, default=None, metavar="N",
@@ -50,6 +52,8 @@ def register(sub: Any) -> None:
     only.add_argument("--unsure", action="store_true",
                       help="only tracks whose tempo is uncertain (confirm them with `companion tempo`)")
     only.add_argument("--errors", action="store_true", help="only files that could not be analysed")
+    only.add_argument("--missing", action="store_true",
+                      help="only tracks whose folder is gone (a drive not mounted?); kept, not planned")
     p.set_defaults(func=cmd_tracks)
 
     try:
@@ -75,9 +79,9 @@ def cmd_scan(args: argparse.Namespace) -> int:
         finally:
             printer.close()
     for path, reason in summary.failures:
-        print(f"companion: {path}: {reason}", file=sys.stderr)
+        print(f"companion: {for_terminal(path)}: {for_terminal(reason)}", file=sys.stderr)
     for note in summary.notes:
-        print(f"companion: {note}", file=sys.stderr)
+        print(f"companion: {for_terminal(note)}", file=sys.stderr)
     if not summary.found:
         print("no audio files found (WAV, FLAC, OGG, Opus, MP3, M4A)", file=sys.stderr)
     print(_summary_line(summary))
@@ -117,11 +121,11 @@ class _ProgressPrinter(ProgressLine):
 
 def cmd_tracks(args: argparse.Namespace) -> int:
     from companion.core.analysis import is_unsure
-    from companion.core.models import STATUS_ERROR
+    from companion.core.models import STATUS_ERROR, STATUS_MISSING
     from companion.core.store import Store
 
     with Store() as store:
-        tracks = store.tracks(status=STATUS_ERROR if args.errors else None)
+        tracks = store.tracks(status=STATUS_ERROR if args.errors else STATUS_MISSING if args.missing else None)
     if args.unsure:
         tracks = [t for t in tracks if is_unsure(t)]
     rows = [_track_row(t, is_unsure(t)) for t in tracks]
@@ -146,8 +150,8 @@ def _track_row(track: Any, unsure: bool) -> dict[str, Any]:
 
 
 def _table_row(i: int, r: dict[str, Any]) -> dict[str, Any]:
-    if r["status"] == "error":
-        status = "error"
+    if r["status"] in ("error", "missing"):
+        status = r["status"]
     elif r["bpm_source"] == "manual":
         status = "manual"
     else:
@@ -173,4 +177,6 @@ def _empty_message(args: argparse.Namespace) -> str:
         return "no unsure tracks: every tempo is confident or set by hand"
     if args.errors:
         return "no files with errors"
+    if args.missing:
+        return "no missing tracks: every folder scanned is there"
     return "the library is empty; add music with `companion scan PATH` (or try `companion demo`)"

@@ -18,6 +18,7 @@ from companion.commands._output import (
     listener_of,
 )
 from companion.core.errors import AudioDeviceError, NoOutputDeviceError, UserInputError
+from companion.core.untrusted import for_terminal
 
 STATUS_EVERY_S = 0.5
 KEYS_HELP = ("keys: space pause/resume · n next · p previous (restarts after 3 s) · "
@@ -323,7 +324,7 @@ class _StatusLine:
         if st.entry is None:
             return
         bpm = f"{st.bpm:.0f} BPM" if st.bpm else "– BPM"
-        title = st.entry.display_name or os.path.basename(st.entry.path)
+        title = for_terminal(st.entry.display_name or os.path.basename(st.entry.path))  # a tag: data
         extra = " · paused" if st.paused else ""
         if st.volume < 1.0:
             extra += f" · vol {st.volume * 100:.0f}%"

@@ -32,6 +32,7 @@ from companion.commands._output import add_format_arg, emit, format_duration
 from companion.core import arcs, planner, playlists
 from companion.core.errors import NotFoundError, UserInputError
 from companion.core.models import Playlist
+from companion.core.untrusted import for_terminal
 
 _COLUMNS = ("position", "bpm", "planned_bpm", "duration", "lock", "name")
 _HEADERS = {"position": "#", "bpm": "BPM", "planned_bpm": "planned", "duration": "length",
@@ -210,10 +211,10 @@ def _print_playlist(pl: Playlist, fmt: str, *, saved: Path | None = None) -> Non
     shape = ""
     if pl.arc and m.get("start_bpm") and m.get("target_bpm"):
         shape = f" · {pl.arc} {m['start_bpm']:g} → {m['target_bpm']:g} BPM"
-    print(f"{pl.name}: {len(pl.tracks)} tracks, {_length(pl)}{shape}"
-          + (f" · saved to {saved}" if saved else ""))
+    print(for_terminal(f"{pl.name}: {len(pl.tracks)} tracks, {_length(pl)}{shape}"
+                       + (f" · saved to {saved}" if saved else "")))
     for n in pl.notes:
-        print(f"note: {n}")
+        print(f"note: {for_terminal(n)}")
 
 
 def _length(pl: Playlist) -> str:
@@ -269,9 +270,12 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_arcs(args: argparse.Namespace) -> int:
+    problems: list[str] = []
     rows = [{"name": a.name, "description": a.description, "silence_s": a.silence_s,
-             "fade_out_s": a.fade_out_s, "path": a.path} for a in arcs.list_arcs()]
+             "fade_out_s": a.fade_out_s, "path": a.path} for a in arcs.list_arcs(problems=problems)]
     emit(rows, ("name", "description", "path"), args.format)
+    for line in problems:  # each broken preset on its own line; the others are listed above
+        print(f"companion: skipped {for_terminal(line)}", file=sys.stderr)
     return 0
 
 
@@ -285,15 +289,15 @@ def cmd_import(args: argparse.Namespace) -> int:
     if playlists.exists(pl.name):
         raise UserInputError(f"a playlist named {pl.name!r} already exists: choose another with --name")
     path = playlists.save(pl)
-    print(f"imported {len(pl.tracks)} tracks from {args.file} as {pl.name!r} ({path})")
+    print(for_terminal(f"imported {len(pl.tracks)} tracks from {args.file} as {pl.name!r} ({path})"))
     for n in pl.notes:
-        print(f"note: {n}")
+        print(f"note: {for_terminal(n)}")
     return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:
     path = playlists.export(playlists.load(args.name), args.file)
-    print(f"wrote {path}")
+    print(f"wrote {for_terminal(path)}")
     return 0
 
 

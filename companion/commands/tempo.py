@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 
 from companion.core.models import MANUAL_BPM_RANGE, Track
+from companion.core.untrusted import for_terminal
 
 _CORRECTIONS = (
     ("halve", "halve the tempo (the beat is twice as slow)"),
@@ -46,11 +47,11 @@ def _store():  # noqa: ANN202
 
 def _print(track: Track) -> int:
     if track.bpm is None:
-        print(f"{track.path}: no tempo (analysis found none); set one with `companion tempo set`")
+        print(f"{for_terminal(track.path)}: no tempo (analysis found none); set one with `companion tempo set`")
     else:
         source = "manual" if track.is_manual else "auto"
         conf = "" if track.is_manual or track.bpm_confidence is None else f", confidence {track.bpm_confidence:.2f}"
-        print(f"{track.path}: {track.bpm:.1f} BPM ({source}{conf})")
+        print(f"{for_terminal(track.path)}: {track.bpm:.1f} BPM ({source}{conf})")
     return 0
 
 

@@ -27,17 +27,25 @@ override bundled ones of the same name.
 from __future__ import annotations
 
 import configparser
+import math
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from companion.core import paths
-from companion.core.errors import NotFoundError, UserInputError
+from companion.core.errors import CompanionError, NotFoundError, UserInputError
+from companion.core.render import MAX_SILENCE_S  # the longest silence the player plays
 
 __all__ = ["Arc", "BUILTIN_ARCS", "bundled_dirs", "list_arcs", "load_arc", "parse_arc"]
 
 BUILTIN_ARCS = ("step-down", "u-sequence", "sleep")
 SUFFIX = ".arc"
+# Bounds of the numbers an arc file may hold (it is a file from anywhere); a silence longer
+# than MAX_SILENCE_S is refused.
+MIN_BPM, MAX_BPM = 20.0, 300.0  # as planner.plan accepts
+MIN_FACTOR, MAX_FACTOR = 0.25, 4.0  # "target * 1.15": two octaves either way
+MAX_FADE_OUT_S = 120.0
 
 _VALUE = re.compile(r"^\s*(?:(start|target)\s*(?:\*\s*([0-9]*\.?[0-9]+))?|([0-9]*\.?[0-9]+))\s*$")
 
@@ -108,10 +116,14 @@ def parse_arc(text: str, name: str, path: str = "") -> Arc:
             )
         if m.group(3):
             ref, factor = "bpm", float(m.group(3))
+            if not MIN_BPM <= factor <= MAX_BPM:
+                raise UserInputError(f"{where}: curve tempo {value!r} at {key} must be from "
+                                     f"{MIN_BPM:g} to {MAX_BPM:g} BPM")
         else:
             ref, factor = m.group(1), float(m.group(2) or 1.0)
-        if factor <= 0:
-            raise UserInputError(f"{where}: curve tempo {value!r} at {key} must be above 0")
+            if not MIN_FACTOR <= factor <= MAX_FACTOR:
+                raise UserInputError(f"{where}: curve tempo {value!r} at {key}: the factor must be "
+                                     f"from {MIN_FACTOR:g} to {MAX_FACTOR:g}")
         points.append((t, ref, factor))
     if len(points) < 2:
         raise UserInputError(f"{where}: the [curve] needs at least two points (0 and 1)")
@@ -119,21 +131,26 @@ def parse_arc(text: str, name: str, path: str = "") -> Arc:
     if points[0][0] != 0.0 or points[-1][0] != 1.0:
         raise UserInputError(f"{where}: the [curve] must have points at 0 and at 1")
 
-    def number(section: str, key: str, default: float) -> float:
+    def number(section: str, key: str, default: float, low: float, high: float) -> float:
         if not cp.has_option(section, key):
             return default
+        text = cp.get(section, key)
         try:
-            return float(cp.get(section, key))
+            value = float(text)
         except ValueError:
-            raise UserInputError(f"{where}: [{section}] {key} must be a number") from None
+            value = math.nan
+        if not low <= value <= high:  # NaN fails too
+            raise UserInputError(f"{where}: [{section}] {key} = {text!r} must be a number from "
+                                 f"{low:g} to {high:g}")
+        return value
 
     silence_at: float | None = None
     silence_s = 0.0
     if cp.has_section("silence"):
-        silence_s = number("silence", "seconds", 120.0)
-        silence_at = number("silence", "at", 0.75)
-        if not 0.0 < silence_at < 1.0 or silence_s < 0:
-            raise UserInputError(f"{where}: [silence] needs 0 < at < 1 and seconds ≥ 0")
+        silence_s = number("silence", "seconds", 120.0, 0.0, MAX_SILENCE_S)
+        silence_at = number("silence", "at", 0.75, 0.0, 1.0)
+        if not 0.0 < silence_at < 1.0:
+            raise UserInputError(f"{where}: [silence] needs 0 < at < 1")
         if silence_s == 0:
             silence_at = None
     description = cp.get("arc", "description", fallback="") if cp.has_section("arc") else ""
@@ -143,7 +160,7 @@ def parse_arc(text: str, name: str, path: str = "") -> Arc:
         description=description.strip(),
         silence_at=silence_at,
         silence_s=silence_s,
-        fade_out_s=max(0.0, number("ending", "fade_out_s", 0.0)),
+        fade_out_s=number("ending", "fade_out_s", 0.0, 0.0, MAX_FADE_OUT_S),
         path=path,
     )
 
@@ -163,7 +180,7 @@ def _search_dirs() -> list[Path]:
 def load_arc(name_or_path: str | Path) -> Arc:
     """An arc by preset name (user presets first, then bundled) or by the path of an .arc file."""
     text = str(name_or_path)
-    p = Path(text).expanduser()
+    p = Path(os.path.expanduser(text))
     if text.endswith(SUFFIX) and p.is_file():
         return _read(p)
     if "/" in text or not text.strip():
@@ -176,8 +193,13 @@ def load_arc(name_or_path: str | Path) -> Arc:
     raise NotFoundError(f"no arc named {text!r}; known arcs: {known}")
 
 
-def list_arcs() -> list[Arc]:
-    """Every arc preset a person can choose, sorted by name; user presets hide bundled ones."""
+def list_arcs(*, problems: list[str] | None = None) -> list[Arc]:
+    """Every arc preset a person can choose, sorted by name; user presets hide bundled ones.
+
+    A preset that cannot be read (not UTF-8, malformed, numbers out of range) is left out, so
+    one broken file never hides the others; ``problems`` (when given) receives one line per such
+    file saying what is wrong with it.
+    """
     found: dict[str, Path] = {}
     for d in _search_dirs():
         for f in sorted(d.glob(f"*{SUFFIX}")):
@@ -186,8 +208,9 @@ def list_arcs() -> list[Arc]:
     for _, f in sorted(found.items()):
         try:
             arcs.append(_read(f))
-        except UserInputError:
-            continue  # a broken user preset must not hide the others; load_arc reports it
+        except CompanionError as exc:
+            if problems is not None:
+                problems.append(str(exc))
     return arcs
 
 
@@ -196,4 +219,7 @@ def _read(path: Path) -> Arc:
         text = path.read_text(encoding="utf-8-sig")
     except OSError as exc:
         raise NotFoundError(f"{path}: cannot read arc file ({exc.strerror})") from exc
+    except UnicodeDecodeError:
+        raise UserInputError(f"{path}: not a text file in UTF-8; save the arc as UTF-8 text "
+                             "(see playlists/step-down.arc)") from None
     return parse_arc(text, path.stem, str(path))

@@ -7,6 +7,7 @@ through ffmpeg (Debian package ``ffmpeg``) when it is installed. Every failure b
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -50,7 +51,7 @@ def info(path: str | Path) -> AudioInfo:
     import soundfile as sf
 
     try:
-        i = sf.info(str(path))
+        i = sf.info(os.fsencode(path))  # bytes: a name that is not UTF-8 opens too
     except Exception as exc:  # soundfile raises LibsndfileError, RuntimeError, TypeError ...
         raise ReadError(path, f"cannot read audio ({_reason(exc)})") from exc
     if i.frames <= 0 or i.samplerate <= 0:
@@ -128,7 +129,7 @@ def load(path: str | Path) -> tuple[np.ndarray, int]:
     import soundfile as sf
 
     try:
-        data, sr = sf.read(str(path), dtype="float32", always_2d=True)
+        data, sr = sf.read(os.fsencode(path), dtype="float32", always_2d=True)
     except Exception as exc:
         raise ReadError(path, f"cannot read audio ({_reason(exc)})") from exc
     return data, int(sr)
@@ -156,7 +157,7 @@ def _soundfile_blocks(path: Path, block_frames: int, start_s: float) -> tuple[It
     import soundfile as sf
 
     try:
-        f = sf.SoundFile(str(path))
+        f = sf.SoundFile(os.fsencode(path))
     except Exception as exc:
         raise ReadError(path, f"cannot read audio ({_reason(exc)})") from exc
     sr = int(f.samplerate)

@@ -9,6 +9,7 @@ from companion.core.errors import UserInputError
 # Track.status values
 STATUS_OK = "ok"
 STATUS_ERROR = "error"
+STATUS_MISSING = "missing"  # its folder is gone (a drive unplugged?): kept, not planned
 
 # Track.bpm_source values
 BPM_AUTO = "auto"

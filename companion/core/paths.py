@@ -44,14 +44,3 @@ def _sub(name: str) -> Path:
     path = home() / name
     path.mkdir(parents=True, exist_ok=True)
     return path
-
-
-def write_private(path: Path, data: str | bytes) -> None:
-    """Write a file readable by its owner only (health data), atomically."""
-    tmp = path.with_name(path.name + ".tmp")
-    raw = data if isinstance(data, bytes) else data.encode("utf-8")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with open(fd, "wb") as fh:
-        fh.write(raw)
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)

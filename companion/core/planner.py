@@ -209,7 +209,7 @@ def _uses(tracks: Sequence[Track], seed: int) -> _Uses:
     track = track[order]
     scale = bpm[order] / base[track]
     # A per-track preference from (seed, path): stable when the library grows or is reordered.
-    pref = np.array([zlib.crc32(f"{seed}:{t.path}".encode()) for t in tracks],
+    pref = np.array([zlib.crc32(f"{seed}:{t.path}".encode("utf-8", "surrogateescape")) for t in tracks],
                     dtype=np.float64) / 2**32 * _W_SEED
     with np.errstate(invalid="ignore", divide="ignore"):
         return _Uses(

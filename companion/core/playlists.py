@@ -47,6 +47,7 @@ from companion.core.errors import (
 )
 from companion.core.models import Playlist, PlaylistEntry, Track
 from companion.core.render import DEFAULT_CROSSFADE_S
+from companion.core.safefile import write_file
 
 if TYPE_CHECKING:
     from companion.core.arcs import Arc
@@ -86,6 +87,12 @@ _TAG_PLAYLIST = "#COMPANION-PLAYLIST:"
 _TAG_TRACK = "#COMPANION-TRACK:"
 _TAG_SILENCE = "#COMPANION-SILENCE:"
 _TAG_NOTE = "#COMPANION-NOTE:"
+# Characters no path line or tag of a text playlist holds: C0 controls but tab, and DEL. (C1
+# stays: a Windows-1252 file read as Latin-1 has its curly quotes there.)
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_MAX_PATH_CHARS = 4096  # PATH_MAX on Linux
+_ESCAPED = re.compile(r"[\udc80-\udcff]")
+_MAX_TRACK_S = 24 * 3600.0
 
 
 # -- names and files ---------------------------------------------------------------------------
@@ -93,12 +100,23 @@ _TAG_NOTE = "#COMPANION-NOTE:"
 
 def validate_name(name: str) -> str:
     """``name`` if it is a usable playlist name, else UserInputError naming it."""
+    if isinstance(name, str) and _without_suffix(name) != name and _NAME.match(name):
+        raise UserInputError(
+            f"playlist name {name!r} ends like a file name; give the playlist's name without "
+            f"{name[len(_without_suffix(name)):]!r} ({_without_suffix(name)!r}), or a path to a "
+            f"file (./{name})"
+        )
     if not isinstance(name, str) or not _NAME.match(name) or len(name) > 100 or name != name.strip():
         raise UserInputError(
             f"playlist name {name!r} is not allowed: use letters, digits, spaces, - _ . "
             "(starting with a letter or digit, at most 100 characters)"
         )
     return name
+
+
+def _without_suffix(name: str) -> str:
+    """``name`` without a trailing .m3u or .m3u8 in any case (``demo.M3U8`` -> ``demo``)."""
+    return re.sub(r"\.m3u8?$", "", name, flags=re.IGNORECASE)
 
 
 def playlist_path(name: str) -> Path:
@@ -114,7 +132,7 @@ def save(playlist: Playlist) -> Path:
     """Write ``playlist`` to ``playlists/NAME.m3u8`` (owner-only, atomically). Returns the path."""
     path = playlist_path(playlist.name)
     try:
-        paths.write_private(path, dumps(playlist))
+        write_file(path, dumps(playlist), private=True, own_files_ok=True)
     except OSError as exc:
         raise StoreError(f"{path}: cannot save the playlist ({exc.strerror}); check the folder's "
                          "permissions and free space") from exc
@@ -123,18 +141,12 @@ def save(playlist: Playlist) -> Path:
 
 def export(playlist: Playlist, file: str | Path) -> Path:
     """Write ``playlist`` as an M3U8 at ``file`` (absolute paths) for VLC, mpv and others."""
-    target = Path(file).expanduser()
+    target = Path(os.path.expanduser(file))
     if target.is_dir():
         target = target / f"{playlist.name or 'playlist'}{SUFFIX}"
     if not target.parent.is_dir():
         raise UserInputError(f"{target.parent}: no such folder")
-    tmp = target.with_name(target.name + ".tmp")
-    try:
-        tmp.write_text(dumps(playlist), encoding="utf-8")
-        os.replace(tmp, target)
-    except OSError as exc:
-        raise UserInputError(f"{target}: cannot write ({exc.strerror})") from exc
-    return target
+    return write_file(target, dumps(playlist))
 
 
 def delete(name: str) -> Path:
@@ -156,13 +168,13 @@ def load(name_or_path: str | Path, *, store: Store | None = None) -> Playlist:
     tempi and lengths missing from the file are filled in from the library.
     """
     text = str(name_or_path)
-    p = Path(text).expanduser()
+    p = Path(os.path.expanduser(text))
     looks_like_path = isinstance(name_or_path, Path) or "/" in text or os.sep in text
     if looks_like_path or (text.lower().endswith((".m3u", ".m3u8")) and p.is_file()):
         if not p.is_file():
             raise NotFoundError(f"{text}: no such playlist file")
         return _read(p, p.stem, store=store, fill_only=True)
-    name = text[: -len(SUFFIX)] if text.lower().endswith(SUFFIX) else text
+    name = text  # exactly: `demo.M3U8` is not `demo` (validate_name says what to give instead)
     path = playlist_path(name)
     if not path.is_file():
         raise NotFoundError(f"no playlist named {name!r}; `companion playlist list` shows them")
@@ -187,18 +199,44 @@ def import_m3u(file: str | Path, *, name: str | None = None, store: Store | None
     URLs are skipped with a note; BOM, CRLF, comments and ``#EXTINF`` are understood. Tracks
     the library knows get their title, artist, tempo and loudness from it.
     """
-    p = Path(file).expanduser()
+    p = Path(os.path.expanduser(file))
     if not p.is_file():
         raise NotFoundError(f"{file}: no such file")
     if name is None:
-        name = re.sub(r"[^\w .-]+", "-", p.stem).strip(" .-_") or "imported"
+        name = re.sub(r"[^\w .-]+", "-", _without_suffix(p.stem)).strip(" .-_") or "imported"
     validate_name(name)
+    _check_is_playlist(p)
     if store is None and paths.db_path().exists():
         from companion.core.store import Store
 
         with Store() as s:
-            return _read(p, name, store=s, fill_only=False)
-    return _read(p, name, store=store, fill_only=False)
+            pl = _read(p, name, store=s, fill_only=False)
+    else:
+        pl = _read(p, name, store=store, fill_only=False)
+    return pl
+
+
+def _check_is_playlist(path: Path) -> None:
+    """Refuse a file that is not a playlist at all (``notes.txt``, a picture): importing it
+    would make a playlist of its lines. A playlist starts with ``#EXTM3U``, names at least one
+    audio file or URL, or is empty (comments only)."""
+    from companion.core.audio_io import AUDIO_EXTENSIONS
+
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ReadError(path, f"cannot read the playlist ({exc.strerror})") from exc
+    lines = [ln.strip().lstrip("\ufeff") for ln in _decode(data).splitlines()]
+    lines = [ln for ln in lines if ln]
+    content = [ln for ln in lines if not ln.startswith("#")]
+    if not content or lines[0].upper().startswith("#EXTM3U"):
+        return  # an empty playlist is a playlist; junk lines of a real one are skipped later
+    for line in content:
+        if _URL.match(line) or line.lower().endswith(tuple(AUDIO_EXTENSIONS)):
+            return
+    binary = b"\0" in data and not data.startswith((b"\xff\xfe", b"\xfe\xff"))
+    why = "it holds binary data" if binary else "no #EXTM3U line and no line naming an audio file"
+    raise UserInputError(f"{path}: not a playlist ({why}); give an .m3u or .m3u8 file")
 
 
 # -- the M3U8 text -----------------------------------------------------------------------------
@@ -239,11 +277,17 @@ def parse(text: str, *, base_dir: Path, name: str = "", source: str = "") -> Pla
     urls: list[str] = []
     extinf: tuple[float, str] | None = None
     info: dict[str, Any] = {}
+    junk: list[str] = []
     for raw in text.splitlines():
         line = raw.strip().lstrip("\ufeff")
         if not line:
             continue
+        if _CONTROL.search(line):  # a NUL byte or binary junk: no path, no tag holds those
+            junk.append(line)
+            extinf, info = None, {}
+            continue
         if line.startswith("#"):
+            line = _latin1(line)
             if line.startswith("#EXTINF:"):
                 extinf = _extinf(line[len("#EXTINF:"):])
             elif line.startswith(_TAG_TRACK):
@@ -253,29 +297,32 @@ def parse(text: str, *, base_dir: Path, name: str = "", source: str = "") -> Pla
             elif line.startswith(_TAG_NOTE):
                 notes.append(line[len(_TAG_NOTE):])
             elif line.startswith(_TAG_SILENCE):
-                try:
-                    seconds = float(line[len(_TAG_SILENCE):])
-                except ValueError:
-                    continue
-                if seconds > 0 and math.isfinite(seconds):
+                seconds = _silence_s(line[len(_TAG_SILENCE):], notes)
+                if seconds:
                     entries.append(PlaylistEntry(path="", title="silence", silence_s=seconds))
             continue
-        path = _resolve(line, base_dir)
+        try:
+            path = _resolve(line, base_dir)
+        except _Unusable as exc:
+            junk.append(f"{line} ({exc})")
+            extinf, info = None, {}
+            continue
         if path is None:
             urls.append(line)
             extinf, info = None, {}
             continue
+        info = _checked_track_info(info)
         duration, shown = extinf if extinf else (0.0, "")
         artist, _, title = shown.partition(" - ") if " - " in shown else ("", "", shown)
         entries.append(PlaylistEntry(
             path=path,
             title=str(info.get("title") or title or Path(path).stem),
             artist=str(info.get("artist") or artist),
-            duration_s=_num(info.get("duration_s")) or max(duration, 0.0),
+            duration_s=_num(info.get("duration_s")) or duration,
             bpm=_num(info.get("bpm")),
             planned_bpm=_num(info.get("planned_bpm")),
             used_bpm=_num(info.get("used_bpm")),
-            locked=bool(info.get("locked", False)),
+            locked=info.get("locked") is True,
             loudness_lufs=_num(info.get("loudness_lufs")),
             peak_dbfs=_num(info.get("peak_dbfs")),
         ))
@@ -283,6 +330,11 @@ def parse(text: str, *, base_dir: Path, name: str = "", source: str = "") -> Pla
     if urls:
         notes.append(f"{WARNING}skipped {len(urls)} URL{'s' if len(urls) > 1 else ''} "
                      f"(companion plays local files only), e.g. {urls[0]}")
+    if junk:
+        notes.append(f"{WARNING}skipped {len(junk)} line{'s' if len(junk) > 1 else ''} that "
+                     f"{'are not usable paths' if len(junk) > 1 else 'is not a usable path'}, e.g. "
+                     f"{_shown(junk[0])}")
+    meta = _checked_meta(meta, notes)
     arc = str(meta.get("arc", "") or "")
     return Playlist(name=name, entries=_restart(entries, _crossfade(meta)), path=source, arc=arc,
                     meta=meta, notes=tuple(notes))
@@ -310,17 +362,26 @@ def _read(path: Path, name: str, *, store: Store | None, fill_only: bool) -> Pla
 
 
 def _decode(data: bytes) -> str:
-    """Text of a playlist file: UTF-8 (with or without BOM), UTF-16 with BOM, else Latin-1
-    (old .m3u files from Windows players)."""
+    """Text of a playlist file: UTF-8 (with or without BOM), UTF-16 with BOM, else UTF-8 with
+    its undecodable bytes kept as surrogate escapes: a path line then names the very bytes of a
+    file name that is not UTF-8 (as companion writes them), and ``_latin1`` reads the other
+    lines of an old Latin-1 .m3u from a Windows player."""
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         try:
             return data.decode("utf-16")
         except UnicodeDecodeError:
             pass
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return data.decode("latin-1")
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    return data.decode("utf-8", "surrogateescape")
+
+
+def _latin1(line: str) -> str:
+    """A line holding undecodable bytes, read as Latin-1 instead (titles, notes and paths of
+    an old .m3u written on Windows)."""
+    if not _ESCAPED.search(line):
+        return line
+    return line.encode("utf-8", "surrogateescape").decode("latin-1")
 
 
 def _enrich(pl: Playlist, store: Store, *, fill_only: bool) -> Playlist:
@@ -349,25 +410,144 @@ def _enrich(pl: Playlist, store: Store, *, fill_only: bool) -> Playlist:
     return _with(pl, entries=_restart(out, crossfade_of(pl)))
 
 
+class _Unusable(Exception):
+    """A path line that names no file companion could open; the reason says why."""
+
+
 def _resolve(line: str, base_dir: Path) -> str | None:
-    """An absolute path for a path line, or None for a URL we cannot play."""
+    """An absolute path for a path line, or None for a URL we cannot play. Raises _Unusable for
+    a path no file can have (a NUL byte after decoding a URL, ``~someone`` who is not a user, a
+    name too long)."""
     if _URL.match(line):
         u = urlparse(line)
         if u.scheme.lower() != "file":
             return None
-        line = unquote(u.path)
+        line = unquote(u.path, errors="surrogateescape")
+        if _CONTROL.search(line):
+            raise _Unusable("control characters in the URL")
     if "\\" in line and "/" not in line:
         line = line.replace("\\", "/")  # written on Windows
-    p = Path(line).expanduser()
+    if line.startswith("~"):
+        expanded = os.path.expanduser(line)
+        if expanded.startswith("~"):
+            raise _Unusable(f"no user {line[1:].split('/', 1)[0]!r} on this computer")
+        line = expanded
+    if len(line) > _MAX_PATH_CHARS:
+        raise _Unusable("the path is too long")
+    p = Path(line)
     if not p.is_absolute():
         p = base_dir / p
-    return str(p.resolve())  # as the library stores paths (symlinks resolved)
+    if _ESCAPED.search(line) and not os.path.lexists(p):  # not these bytes: a Latin-1 playlist?
+        other = Path(_latin1(str(p)))
+        if os.path.lexists(other):
+            p = other
+    # as the library stores paths (links resolved); os.path.realpath stops at a link loop where
+    # Path.resolve raises
+    return os.path.realpath(p)
 
 
 def _extinf(rest: str) -> tuple[float, str]:
     head, _, shown = rest.partition(",")
     m = re.match(r"\s*(-?\d+(?:\.\d+)?)", head)
-    return (float(m.group(1)) if m else 0.0), shown.strip()
+    seconds = float(m.group(1)) if m else 0.0
+    return (seconds if 0.0 <= seconds <= _MAX_TRACK_S else 0.0), shown.strip()
+
+
+def _silence_s(text: str, notes: list[str]) -> float:
+    """Seconds of a ``#COMPANION-SILENCE`` line: at most ``render.MAX_SILENCE_S`` (a crafted 1e9
+    would otherwise play, or render to disk, for 30 years), as the player plays it; 0, with a
+    note, for one that is not a positive number."""
+    from companion.core.render import MAX_SILENCE_S
+
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if seconds > MAX_SILENCE_S:  # infinity too
+        notes.append(f"{WARNING}{_TAG_SILENCE}{text.strip()[:40]} shortened to {MAX_SILENCE_S:g} "
+                     "seconds, the longest silence companion plays")
+        return MAX_SILENCE_S
+    if 0.0 < seconds:
+        return seconds
+    if seconds != 0.0:
+        notes.append(f"{WARNING}ignored {_TAG_SILENCE}{text.strip()[:40]}: a silence lasts from 0 to "
+                     f"{MAX_SILENCE_S:g} seconds")
+    return 0.0
+
+
+def _checked_meta(meta: dict[str, Any], notes: list[str]) -> dict[str, Any]:
+    """The ``#COMPANION-PLAYLIST`` values, each checked against its bounds once, here: every
+    later reader (show, move, replan, alternatives, the app) may trust them. A value of the
+    wrong kind or out of bounds is dropped with a note naming it (the playlist still loads)."""
+    from companion.core.planner import MAX_BPM, MAX_CROSSFADE_S, MIN_BPM
+
+    bounds = {"start_bpm": (MIN_BPM, MAX_BPM), "target_bpm": (MIN_BPM, MAX_BPM),
+              "minutes": (0.5, 24 * 60.0), "max_step_pct": (0.5, 50.0),
+              "crossfade_s": (0.0, MAX_CROSSFADE_S), "seed": (-(2**63), 2**63 - 1)}
+    out = dict(meta)
+    for key, (low, high) in bounds.items():
+        if key not in out:
+            continue
+        value = out[key]
+        number: float | int | None = None if isinstance(value, bool) else _num(value)
+        if key == "seed":  # exactly, as written: a float would round a long seed to another plan
+            number = value if isinstance(value, int) and not isinstance(value, bool) else None
+        if number is None or not low <= number <= high:
+            del out[key]
+            wanted = "a whole number" if key == "seed" else f"a number from {low:g} to {high:g}"
+            notes.append(f"{WARNING}ignored {key} {_shown(value)} in the playlist's settings: "
+                         f"{wanted} was expected")
+        else:
+            out[key] = number
+    for key in ("arc", "arc_file"):
+        if key in out and not (isinstance(out[key], str) and len(out[key]) <= _MAX_PATH_CHARS
+                               and not _CONTROL.search(out[key])):
+            notes.append(f"{WARNING}ignored {key} {_shown(out.pop(key))} in the playlist's settings")
+    if "filters" in out and not _filters_ok(out["filters"]):
+        notes.append(f"{WARNING}ignored filters {_shown(out.pop('filters'))} in the playlist's settings")
+    return out
+
+
+def _filters_ok(filters: Any) -> bool:
+    """Filters as ``planner.filter_tracks`` takes them: known keys, text or lists of text."""
+    if not isinstance(filters, dict) or set(filters) - {"folder", "artist", "album", "genre", "exclude"}:
+        return False
+    for value in filters.values():
+        for item in value if isinstance(value, list) else [value]:
+            if not (item is None or isinstance(item, str) and len(item) <= _MAX_PATH_CHARS
+                    and not _CONTROL.search(item)):
+                return False
+            if isinstance(item, str) and item.startswith("~") and os.path.expanduser(item) == item:
+                return False  # ~someone who is not a user: the planner could not resolve it
+    return True
+
+
+def _checked_track_info(info: dict[str, Any]) -> dict[str, Any]:
+    """A ``#COMPANION-TRACK`` line's values within bounds; anything else is left out (the
+    library's own values fill in)."""
+    bounds = {"bpm": (1.0, 1000.0), "planned_bpm": (1.0, 1000.0), "used_bpm": (1.0, 1000.0),
+              "duration_s": (0.0, _MAX_TRACK_S), "loudness_lufs": (-120.0, 20.0),
+              "peak_dbfs": (-200.0, 60.0)}
+    out: dict[str, Any] = {}
+    for key, value in info.items():
+        if key in bounds:
+            number = None if isinstance(value, bool) else _num(value)
+            if number is not None and bounds[key][0] <= number <= bounds[key][1]:
+                out[key] = number
+        elif key in ("title", "artist"):
+            if isinstance(value, str) and len(value) <= 1000:
+                out[key] = value
+        elif key == "locked":
+            out[key] = value is True
+        else:
+            out[key] = value  # a key this reader does not check: its own reader does
+    return out
+
+
+def _shown(value: Any) -> str:
+    """A value from the file, quoted and cut short for a note."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _json(text: str) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from companion.core import audio_io
 from companion.core.errors import UserInputError
 from companion.core.models import AnalysisResult
+from companion.core.untrusted import for_terminal
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -52,7 +53,8 @@ class ScanSummary:
     analysed : files analysed successfully in this scan.
     skipped_unchanged : files whose path, size and mtime match the library (no audio work).
     errors : files that could not be analysed in this scan (listed in ``failures``).
-    removed : library entries whose files are gone from disk under the scanned folders.
+    removed : library entries whose files were deleted from disk under the scanned folders
+        (files whose folder is gone or empty are marked missing instead, see ``notes``).
     seconds : wall-clock time of the scan.
     audio_s : seconds of audio analysed, so ``audio_s / seconds`` is the speed (× real time).
     """
@@ -91,9 +93,15 @@ def discover(paths: Iterable[str | Path]) -> tuple[list[Path], list[str]]:
     folders: list[Path] = []
     files: dict[str, None] = {}
     for raw in paths:
-        p = Path(raw).expanduser()
+        if not str(raw).strip():
+            # `companion scan "$MUSIC"` with the variable unset: Path("") is the current folder
+            raise UserInputError("an empty path was given (an unset shell variable?); "
+                                 "name the folder to scan, e.g. `companion scan ~/Music`")
+        if "\0" in str(raw):
+            raise UserInputError(f"{for_terminal(raw)}: a path cannot hold a NUL byte; check the path")
+        p = Path(os.path.expanduser(raw))  # Path.expanduser raises for ~unknown-user
         if not p.exists():
-            raise UserInputError(f"{raw}: no such file or folder; check the path")
+            raise UserInputError(f"{for_terminal(raw)}: no such file or folder; check the path")
         p = p.resolve()
         if p.is_dir():
             folders.append(p)
@@ -108,7 +116,7 @@ def discover(paths: Iterable[str | Path]) -> tuple[list[Path], list[str]]:
             files[str(p)] = None
         else:
             kinds = ", ".join(sorted(e.lstrip(".").upper() for e in audio_io.AUDIO_EXTENSIONS))
-            raise UserInputError(f"{raw}: not an audio file companion reads ({kinds})")
+            raise UserInputError(f"{for_terminal(raw)}: not an audio file companion reads ({kinds})")
     return folders, list(files)
 
 
@@ -142,6 +150,7 @@ def scan(
     folders, candidates = discover(paths)
     known: dict[str, tuple[int, float]] = store.known_files()
     removed, notes = _forget_deleted(store, folders, known)
+    back = store.missing_files()
 
     todo: list[str] = []
     found = skipped = 0
@@ -156,6 +165,8 @@ def scan(
         found += 1
         if not force and known.get(path) == (st.st_size, st.st_mtime):
             skipped += 1
+            if path in back:
+                store.mark_found([path])
         elif Path(path).suffix.lower() in audio_io.FFMPEG_EXTENSIONS and not audio_io.has_ffmpeg():
             run.early.append(AnalysisResult(
                 path=path, size=st.st_size, mtime=st.st_mtime,
@@ -186,23 +197,46 @@ def scan(
 def _forget_deleted(
     store: Store, folders: list[Path], known: dict[str, tuple[int, float]]
 ) -> tuple[int, list[str]]:
-    """Remove library entries under ``folders`` whose files are gone from disk.
+    """Forget library entries under ``folders`` whose files were deleted; keep the rest.
 
-    A folder that is now completely empty while the library knows files in it is most likely
-    an unplugged drive's mount point: its entries (and their hand-set tempos) are kept.
+    Missing is not deleted. A file counts as deleted only when its own folder is still there
+    with something in it. When the folder is gone, empty or unreadable, it most likely lived on
+    a drive that is not mounted now (mounted at the scanned folder or anywhere below it): its
+    tracks, and their hand-set tempos, are kept and marked missing (not planned) until a scan
+    finds them again.
     """
     gone: list[str] = []
-    notes: list[str] = []
+    missing: list[str] = []
     for folder in folders:
         prefix = f"{folder}{os.sep}"
-        under = [p for p in known if p.startswith(prefix)]
-        if not under:
-            continue
-        if _is_empty(folder):
-            notes.append(f"{folder} is empty (a drive not mounted?); its {len(under)} tracks are kept")
-            continue
-        gone.extend(p for p in under if not os.path.exists(p))
+        for p in known:
+            if p.startswith(prefix) and not os.path.lexists(p):
+                (missing if _folder_unavailable(os.path.dirname(p)) else gone).append(p)
+    notes = []
+    if missing:
+        marked = store.mark_missing(missing)
+        where = _common_folder(missing)
+        if marked:
+            notes.append(f"{for_terminal(where)}: {marked} track{'s' if marked != 1 else ''} not found "
+                         "(a drive not mounted?); kept as missing, they come back when it is: "
+                         "scan again then")
     return (store.remove_tracks(gone) if gone else 0), notes
+
+
+def _folder_unavailable(folder: str) -> bool:
+    """True for a folder that is gone, empty or unreadable (an unplugged drive's mount point)."""
+    try:
+        with os.scandir(folder) as it:
+            return next(it, None) is None
+    except OSError:
+        return True
+
+
+def _common_folder(files: list[str]) -> str:
+    try:
+        return os.path.commonpath([os.path.dirname(f) for f in files])
+    except ValueError:
+        return os.path.dirname(files[0])
 
 
 class _Run:
@@ -348,13 +382,6 @@ def _worker_context() -> BaseContext:
 
 class _NoWorkers(Exception):
     """A worker process died before it could analyse anything."""
-
-
-def _is_empty(folder: Path) -> bool:
-    try:
-        return not any(folder.iterdir())
-    except OSError:  # unreadable now: treat it like a missing drive
-        return True
 
 
 def _crash_result(path: str) -> AnalysisResult:

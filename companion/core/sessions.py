@@ -48,6 +48,7 @@ from companion.core.models import (
     Rating,
     Session,
 )
+from companion.core.safefile import write_private
 from companion.core.store import DEFAULT_LISTENER, Store, now_iso
 
 __all__ = [
@@ -69,6 +70,10 @@ STALE_HEARTBEAT_S = 2 * 3600.0
 _PID_REUSE_SLACK_S = 30.0
 _MAX_TRIES = 5
 _NOTE_MAX_CHARS = 2000
+# Bounds of what an imported history may hold; a real export stays far below them.
+_TEXT_MAX_CHARS = 1000  # names, times, arcs
+_SNAPSHOT_MAX_CHARS = 4_000_000  # a playlist of a few thousand tracks
+_UNDERRUNS_MAX = 10**9
 
 
 @dataclass(frozen=True)
@@ -346,7 +351,7 @@ def keep_pending(session: Session, *, pid: int | None = None) -> Path:
     folder.mkdir(mode=0o700, exist_ok=True)
     drop_pending(session)
     path = folder / f"session-{session.uid}.{pid or 0}.json"
-    paths.write_private(path, export_history([session], "json"))
+    write_private(path, export_history([session], "json"))  # safefile: no link followed
     return path
 
 
@@ -514,9 +519,11 @@ def history_row(session: Session) -> dict[str, Any]:
 
 
 def _csv_cell(v: Any) -> Any:
+    from companion.core.untrusted import for_spreadsheet
+
     if isinstance(v, bool):
         return "true" if v else "false"
-    return "" if v is None else v
+    return "" if v is None else for_spreadsheet(v)
 
 
 def _rating_dict(r: Rating) -> dict[str, Any]:
@@ -557,11 +564,11 @@ def parse_history(text: str, *, source: str = "history", listener: str | None = 
     stripped = text.lstrip()
     if not stripped:
         raise UserInputError(f"{source} is empty; give a file written by `companion history --format csv|json`")
+    if "\0" in text:
+        raise UserInputError(f"{source}: holds NUL bytes, so it is not a history export; give a file "
+                             "written by `companion history --format csv|json`")
     if stripped[0] in "[{":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise UserInputError(f"{source} line {exc.lineno}: not valid JSON ({exc.msg})") from None
+        data = _load_json(text, source)
         records = data.get("sessions") if isinstance(data, dict) else data
         if not isinstance(records, list):
             raise UserInputError(f"{source}: expected a list of sessions, as `companion history --format json` writes")
@@ -573,23 +580,51 @@ def parse_history(text: str, *, source: str = "history", listener: str | None = 
             out.append(_session_from_record(record, where, listener))
         return out
     reader = csv.DictReader(io.StringIO(text))
-    missing = [c for c in ("started_at", "playlist") if c not in (reader.fieldnames or [])]
-    if missing:
-        raise UserInputError(f"{source} line 1: the CSV header lacks {', '.join(missing)}; "
-                             "give a file written by `companion history --format csv`")
-    sessions = []
-    for row in reader:
-        where = f"{source} line {reader.line_num}"
-        if None in row:
-            raise UserInputError(f"{where}: more cells than the header has columns")
-        sessions.append(_session_from_record(row, where, listener))
+    try:
+        missing = [c for c in ("started_at", "playlist") if c not in (reader.fieldnames or [])]
+        if missing:
+            raise UserInputError(f"{source} line 1: the CSV header lacks {', '.join(missing)}; "
+                                 "give a file written by `companion history --format csv`")
+        sessions = []
+        for row in reader:
+            where = f"{source} line {reader.line_num}"
+            if None in row:
+                raise UserInputError(f"{where}: more cells than the header has columns")
+            sessions.append(_session_from_record(row, where, listener))
+    except csv.Error as exc:  # a cell over csv's field limit (128 KiB), a stray quote ...
+        raise UserInputError(f"{source} after line {reader.line_num}: not a valid CSV row ({exc}); give "
+                             "a file written by `companion history --format csv`") from None
     return sessions
 
 
+def _load_json(text: str, source: str) -> Any:
+    """Parse a JSON export, turning every way json can fail into one line naming the file.
+
+    Besides malformed text, json raises ValueError for integers of more than 4300 digits and
+    RecursionError for deeply nested arrays; ``Infinity``/``NaN`` parse, and are refused by the
+    bounds checks of each value instead.
+    """
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UserInputError(f"{source} line {exc.lineno}: not valid JSON ({exc.msg})") from None
+    except RecursionError:
+        raise UserInputError(f"{source}: JSON nested too deeply to be a history export") from None
+    except ValueError as exc:
+        raise UserInputError(f"{source}: not a valid history export ({str(exc).splitlines()[0]})") from None
+
+
 def _session_from_record(rec: Mapping[str, Any], where: str, listener: str | None) -> Session:
-    def text(key: str, default: str = "") -> str:
+    def text(key: str, default: str = "", limit: int = _TEXT_MAX_CHARS) -> str:
         v = rec.get(key)
-        return default if v is None else str(v).strip()
+        if v is None:
+            return default
+        if isinstance(v, dict | list):
+            raise UserInputError(f"{where}: {key} must be text, not a JSON {type(v).__name__}")
+        out = str(v).strip()
+        if len(out) > limit:
+            raise UserInputError(f"{where}: {key} is {len(out)} characters long; at most {limit} are allowed")
+        return out
 
     started = text("started_at")
     try:
@@ -606,13 +641,20 @@ def _session_from_record(rec: Mapping[str, Any], where: str, listener: str | Non
     if not playlist:
         raise UserInputError(f"{where}: playlist is empty")
     who = listener or text("listener") or DEFAULT_LISTENER
+    if len(who) > 64 or not who.isprintable():
+        raise UserInputError(f"{where}: listener name {who[:64]!r} must be 1–64 printable characters")
     try:
         minutes = float(text("minutes_listened") or 0)
-        underruns = int(float(text("underruns") or 0))
+        underruns_f = float(text("underruns") or 0)
     except ValueError:
         raise UserInputError(f"{where}: minutes_listened and underruns must be numbers") from None
     if not 0 <= minutes <= 24 * 60:
         raise UserInputError(f"{where}: minutes_listened {minutes!r} must be from 0 to 1440")
+    # NaN and infinity fail these comparisons too; int() of them would raise
+    if not (0 <= underruns_f <= _UNDERRUNS_MAX and underruns_f.is_integer()):
+        raise UserInputError(f"{where}: underruns {underruns_f!r} must be a whole number from 0 to "
+                             f"{_UNDERRUNS_MAX}")
+    underruns = int(underruns_f)
     outcome = text("outcome")
     if not outcome:
         outcome = OUTCOME_COMPLETED if _truthy(rec.get("completed")) else OUTCOME_STOPPED
@@ -623,13 +665,24 @@ def _session_from_record(rec: Mapping[str, Any], where: str, listener: str | Non
     except UserInputError as exc:
         raise UserInputError(f"{where}: {exc}") from None
     snapshot = rec.get("snapshot") or {}
-    uid = text("uid") or uuid.uuid5(uuid.NAMESPACE_URL, f"companion:{who}|{started}|{playlist}").hex
+    snapshot_text = snapshot if isinstance(snapshot, str) else _dump_snapshot(snapshot, where)
+    uid = text("uid", limit=64) or uuid.uuid5(uuid.NAMESPACE_URL, f"companion:{who}|{started}|{playlist}").hex
     return Session(
         id=0, listener=who, playlist=playlist, arc=text("arc"), started_at=started, ended_at=ended,
         minutes_listened=minutes, outcome=outcome, underruns=underruns, uid=uid,
-        snapshot=snapshot if isinstance(snapshot, str) else json.dumps(snapshot),
-        ratings=tuple(ratings),
+        snapshot=snapshot_text, ratings=tuple(ratings),
     )
+
+
+def _dump_snapshot(snapshot: Any, where: str) -> str:
+    try:
+        text = json.dumps(snapshot)
+    except (ValueError, RecursionError):
+        raise UserInputError(f"{where}: snapshot cannot be stored (nested too deeply)") from None
+    if len(text) > _SNAPSHOT_MAX_CHARS:
+        raise UserInputError(f"{where}: snapshot is {len(text)} characters long; at most "
+                             f"{_SNAPSHOT_MAX_CHARS} are allowed")
+    return text
 
 
 def _ratings_of(rec: Mapping[str, Any]) -> list[Rating]:
@@ -638,10 +691,15 @@ def _ratings_of(rec: Mapping[str, Any]) -> list[Rating]:
         for r in rec["ratings"]:
             if not isinstance(r, dict):
                 raise UserInputError("a rating is not an object")
+            raw_items = r.get("items") or ()
+            if not isinstance(raw_items, list | tuple) or len(raw_items) > len(STAI6_ITEMS):
+                raise UserInputError(f"STAI-6 items {str(raw_items)[:40]!r}: give at most six answers 1–4")
             try:
-                items = tuple(int(i) for i in r.get("items") or ())
-            except (TypeError, ValueError):
-                raise UserInputError(f"STAI-6 items {r.get('items')!r} are not whole numbers") from None
+                items = tuple(int(i) for i in raw_items)
+            except (TypeError, ValueError, OverflowError):
+                raise UserInputError(f"STAI-6 items {str(raw_items)[:40]!r} are not whole numbers") from None
+            if len(str(r.get("recorded_at") or "")) > 64:
+                raise UserInputError("a rating's recorded_at is not a date and time")
             rating = Rating(
                 scale=str(r.get("scale", "")), phase=str(r.get("phase", "")),
                 value=None if r.get("value") is None else _float(r["value"], str(r.get("scale"))),

@@ -7,6 +7,7 @@ is created readable and writable by its owner only.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import sqlite3
@@ -25,6 +26,7 @@ from companion.core.models import (
     BPM_MANUAL,
     OUTCOME_IN_PROGRESS,
     STATUS_ERROR,
+    STATUS_MISSING,
     STATUS_OK,
     TEMPO_CORRECTIONS,
     AnalysisResult,
@@ -111,6 +113,122 @@ def now_iso() -> str:
     return datetime.now().astimezone().isoformat(timespec="seconds")
 
 
+# What to do about a database error, by kind (see _error_kind). Each keeps the history intact.
+_ADVICE = {
+    "locked": "another companion (or program) holds it locked; close it, or wait and try again",
+    "readonly": "the file or its folder is read-only; check their permissions (or set COMPANION_HOME)",
+    "full": "the disk is full; free some space and try again",
+    "io": "the disk could not be read or written; check the drive, then try again",
+    "corrupt": "SQLite reports damage but its integrity check finds none; try again",
+    "other": "check the file and its folder, then try again",
+}
+_OS_ADVICE = {
+    errno.EACCES: _ADVICE["readonly"], errno.EPERM: _ADVICE["readonly"], errno.EROFS: _ADVICE["readonly"],
+    errno.ENOSPC: _ADVICE["full"], errno.EDQUOT: _ADVICE["full"], errno.EIO: _ADVICE["io"],
+}
+# SQLite's primary result codes (the low byte of an extended code).
+_KIND_OF_CODE = {5: "locked", 6: "locked", 8: "readonly", 3: "readonly", 14: "readonly", 13: "full",
+                 10: "io", 11: "corrupt", 26: "corrupt"}
+
+
+def _error_kind(exc: sqlite3.DatabaseError) -> str:
+    """locked, readonly, full, io, corrupt or other: from SQLite's code, else its words."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if isinstance(code, int) and (code & 0xFF) in _KIND_OF_CODE:
+        return _KIND_OF_CODE[code & 0xFF]
+    text = str(exc).lower()
+    for words, kind in (("locked", "locked"), ("busy", "locked"), ("readonly", "readonly"),
+                        ("read-only", "readonly"), ("unable to open", "readonly"), ("full", "full"),
+                        ("disk i/o", "io"), ("malformed", "corrupt"), ("not a database", "corrupt")):
+        if words in text:
+            return kind
+    return "other"
+
+
+def _really_corrupt(path: Path) -> bool:
+    """True when the file is not a database at all, or SQLite's integrity check finds damage.
+    Opened read-only, so the check itself changes nothing."""
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5)
+    except sqlite3.DatabaseError:
+        return False  # could not even open it read-only: a permission problem, not damage
+    try:
+        rows = conn.execute("PRAGMA integrity_check(20)").fetchall()
+        return [tuple(r) for r in rows] != [("ok",)]
+    except sqlite3.DatabaseError as exc:
+        return _error_kind(exc) == "corrupt"
+    finally:
+        conn.close()
+
+
+def _keep_copy(path: Path) -> Path | None:
+    """Copy a damaged database (and its write-ahead log) beside it, owner-only, before anyone is
+    told to move it aside: whatever can still be rescued from it is kept."""
+    import filecmp
+    import shutil
+
+    for earlier in sorted(path.parent.glob(f"{path.name}.damaged-*[0-9]")):
+        try:
+            if filecmp.cmp(earlier, path, shallow=False):
+                return earlier  # the same damage seen before: one copy is enough
+        except OSError:
+            continue
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    backup = path.with_name(f"{path.name}.damaged-{stamp}")
+    try:
+        for suffix in ("", "-wal"):
+            src = Path(f"{path}{suffix}")
+            if src.exists():
+                dst = Path(f"{backup}{suffix}")
+                fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+                with open(fd, "wb") as out, open(src, "rb") as inp:
+                    shutil.copyfileobj(inp, out)
+    except OSError:
+        return None
+    return backup
+
+
+# A file name that is not valid UTF-8 (``caf\xe9.wav`` written by a Latin-1 system) reaches
+# Python as a str holding surrogate escapes, which SQLite's UTF-8 text cannot hold. Such a path is
+# stored as this prefix plus its bytes percent-encoded: lossless (os.fsencode round-trips it),
+# and never confused with an ordinary path, which is absolute and starts with "/". Percent
+# encoding keeps prefixes, so a folder's tracks are still found by one LIKE.
+_FS_BYTES = "fsbytes:"
+_KEEP = "".join(chr(c) for c in range(0x20, 0x7F) if chr(c) != "%")
+
+
+def _db_path(path: str | os.PathLike[str]) -> str:
+    """The text a file system path is stored as (itself when it is valid UTF-8)."""
+    text = os.fspath(path)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _as_bytes_text(text)
+    return text
+
+
+def _as_bytes_text(path: str) -> str:
+    from urllib.parse import quote_from_bytes
+
+    return _FS_BYTES + quote_from_bytes(os.fsencode(path), safe=_KEEP)
+
+
+def _fs_path(text: str) -> str:
+    """The file system path a stored text stands for (inverse of ``_db_path``)."""
+    if text.startswith(_FS_BYTES):
+        from urllib.parse import unquote_to_bytes
+
+        return os.fsdecode(unquote_to_bytes(text[len(_FS_BYTES):]))
+    return text
+
+
+def _text(value: str) -> str:
+    """Tag or error text as stored: undecodable bytes of a file name shown as ``\\xe9``."""
+    from companion.core.untrusted import escape_surrogates
+
+    return escape_surrogates(value) if value else value
+
+
 class Store:
     """A connection to ``companion.db``. Safe to share between threads (one lock)."""
 
@@ -129,16 +247,37 @@ class Store:
             self._conn.row_factory = sqlite3.Row
             self._conn.execute("PRAGMA foreign_keys=ON")
             self._migrate()
-            self._use_wal()
+            self._use_wal(timeout_s)
         except sqlite3.DatabaseError as exc:
-            raise StoreError(
-                f"{self.path}: cannot open the database ({exc}); "
-                "move the file aside to start afresh"
-            ) from exc
+            raise self._open_error(exc) from exc
+        except OSError as exc:
+            raise StoreError(f"{self.path}: cannot create the database ({exc.strerror or exc}); "
+                             f"{_OS_ADVICE.get(exc.errno or 0, 'check the folder and its permissions')}") from exc
         for suffix in ("", "-wal", "-shm"):
             p = Path(str(self.path) + suffix)
             if p.exists():
                 os.chmod(p, 0o600)
+
+    def _open_error(self, exc: sqlite3.DatabaseError) -> StoreError:
+        conn = getattr(self, "_conn", None)
+        if conn is not None:
+            conn.close()
+        return self._error(exc, "cannot open the database")
+
+    def _error(self, exc: sqlite3.DatabaseError, what: str) -> StoreError:
+        """The one-line message for a database error. Only a file that is really damaged (SQLite
+        says so, and its integrity check agrees) gets the advice to start afresh, and then a copy
+        of it is kept first: a lock, a read-only folder or a full disk leave an intact history
+        that must not be thrown away."""
+        kind = _error_kind(exc)
+        if kind == "corrupt" and _really_corrupt(self.path):
+            backup = _keep_copy(self.path)
+            kept = f"a copy is kept at {backup}; " if backup else ""
+            return StoreError(
+                f"{self.path}: the database is damaged ({exc}); {kept}move the file aside to start "
+                "afresh, then `companion history import` an export if you have one"
+            )
+        return StoreError(f"{self.path}: {what} ({exc}); {_ADVICE.get(kind, _ADVICE['other'])}")
 
     def close(self) -> None:
         with self._lock:
@@ -209,20 +348,21 @@ class Store:
                 with self._conn:
                     yield self._conn
             except sqlite3.DatabaseError as exc:
-                raise StoreError(f"{self.path}: database write failed ({exc})") from exc
+                raise self._error(exc, "database write failed, nothing was changed") from exc
 
     def _query(self, sql: str, args: Iterable[Any] = ()) -> list[sqlite3.Row]:
         with self._lock:
             try:
                 return self._conn.execute(sql, tuple(args)).fetchall()
             except sqlite3.DatabaseError as exc:
-                raise StoreError(f"{self.path}: database read failed ({exc})") from exc
+                raise self._error(exc, "database read failed") from exc
 
     # -- tracks -----------------------------------------------------------------------------
 
     def known_files(self) -> dict[str, tuple[int, float]]:
         """path -> (size, mtime) for every file seen before; lets a rescan skip unchanged files."""
-        return {r["path"]: (r["size"], r["mtime"]) for r in self._query("SELECT path, size, mtime FROM tracks")}
+        return {_fs_path(r["path"]): (r["size"], r["mtime"])
+                for r in self._query("SELECT path, size, mtime FROM tracks")}
 
     def save_analysis(self, results: Iterable[AnalysisResult]) -> int:
         """Insert or update tracks from scan results, in one transaction.
@@ -234,8 +374,9 @@ class Store:
         with self.transaction() as c:
             for r in results:
                 n += 1
+                key = _db_path(r.path)
                 old = c.execute(
-                    "SELECT bpm, bpm_source, bpm_confidence FROM tracks WHERE path = ?", (r.path,)
+                    "SELECT bpm, bpm_source, bpm_confidence FROM tracks WHERE path = ?", (key,)
                 ).fetchone()
                 manual = old is not None and old["bpm_source"] == BPM_MANUAL
                 if r.error:
@@ -246,7 +387,7 @@ class Store:
                              status=excluded.status, error=excluded.error,
                              analysed_at=excluded.analysed_at,
                          bpm_confidence_auto=excluded.bpm_confidence_auto""",
-                        (r.path, r.size, r.mtime, Path(r.path).stem, STATUS_ERROR, r.error, now_iso()),
+                        (key, r.size, r.mtime, _text(Path(r.path).stem), STATUS_ERROR, _text(r.error), now_iso()),
                     )
                     continue
                 t, tempo, loud = r.tags, r.tempo, r.loudness
@@ -270,9 +411,9 @@ class Store:
                          analysed_at=excluded.analysed_at,
                          bpm_confidence_auto=excluded.bpm_confidence_auto""",
                     (
-                        r.path, r.size, r.mtime,
-                        t.title if t else Path(r.path).stem,
-                        t.artist if t else "", t.album if t else "", t.genre if t else "",
+                        key, r.size, r.mtime,
+                        _text(t.title if t else Path(r.path).stem),
+                        _text(t.artist) if t else "", _text(t.album) if t else "", _text(t.genre) if t else "",
                         t.duration_s if t else 0.0,
                         bpm, conf, BPM_MANUAL if manual else BPM_AUTO, auto_bpm,
                         json.dumps([[a.bpm, a.score, a.ratio] for a in tempo.alternatives]) if tempo else "[]",
@@ -286,7 +427,25 @@ class Store:
 
     def remove_tracks(self, paths_: Iterable[str]) -> int:
         with self.transaction() as c:
-            return sum(c.execute("DELETE FROM tracks WHERE path = ?", (p,)).rowcount for p in paths_)
+            return sum(c.execute("DELETE FROM tracks WHERE path = ?", (_db_path(p),)).rowcount for p in paths_)
+
+    def mark_missing(self, paths_: Iterable[str]) -> int:
+        """Tracks whose folder is gone (an unplugged drive): kept with their hand-set tempos but
+        not planned, until a scan finds them again. Returns how many changed."""
+        with self.transaction() as c:
+            return sum(c.execute("UPDATE tracks SET status = ? WHERE path = ? AND status = ?",
+                                 (STATUS_MISSING, _db_path(p), STATUS_OK)).rowcount for p in paths_)
+
+    def mark_found(self, paths_: Iterable[str]) -> int:
+        """Missing tracks back on disk unchanged: usable again without analysing them again."""
+        with self.transaction() as c:
+            return sum(c.execute("UPDATE tracks SET status = ? WHERE path = ? AND status = ?",
+                                 (STATUS_OK, _db_path(p), STATUS_MISSING)).rowcount for p in paths_)
+
+    def missing_files(self) -> set[str]:
+        """Paths of the tracks marked missing."""
+        return {_fs_path(r["path"]) for r in self._query("SELECT path FROM tracks WHERE status = ?",
+                                                         (STATUS_MISSING,))}
 
     def track_count(self) -> int:
         """How many files the library holds (any status), without reading them."""
@@ -300,21 +459,22 @@ class Store:
             where.append("status = ?")
             args.append(status)
         if under:
-            where.append("path LIKE ? ESCAPE '\\'")
+            where.append("(path LIKE ? ESCAPE '\\' OR path LIKE ? ESCAPE '\\')")
             prefix = str(Path(under).resolve()).rstrip("/") + "/"
-            args.append(prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
+            for text in (prefix, _as_bytes_text(prefix)):
+                args.append(text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
         if where:
             sql += " WHERE " + " AND ".join(where)
         return [_track(r) for r in self._query(sql + " ORDER BY path", args)]
 
     def track(self, path: str | Path) -> Track:
-        rows = self._query(f"SELECT {_TRACK_COLUMNS} FROM tracks WHERE path = ?", (str(Path(path).resolve()),))
+        rows = self._query(f"SELECT {_TRACK_COLUMNS} FROM tracks WHERE path = ?", (_db_path(Path(path).resolve()),))
         if not rows:
             raise NotFoundError(f"{path}: not in the library; run `companion scan` on its folder first")
         return _track(rows[0])
 
     def beat_times(self, path: str | Path) -> list[float]:
-        rows = self._query("SELECT beat_times FROM tracks WHERE path = ?", (str(Path(path).resolve()),))
+        rows = self._query("SELECT beat_times FROM tracks WHERE path = ?", (_db_path(Path(path).resolve()),))
         return json.loads(rows[0]["beat_times"]) if rows else []
 
     def set_manual_bpm(self, path: str | Path, bpm: float) -> Track:
@@ -326,7 +486,7 @@ class Store:
             c.execute(
                 "UPDATE tracks SET bpm = ?, bpm_source = ?, bpm_confidence = 1.0, "
                 "bpm_auto = COALESCE(bpm_auto, ?) WHERE path = ?",
-                (round(bpm, 1), BPM_MANUAL, track.bpm, track.path),
+                (round(bpm, 1), BPM_MANUAL, track.bpm, _db_path(track.path)),
             )
         return self.track(track.path)
 
@@ -348,14 +508,14 @@ class Store:
             c.execute(
                 "UPDATE tracks SET bpm = bpm_auto, bpm_source = ?, bpm_confidence = bpm_confidence_auto "
                 "WHERE path = ?",
-                (BPM_AUTO, track.path),
+                (BPM_AUTO, _db_path(track.path)),
             )
         return self.track(track.path)
 
     def update_loudness(self, path: str, lufs: float | None, peak_dbfs: float) -> None:
         with self.transaction() as c:
             c.execute(
-                "UPDATE tracks SET loudness_lufs = ?, peak_dbfs = ? WHERE path = ?", (lufs, peak_dbfs, path)
+                "UPDATE tracks SET loudness_lufs = ?, peak_dbfs = ? WHERE path = ?", (lufs, peak_dbfs, _db_path(path))
             )
 
     # -- listeners --------------------------------------------------------------------------
@@ -555,7 +715,7 @@ def _insert_rating(c: sqlite3.Connection, session_id: int, r: Rating) -> None:
 
 def _track(r: sqlite3.Row) -> Track:
     return Track(
-        path=r["path"], size=r["size"], mtime=r["mtime"], title=r["title"], artist=r["artist"],
+        path=_fs_path(r["path"]), size=r["size"], mtime=r["mtime"], title=r["title"], artist=r["artist"],
         album=r["album"], genre=r["genre"], duration_s=r["duration_s"], bpm=r["bpm"],
         bpm_confidence=r["bpm_confidence"], bpm_source=r["bpm_source"], bpm_auto=r["bpm_auto"],
         bpm_alternatives=tuple(TempoAlternative(a[0], a[1], a[2]) for a in json.loads(r["bpm_alternatives"])),

@@ -141,7 +141,12 @@ def test_any_malformed_json_gives_a_user_error_never_a_traceback():
     from hypothesis import given, settings
     from hypothesis import strategies as st
 
-    scalars = st.none() | st.booleans() | st.integers(-5, 200) | st.floats(allow_nan=True) | st.text(max_size=8)
+    # The hard values are drawn on purpose, often: non-finite, huge, binary text (a plain
+    # st.floats() rarely gives Infinity, so {"underruns": Infinity} slipped through).
+    hard = st.sampled_from([float("inf"), float("-inf"), float("nan"), 1e30, 10**30, 2**63, "\x00\x1b[2J",
+                            "x" * 200_000])
+    scalars = (st.none() | st.booleans() | st.integers(-5, 200) | st.floats(allow_nan=True)
+               | st.text(max_size=8) | hard | st.binary(max_size=8).map(lambda b: b.decode("latin-1")))
     values = st.recursive(scalars, lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=6), c, max_size=3),
                           max_leaves=6)
     rating = st.fixed_dictionaries({}, optional={
@@ -155,11 +160,14 @@ def test_any_malformed_json_gives_a_user_error_never_a_traceback():
         "ratings": st.lists(rating, max_size=3) | values, "stress_before": values, "completed": values,
         "snapshot": values, "uid": values, "listener": values})
 
-    @settings(max_examples=60, deadline=None)
-    @given(st.lists(record, max_size=3))
-    def check(records):
+    @settings(max_examples=100, deadline=None)
+    @given(st.lists(record, max_size=3), st.sampled_from([0, 0, 5000]))
+    def check(records, depth):
+        text = json.dumps(records)
+        if depth:  # nested deeper than json's recursion limit
+            text = "[" * depth + text + "]" * depth
         try:
-            sessions.parse_history(json.dumps(records), source="f.json")
+            sessions.parse_history(text, source="f.json")
         except UserInputError as exc:
             assert "\n" not in str(exc) and str(exc).startswith("f.json")
 

@@ -161,10 +161,17 @@ class FileOutput(PumpOutput):
     def open(self, deck: Deck) -> None:
         import soundfile as sf
 
+        from companion.core.safefile import Replacement
+
+        # a new file beside the target, put in its place at close; links, FIFOs, devices and
+        # companion's own database are refused as targets
+        self._target = Replacement(self.path)
         try:
-            self._file = sf.SoundFile(str(self.path), "w", samplerate=self.sample_rate,
-                                      channels=self.channels, subtype=self._subtype)
+            self._file = sf.SoundFile(self._target.file, "w", samplerate=self.sample_rate,
+                                      channels=self.channels, subtype=self._subtype,
+                                      format="WAV" if self._subtype == "FLOAT" else "FLAC")
         except Exception as exc:
+            self._target.abort()
             raise UserInputError(f"{self.path}: cannot write here ({exc}); check the folder") from None
         super().open(deck)
 
@@ -176,3 +183,4 @@ class FileOutput(PumpOutput):
         if self._file is not None:
             self._file.close()
             self._file = None
+            self._target.commit()
