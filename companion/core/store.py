@@ -512,12 +512,6 @@ class Store:
             )
         return self.track(track.path)
 
-    def update_loudness(self, path: str, lufs: float | None, peak_dbfs: float) -> None:
-        with self.transaction() as c:
-            c.execute(
-                "UPDATE tracks SET loudness_lufs = ?, peak_dbfs = ? WHERE path = ?", (lufs, peak_dbfs, _db_path(path))
-            )
-
     # -- listeners --------------------------------------------------------------------------
 
     def listener_id(self, name: str, *, create: bool = True) -> int:
