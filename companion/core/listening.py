@@ -295,8 +295,11 @@ class SaveReport:
     @property
     def message(self) -> str:
         """One line for the listener when the record is not in the database yet; "" if it is."""
-        if self.saved or self.pending is None:
+        if self.saved:
             return ""
+        if self.pending is None:  # neither the database nor a file beside it took the record
+            return (f"the database could not be written, nor a file to keep this session in "
+                    f"({self.reason}); it was not saved")
         return (f"the database could not be written ({self.reason}); your session and ratings "
                 f"are kept in {self.pending} and will be saved the next time companion starts")
 

@@ -291,6 +291,29 @@ def test_a_full_disk_at_the_end_loses_no_rating(store, playlist, monkeypatch):
     assert store.sessions()[0].value("after") == 1
 
 
+def test_a_session_neither_the_database_nor_a_file_could_keep_is_said_in_one_line(store, playlist, monkeypatch):
+    monkeypatch.setattr(listening, "RETRY_S", 0.05)
+    monkeypatch.setattr(listening, "WRITE_LOCK_WAIT_S", 0.1)
+
+    def no_room(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    lock = _lock_db(store.path)
+    try:
+        monkeypatch.setattr(sessions, "keep_pending", no_room)
+        session = _session(store, playlist, output=NullOutput())
+        session.begin([sessions.make_rating("stress", "before", 5)])
+        assert session.wait(20)
+        session.finish()
+        report = session.close(wait_s=0.3)
+    finally:
+        lock.rollback()
+        lock.close()
+    assert not report.saved and report.pending is None
+    assert "not saved" in report.message and "No space left" in report.message
+    assert "\n" not in report.message
+
+
 def test_a_pending_file_of_a_session_still_playing_is_left_to_it(store, playlist):
     session = sessions.parse_history(json.dumps([{"started_at": "2026-01-01T10:00:00+00:00",
                                                    "playlist": "p", "outcome": "in_progress",

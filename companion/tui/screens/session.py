@@ -514,8 +514,11 @@ class SessionScreen(WorkerScreen):
 
     @on(Closed)
     def _closed(self, message: Closed) -> None:
-        if message.report.message:
-            self.notify(message.report.message, title="Kept for later", severity="warning", timeout=20)
+        report = message.report
+        if report.message:
+            kept = report.pending is not None
+            self.notify(report.message, title="Kept for later" if kept else "Not saved",
+                        severity="warning" if kept else "error", timeout=20)
         self.app.pop_screen()
         self.app.switch_mode("history")
 
