@@ -1,4 +1,5 @@
-"""Verbs ``scan`` (add music folders to the library) and ``tracks`` (list the library)."""
+"""Verbs ``scan`` (add music folders to the library), ``tracks`` (list the library) and
+``library`` (its folders: list, add, remove)."""
 
 from __future__ import annotations
 
@@ -21,8 +22,11 @@ TRACK_COLUMNS = (
     "path", "title", "artist", "album", "genre", "duration_s", "bpm", "bpm_confidence",
     "bpm_source", "bpm_auto", "bpm_start", "bpm_end", "bpm_alternatives", "unsure",
     "loudness_lufs", "peak_dbfs", "status", "error", "size", "mtime", "analysed_at",
+    # what the track feels like (companion.core.character); empty until measured
+    "arousal", "onset_density", "percussive_share", "centroid_hz", "rolloff_hz", "dynamic_range_db",
 )
-_TABLE_COLUMNS = ("#", "title", "artist", "time", "bpm", "confidence", "status")
+_FEATURES = ("arousal", "onset_density", "percussive_share", "centroid_hz", "rolloff_hz", "dynamic_range_db")
+_TABLE_COLUMNS = ("#", "title", "artist", "time", "bpm", "confidence", "arousal", "status")
 _ERROR_TABLE_COLUMNS = ("#", "path", "error")
 _TITLE_WIDTH = 40
 
@@ -56,6 +60,25 @@ def register(sub: Any) -> None:
                       help="only tracks whose folder is gone (a drive not mounted?); kept, not planned")
     p.set_defaults(func=cmd_tracks)
 
+    p = sub.add_parser(
+        "library", help="the library's folders: list them, add one, remove one",
+        description="Without an action: each folder of the library with its number of tracks. "
+        "`add PATH` scans a folder into the library; `remove PATH` takes a folder and its tracks "
+        "out (the files stay on disk; hand-set tempos come back if it is added again). The demo "
+        "library is its own folder (`remove demo`); plans leave it out once you have music of your own.",
+    )
+    add_format_arg(p, ("table", "json"))
+    p.set_defaults(func=cmd_library)
+    ls = p.add_subparsers(dest="library_action", metavar="ACTION")
+    q = ls.add_parser("add", help="scan a folder into the library")
+    q.add_argument("path", metavar="PATH")
+    q.add_argument("--jobs", type=positive_int, default=None, metavar="N",
+                   help="worker processes (default: the number of cores)")
+    q.set_defaults(func=cmd_library_add)
+    q = ls.add_parser("remove", help="take a folder (or `demo`) and its tracks out of the library")
+    q.add_argument("path", metavar="PATH")
+    q.set_defaults(func=cmd_library_remove)
+
     try:
         from companion.commands.demo import register_demo
     except ModuleNotFoundError as exc:  # the demo verb is optional; a bug inside it is not hidden
@@ -78,6 +101,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
             summary = scan(args.paths, store, jobs=args.jobs, progress=printer, force=args.force)
         finally:
             printer.close()
+        _remember_folders(store, args.paths)
     for path, reason in summary.failures:
         print(f"companion: {for_terminal(path)}: {for_terminal(reason)}", file=sys.stderr)
     for note in summary.notes:
@@ -86,6 +110,15 @@ def cmd_scan(args: argparse.Namespace) -> int:
         print("no audio files found (WAV, FLAC, OGG, Opus, MP3, M4A)", file=sys.stderr)
     print(_summary_line(summary))
     return 0
+
+
+def _remember_folders(store: Any, paths: list[str]) -> None:
+    """The folders scanned become library folders (`companion library` lists them)."""
+    from pathlib import Path
+
+    for p in paths:
+        if Path(p).expanduser().is_dir():
+            store.add_folder(Path(p).expanduser().resolve())
 
 
 def _summary_line(s: Any) -> str:
@@ -146,6 +179,8 @@ def cmd_tracks(args: argparse.Namespace) -> int:
 def _track_row(track: Any, unsure: bool) -> dict[str, Any]:
     row = dataclasses.asdict(track)  # alternatives become {"bpm", "score", "ratio"} objects
     row["unsure"] = unsure
+    feel = row.get("character") or {}
+    row.update({k: feel.get(k) for k in _FEATURES})
     return {k: row[k] for k in TRACK_COLUMNS}
 
 
@@ -164,6 +199,7 @@ def _table_row(i: int, r: dict[str, Any]) -> dict[str, Any]:
         "time": format_duration(r["duration_s"]) if r["duration_s"] else "",
         "bpm": r["bpm"],
         "confidence": "" if conf is None else f"{conf:.0%}",
+        "arousal": "" if r["arousal"] is None else f"{r['arousal']:.2f}",
         "status": status,
     }
 
@@ -180,3 +216,51 @@ def _empty_message(args: argparse.Namespace) -> str:
     if args.missing:
         return "no missing tracks: every folder scanned is there"
     return "the library is empty; add music with `companion scan PATH` (or try `companion demo`)"
+
+
+# -- library folders ------------------------------------------------------------------------------
+
+
+def cmd_library(args: argparse.Namespace) -> int:
+    from companion.core import library
+    from companion.core.store import Store
+
+    with Store() as store:
+        rows = [{"folder": f.path or "(tracks under no folder)", "path": f.path, "kind": f.kind,
+                 "tracks": f.tracks} for f in library.folders(store)]
+    if args.format == "table" and not rows:
+        print("the library has no folders yet: `companion library add PATH` (or `companion demo`)",
+              file=sys.stderr)
+        return 0
+    emit(rows, ("folder", "kind", "tracks") if args.format == "table" else ("path", "kind", "tracks"),
+         args.format)
+    return 0
+
+
+def cmd_library_add(args: argparse.Namespace) -> int:
+    from companion.core import library
+    from companion.core.store import Store
+
+    with Store() as store:
+        printer = _ProgressPrinter(sys.stderr)
+        try:
+            summary = library.add(store, args.path, jobs=args.jobs, progress=printer)
+        finally:
+            printer.close()
+    for path, reason in summary.failures:
+        print(f"companion: {path}: {reason}", file=sys.stderr)
+    print(_summary_line(summary))
+    return 0
+
+
+def cmd_library_remove(args: argparse.Namespace) -> int:
+    from companion.core import library
+    from companion.core.store import Store
+
+    with Store() as store:
+        removed, kept = library.remove(store, args.path)
+    line = f"removed {args.path} from the library: {_plural(removed, 'track')} (the files stay on disk)"
+    if kept:
+        line += f"; {_plural(kept, 'hand-set tempo')} kept for when it comes back"
+    print(line)
+    return 0

@@ -4,6 +4,7 @@
                     [--minutes M] --name NAME [--max-step PCT] [--seed S] [--nearest]
                     [--crossfade S | --gapless]
                     [--folder F] [--artist A] [--album A] [--genre G] [--exclude PATH]
+                    [--like TRACK] [--min-length S] [--include-demo]
                     [--format table|json]
     companion playlist list [--format table|json]
     companion playlist arcs [--format table|json]
@@ -34,9 +35,9 @@ from companion.core.errors import NotFoundError, UserInputError
 from companion.core.models import Playlist
 from companion.core.untrusted import for_terminal
 
-_COLUMNS = ("position", "bpm", "planned_bpm", "duration", "lock", "name")
-_HEADERS = {"position": "#", "bpm": "BPM", "planned_bpm": "planned", "duration": "length",
-            "lock": "", "name": "title"}
+_COLUMNS = ("position", "bpm", "planned_bpm", "arousal_shown", "duration", "lock", "name")
+_HEADERS = {"position": "#", "bpm": "BPM", "planned_bpm": "planned", "arousal_shown": "arousal",
+            "duration": "length", "lock": "", "name": "title"}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -158,6 +159,13 @@ def _register_build(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--album", action="append", help="only tracks whose album contains this")
     p.add_argument("--genre", action="append", help="only tracks whose genre tag contains this")
     p.add_argument("--exclude", action="append", metavar="PATH", help="leave this file out (repeatable)")
+    p.add_argument("--like", metavar="TRACK",
+                   help="prefer tracks that sound like this one (the path of a scanned track)")
+    p.add_argument("--min-length", type=float, metavar="S",
+                   help=f"leave out tracks shorter than this, seconds (default: {planner.DEFAULT_MIN_LENGTH_S:g}: "
+                   "jingles and fanfares are not music for a session)")
+    p.add_argument("--include-demo", action="store_true",
+                   help="plan from the demo library too, even when you have music of your own")
     add_format_arg(p, ("table", "json"))
     p.set_defaults(func=cmd_build)
 
@@ -182,6 +190,8 @@ def _rows(pl: Playlist) -> list[dict[str, Any]]:
             "artist": e.artist,
             "bpm": None if used is None else round(used, 1),
             "planned_bpm": e.planned_bpm,
+            "arousal": e.arousal,
+            "arousal_shown": "" if e.arousal is None else f"{e.arousal:.2f}",
             "analysed_bpm": e.bpm,
             "start_offset_s": round(e.start_s, 1),  # when it begins to be heard
             "duration_s": round(e.length_s, 1),
@@ -197,7 +207,7 @@ def _print_playlist(pl: Playlist, fmt: str, *, saved: Path | None = None) -> Non
     rows = _rows(pl)
     if fmt == "json":
         keys = ("position", "path", "title", "artist", "bpm", "planned_bpm", "analysed_bpm",
-                "start_offset_s", "duration_s", "locked", "silence_s")
+                "start_offset_s", "duration_s", "locked", "silence_s", "arousal")
         emit([], (), "json", json_value={
             "name": pl.name, "path": str(saved or pl.path), "arc": pl.arc, "meta": pl.meta,
             "total_s": round(pl.total_s, 1), "played_s": round(playlists.played_s(pl), 1),
@@ -205,12 +215,13 @@ def _print_playlist(pl: Playlist, fmt: str, *, saved: Path | None = None) -> Non
             "tracks": [{k: r[k] for k in keys} for r in rows],
         })
         return
-    cols = _COLUMNS if any(e.locked for e in pl.entries) else tuple(c for c in _COLUMNS if c != "lock")
+    cols = tuple(c for c in _COLUMNS if (c != "lock" or any(e.locked for e in pl.entries))
+                 and (c != "arousal_shown" or any(e.arousal is not None for e in pl.entries)))
     emit(rows, cols, "table", headers=_HEADERS)
     m = pl.meta
     shape = ""
     if pl.arc and m.get("start_bpm") and m.get("target_bpm"):
-        shape = f" · {pl.arc} {m['start_bpm']:g} → {m['target_bpm']:g} BPM"
+        shape = f" · {playlists.arc_label(pl)} {m['start_bpm']:g} → {m['target_bpm']:g} BPM"
     print(for_terminal(f"{pl.name}: {len(pl.tracks)} tracks, {_length(pl)}{shape}"
                        + (f" · saved to {saved}" if saved else "")))
     for n in pl.notes:
@@ -239,11 +250,12 @@ def cmd_build(args: argparse.Namespace) -> int:
                if getattr(args, k)}
     replaced = playlists.exists(playlists.validate_name(args.name))
     with Store() as store:
-        pl = planner.build(
+        pl = playlists.build(
             store, name=args.name, arc=args.arc, start_bpm=args.start, target_bpm=args.target,
             minutes=args.minutes, max_step_pct=args.max_step, seed=args.seed,
             filters=filters or None, nearest=args.nearest,
             crossfade_s=0.0 if args.gapless else args.crossfade,
+            min_length_s=args.min_length, like=args.like, include_demo=args.include_demo,
         )
     _print_playlist(pl, args.format, saved=Path(pl.path))
     if replaced and args.format == "table":
@@ -257,7 +269,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         m, played = pl.meta, playlists.played_s(pl)
         rows.append({
             "name": pl.name, "tracks": len(pl.tracks), "length": format_duration(played),
-            "total_s": round(pl.total_s, 1), "played_s": round(played, 1), "arc": pl.arc,
+            "total_s": round(pl.total_s, 1), "played_s": round(played, 1), "arc": playlists.arc_label(pl),
             "start_bpm": m.get("start_bpm"), "target_bpm": m.get("target_bpm"), "path": pl.path,
         })
     if not rows and args.format == "table":
@@ -280,7 +292,15 @@ def cmd_arcs(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    _print_playlist(playlists.load(args.name), args.format)
+    from companion.core import paths
+    from companion.core.store import Store
+
+    if not paths.db_path().exists():  # no library: the file alone
+        _print_playlist(playlists.load(args.name), args.format)
+        return 0
+    with Store() as store:  # each track's arousal (and any missing tag) from the library
+        pl = playlists.load(args.name, store=store)
+    _print_playlist(pl, args.format)
     return 0
 
 
@@ -327,17 +347,17 @@ def cmd_edit(args: argparse.Namespace) -> int:
     return _save_and_show(fn(pl, i))
 
 
-def _library() -> list:
+def _library(pl: Playlist) -> list:
     from companion.core.store import Store
 
     with Store() as store:
-        return store.tracks(status="ok")
+        return playlists.library_for(pl, store)
 
 
 def cmd_alternatives(args: argparse.Namespace) -> int:
     pl = playlists.load(args.name)
     i = _pos(pl, args.pos)
-    found = planner.slot_candidates(_library(), pl, i, k=5,
+    found = planner.slot_candidates(_library(pl), pl, i, k=5,
                                     max_step_pct=float(pl.meta.get("max_step_pct") or 8.0))
     rows = [{"n": n, "bpm": bpm, "analysed_bpm": t.bpm, "duration": format_duration(t.duration_s),
              "duration_s": t.duration_s, "title": t.display_name, "path": t.path}
@@ -356,7 +376,7 @@ def cmd_replace(args: argparse.Namespace) -> int:
     pl = playlists.load(args.name)
     i = _pos(pl, args.pos)
     if args.with_n is not None:
-        found = playlists.replace_candidates(_library(), pl, i, k=5)
+        found = playlists.replace_candidates(_library(pl), pl, i, k=5)
         if not 1 <= args.with_n <= len(found):
             raise UserInputError(
                 f"--with {args.with_n}: `playlist alternatives` lists {len(found)} for position {args.pos}"
@@ -374,7 +394,7 @@ def cmd_replace(args: argparse.Namespace) -> int:
 
 def cmd_replan(args: argparse.Namespace) -> int:
     pl = playlists.load(args.name)
-    return _save_and_show(playlists.replan_around_locks(pl, _library(), seed=args.seed,
+    return _save_and_show(playlists.replan_around_locks(pl, _library(pl), seed=args.seed,
                                                         nearest=args.nearest))
 
 

@@ -1,4 +1,4 @@
-"""Analyse one audio file: tags, tempo and loudness from a single decode. Never raises.
+"""Analyse one audio file: tags, tempo, loudness and character from a single decode. Never raises.
 
 This is what a scan worker process runs for each file. The file is decoded once, blockwise, at
 its own rate, and resampled on the fly (all channels) to the rate the tempo estimator wants
@@ -122,7 +122,19 @@ def _analyse(path: str, result: AnalysisResult) -> AnalysisResult:
         estimate = None
     # The decoded length is exact; containers (MP3 especially) may only estimate it.
     tags = replace(tags, duration_s=round(frames / sample_rate, 3))
-    return replace(result, tags=tags, tempo=estimate, loudness=meter.result())
+    loudness = meter.result()
+    result = replace(result, tags=tags, tempo=estimate, loudness=loudness)
+    return _with_character(result, mono.data, loudness.lufs)
+
+
+def _with_character(result: AnalysisResult, mono: np.ndarray, lufs: float | None) -> AnalysisResult:
+    """``result`` with what the track feels like and its fingerprint, from the same decode."""
+    from companion.core import character, tempo
+
+    measured = character.measure(mono, tempo.ANALYSIS_SR, loudness_lufs=lufs)
+    if measured is None:  # nothing audible: a track without character, never planned
+        return result
+    return replace(result, character=measured[0], fingerprint=measured[1])
 
 
 class _Buffer:

@@ -196,8 +196,8 @@ def ensure_demo(
     jobs : scan worker processes (default: the number of cores).
     """
 
+    from companion.core import library, planner, playlists, scan
     from companion.core import paths as paths_mod
-    from companion.core import planner, playlists, scan
 
     folder = paths_mod.demo_library_dir().resolve()
 
@@ -212,11 +212,12 @@ def ensure_demo(
     before = _file_stamps(folder)
     files = synthesise_library(folder, progress=synth_progress, jobs=jobs)
     scan.scan([folder], store, jobs=jobs, progress=scan_progress)
+    store.add_folder(folder, library.DEMO)  # its own folder: planned from only until there is other music
     existing = _existing_playlist(files) if _file_stamps(folder) == before else None
     if existing is not None:
         return existing
     pl = planner.plan(
-        store.tracks(),
+        store.tracks(fingerprints=True),
         name=DEMO_PLAYLIST,
         arc="step-down",
         start_bpm=90,

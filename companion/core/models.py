@@ -73,6 +73,24 @@ class Loudness:
 
 
 @dataclass(frozen=True)
+class Character:
+    """What a track feels like (``companion.core.character`` says how each is measured).
+
+    onset_density : onsets per second. percussive_share : 0-1. centroid_hz, rolloff_hz :
+    brightness. dynamic_range_db : loud minus soft, dB. timbre : 16 numbers for similarity.
+    arousal : 0 calm ... 1 energetic.
+    """
+
+    onset_density: float
+    percussive_share: float
+    centroid_hz: float
+    rolloff_hz: float
+    dynamic_range_db: float
+    timbre: tuple[float, ...]
+    arousal: float
+
+
+@dataclass(frozen=True)
 class Tags:
     title: str
     artist: str
@@ -105,6 +123,13 @@ class Track:
     status: str = STATUS_OK
     error: str = ""
     analysed_at: str = ""
+    character: Character | None = None  # None until measured (a rescan fills it in)
+    fingerprint: bytes = field(default=b"", repr=False, compare=False)  # see character.fingerprint
+
+    @property
+    def arousal(self) -> float | None:
+        """0 calm ... 1 energetic, None when not measured yet."""
+        return None if self.character is None else self.character.arousal
 
     @property
     def display_name(self) -> str:
@@ -127,6 +152,8 @@ class AnalysisResult:
     tempo: TempoEstimate | None = None
     loudness: Loudness | None = None
     error: str = ""
+    character: Character | None = None
+    fingerprint: bytes = b""
 
 
 @dataclass(frozen=True)
@@ -199,6 +226,7 @@ class PlaylistEntry:
     silence_s: float = 0.0
     loudness_lufs: float | None = None  # integrated loudness as the scan measured it (None: silent or unknown)
     peak_dbfs: float | None = None  # sample peak as the scan measured it; None: the player measures
+    arousal: float | None = None  # the track's, when the plan knew it
 
     @property
     def is_silence(self) -> bool:

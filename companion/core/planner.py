@@ -13,10 +13,8 @@ Hard constraints (a plan that breaks one is never returned):
 - total length *as played* within ±5 % of ``minutes``; when the library's track lengths only
   allow up to ±10 %, the plan says so in its notes.
 
-Time is counted as the player plays it: neighbouring tracks overlap by the crossfade
-(``crossfade_s``, at most half of either track, as ``companion.core.render.plan_slots`` places
-them; 0 is gapless), a silence never overlaps, so a track's start offset is when it begins to
-be heard and the length is the sum of the lengths minus the overlaps (``timeline``).
+Time is counted as the player plays it (``companion.core.timeline``): neighbouring tracks
+overlap by the crossfade, a silence never overlaps.
 
 Soft goals (a cost): close to the arc, high-confidence tempi, loudness not increasing while
 descending, different artists in a row, the end tempo of one track near the start tempo of
@@ -26,8 +24,8 @@ its alternative tempi (half, double, ...), and the plan says so.
 
 The search is a beam search over positions: tracks are indexed by log tempo, so each step
 looks only at the few that fit, scored with numpy. When no plan exists, ``PlanError`` says
-why in one or two lines and which nearby requests would work (``nearest=True`` returns the
-first): ``str(error)`` names command-line flags, ``error.reason`` and ``error.options`` say the
+why in one or two lines and which nearby requests would work (``companion.core.diagnosis``;
+``nearest=True`` returns the first): ``str(error)`` names command-line flags, ``error.reason`` and ``error.options`` say the
 same in plain words and as data for the app.
 """
 
@@ -38,36 +36,35 @@ import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from companion.core.arcs import Arc, load_arc
-from companion.core.errors import PlanError, PlanOption, UserInputError
+from companion.core.character import TIMBRE_SIZE
+from companion.core.diagnosis import describe, diagnose
+from companion.core.duplicates import recording_ids, same_recordings
+from companion.core.errors import PlanError, UserInputError
 from companion.core.models import STATUS_OK, Playlist, PlaylistEntry, Track
 from companion.core.render import DEFAULT_CROSSFADE_S
 from companion.core.tempo import UNSURE_CONFIDENCE
 from companion.core.timefmt import format_duration
-
-if TYPE_CHECKING:
-    from companion.core.store import Store
+from companion.core.timeline import check_plan, overlap_s, timeline
 
 __all__ = [
     "DEFAULT_CROSSFADE_S",
+    "AROUSAL_HIGH",
     "DEFAULT_MAX_STEP_PCT",
+    "DEFAULT_MIN_LENGTH_S",
     "DEFAULT_MINUTES",
     "DEFAULT_TARGET_BPM",
     "LENGTH_TOLERANCE",
-    "build",
-    "check_plan",
     "default_start_bpm",
     "filter_tracks",
-    "overlap_s",
+    "is_near_silent",
     "plan",
     "slot_candidates",
-    "step_pct",
     "tempo_for_slot",
-    "timeline",
 ]
 
 DEFAULT_TARGET_BPM = 60.0
@@ -87,43 +84,24 @@ _W_JOIN = 0.2  # end tempo of one vs start tempo of the next, per max step
 _W_SEED = 0.25  # the per-seed preference: up to this much
 _W_SILENCE = 0.5  # × (distance of the silence from its time, in median track lengths)²
 _W_LENGTH = 0.3  # × ((total - asked) / 5 %)² when comparing finished plans
+_W_AROUSAL = 0.8  # × (arousal above the arc's, in library spreads)² (a quarter below)
+_W_AROUSAL_RISE = 0.5  # per 0.1 of arousal above the previous track while descending (capped)
+_W_TIMBRE = 1.5  # × timbre distance from the previous track, in typical distances (capped at 2)
+_W_LIKE = 1.0  # × timbre distance from the liked track (``like``), likewise: asked for, so strong
 _UNKNOWN_CONFIDENCE = 0.6
+# Not music for a session: shorter than this (jingles, fanfares), or nearly silent.
+DEFAULT_MIN_LENGTH_S = 60.0
+SILENT_LUFS = -45.0  # integrated loudness below which a file is nearly silent
+# The calm part of a session: where the arc is in the lowest third of its tempo range. No
+# track there may be lively (arousal above AROUSAL_HIGH) or possibly fast (an unsure track
+# with a plausible level at FAST_BPM or above).
+CALM_SHARE = 1 / 3
+AROUSAL_HIGH = 0.6
+FAST_BPM = 100.0
 # An unsure track's alternative tempo is used only with at least this much evidence (0–1):
 # on the demo library, levels below it were wrong every time (e.g. 3/2 of a halved tempo).
 MIN_ALTERNATIVE_SCORE = 0.25
 
-
-def step_pct(from_bpm: float, to_bpm: float) -> float:
-    """Size of a tempo step in percent of the earlier tempo."""
-    return abs(to_bpm - from_bpm) / from_bpm * 100.0
-
-
-def overlap_s(before_s: Any, after_s: Any, crossfade_s: float) -> Any:
-    """How long two neighbouring tracks of these lengths (seconds; numbers or numpy arrays)
-    overlap when played with ``crossfade_s``: the crossfade, at most half of either track (the
-    rule of ``companion.core.render.plan_slots``)."""
-    return np.minimum(crossfade_s, np.minimum(before_s, after_s) / 2)
-
-
-def timeline(entries: Iterable[PlaylistEntry], crossfade_s: float) -> tuple[list[float], float]:
-    """When each entry begins to be heard, and the length of the session as played (seconds).
-
-    A track after a track starts ``overlap_s`` before the other ends; a silence neither
-    overlaps nor is overlapped; an entry of unknown length (0 s) is passed over, as the player
-    skips it.
-    """
-    starts: list[float] = []
-    t, before = 0.0, 0.0  # end of the last entry; length of the last track (0 after a silence)
-    for e in entries:
-        length = e.length_s
-        start = t
-        if length > 0 and not e.is_silence and before > 0:
-            start = t - float(overlap_s(before, length, crossfade_s))
-        if length > 0:
-            before = 0.0 if e.is_silence else length
-        starts.append(start)
-        t = start + length  # never earlier than t: an overlap is at most half the track
-    return starts, t
 
 
 # -- the library as arrays ---------------------------------------------------------------------
@@ -144,6 +122,15 @@ class _Uses:
     lend: np.ndarray  # log tempo at its end
     alt: np.ndarray  # bool: used at an alternative tempo
     pref: np.ndarray  # per-seed preference cost
+    rec: np.ndarray  # int: the recording (duplicates share one), per track (not per use)
+    ar: np.ndarray  # arousal 0-1, nan when unknown
+    fast: np.ndarray  # bool: a plausible tempo level of the track is fast (unsure tracks)
+    tim: np.ndarray  # (uses, 16) timbre, standardised over the library, 0 when unknown
+    has_tim: np.ndarray  # bool
+    like: np.ndarray  # timbre distance to the liked track (in typical distances), 0 without
+    tim_scale: float  # a typical timbre distance between two tracks of the library
+    ar_calm: float  # the library's calm and lively arousal (10th and 60th percentiles)
+    ar_lively: float
 
 
 def _tempi(t: Track) -> list[tuple[float, float, bool]]:
@@ -180,7 +167,7 @@ def tempo_for_slot(track: Track, planned_bpm: float | None) -> float | None:
     return round(best[0], 1)
 
 
-def _uses(tracks: Sequence[Track], seed: int) -> _Uses:
+def _uses(tracks: Sequence[Track], seed: int, like: Track | None = None) -> _Uses:
     n = len(tracks)
     # One pass over the Track objects; None becomes nan in a float array.
     cols = np.array(
@@ -211,6 +198,10 @@ def _uses(tracks: Sequence[Track], seed: int) -> _Uses:
     # A per-track preference from (seed, path): stable when the library grows or is reordered.
     pref = np.array([zlib.crc32(f"{seed}:{t.path}".encode("utf-8", "surrogateescape")) for t in tracks],
                     dtype=np.float64) / 2**32 * _W_SEED
+    feel = _Feel.of(tracks, t_dur, like)
+    fast_alt = a_track[(a_score >= MIN_ALTERNATIVE_SCORE) & (a_bpm >= FAST_BPM)]
+    feel.fast[fast_alt] = True  # an unsure track with a fast plausible level (see _Feel)
+    feel.fast |= (conf0 < UNSURE_CONFIDENCE) & (base >= FAST_BPM)
     with np.errstate(invalid="ignore", divide="ignore"):
         return _Uses(
             tracks=list(tracks),
@@ -224,7 +215,72 @@ def _uses(tracks: Sequence[Track], seed: int) -> _Uses:
             lend=np.log(t_end[track] * scale),
             alt=alt[order],
             pref=pref[track],
+            rec=feel.rec,
+            ar=feel.ar[track],
+            fast=feel.fast[track],
+            tim=feel.tim[track],
+            has_tim=feel.has_tim[track],
+            like=feel.like[track],
+            tim_scale=feel.scale,
+            ar_calm=feel.calm,
+            ar_lively=feel.lively,
         )
+
+
+@dataclass
+class _Feel:
+    """What the tracks feel like, per track: arousal, timbre, recording; and ``fast``, set by
+    the caller: an unsure track (the analysis doubts its level) with a plausible level at
+    ``FAST_BPM`` or above may be heard fast, so it never goes into the calm part."""
+
+    ar: np.ndarray
+    fast: np.ndarray
+    tim: np.ndarray
+    has_tim: np.ndarray
+    like: np.ndarray
+    rec: np.ndarray
+    scale: float
+    calm: float
+    lively: float
+
+    @classmethod
+    def of(cls, tracks: Sequence[Track], dur: np.ndarray, like: Track | None) -> _Feel:
+        n = len(tracks)
+        # One pass over the characters: arousal, centroid, percussive share, timbre.
+        rows = np.array([_NO_FEEL if c is None or len(c.timbre) != TIMBRE_SIZE
+                         else (c.arousal, c.centroid_hz, c.percussive_share, *c.timbre)
+                         for c in (t.character for t in tracks)], dtype=np.float64).reshape(n, 3 + TIMBRE_SIZE)
+        ar, raw = rows[:, 0], rows[:, 3:]
+        has = np.isfinite(rows[:, 1])
+        rec = same_recordings(dur, rows[:, 1], rows[:, 2], raw, [t.fingerprint for t in tracks])
+        tim, scale = _standardise(raw, has)
+        like_d = np.zeros(n)
+        if like is not None and like.character is not None and has.any():
+            mu, sd = raw[has].mean(axis=0), raw[has].std(axis=0) + 1e-9
+            ref = (np.asarray(like.character.timbre, dtype=np.float64) - mu) / sd
+            like_d = np.where(has, np.linalg.norm(tim - ref, axis=1) / scale, 1.0)
+        known = ar[np.isfinite(ar)]
+        calm, lively = (np.percentile(known, [10, 60]) if known.size else (0.0, 1.0))
+        return cls(ar, np.zeros(n, dtype=bool), tim, has, like_d, rec, scale, float(calm), float(lively))
+
+
+_NO_FEEL = (np.nan,) * (3 + TIMBRE_SIZE)
+
+
+def _standardise(raw: np.ndarray, has: np.ndarray) -> tuple[np.ndarray, float]:
+    """Timbre z-scored per dimension over the library (unknown rows 0), and the median
+    distance between two tracks (a sample of pairs): distances are read in that unit."""
+    out = np.zeros_like(raw)
+    if has.sum() < 2:
+        return out, 1.0
+    mu, sd = raw[has].mean(axis=0), raw[has].std(axis=0) + 1e-9
+    out[has] = (raw[has] - mu) / sd
+    idx = np.flatnonzero(has)
+    rng = np.random.default_rng(0)
+    a, b = rng.choice(idx, 2000), rng.choice(idx, 2000)
+    d = np.linalg.norm(out[a] - out[b], axis=1)
+    d = d[a != b]
+    return out, float(np.median(d)) if d.size and np.median(d) > 0 else 1.0
 
 
 # -- requests ----------------------------------------------------------------------------------
@@ -293,6 +349,9 @@ class _Search:
         grid = np.arange(int(math.ceil(self.tmax)) + 2, dtype=np.float64)
         self.grid = np.interp(np.minimum(grid / total, 1.0), ts, np.log(bs))
         self.end_lb = float(np.log(bs[-1]))
+        # How lively the arc is at each log tempo: 1 at its fastest, 0 at its slowest (the
+        # calm part is the lowest third); a flat arc has no calm part.
+        self.lb_lo, self.lb_span = float(np.log(min(bs))), float(np.log(max(bs) / min(bs)))
         self.ltol = math.log1p(req.max_step_pct / 100.0)
         self.xf = req.crossfade_s
         self.down = math.log1p(-min(req.max_step_pct, 99.0) / 100.0)
@@ -304,9 +363,11 @@ class _Search:
         arc = req.arc
         self.silence_t = None if arc.silence_at is None else arc.silence_at * total
         self.silence_s = arc.silence_s
-        locked_paths = {e.path for e in req.locked}
-        self.excluded = (np.array([t.path in locked_paths for t in u.tracks], dtype=bool)
-                         if locked_paths else np.zeros(len(u.tracks), dtype=bool))
+        self.excluded = np.zeros(len(u.tracks), dtype=bool)
+        if req.locked:  # a locked track, and any other copy of its recording, is placed only as the lock
+            locked_paths = {e.path for e in req.locked}
+            self.excluded = np.array([t.path in locked_paths for t in u.tracks], dtype=bool)
+            self.excluded |= np.isin(u.rec, u.rec[self.excluded])
         self.n_real = len(u.lb)
         if req.locked:
             self.u = _with_locked_rows(u, req.locked)
@@ -417,16 +478,22 @@ class _Search:
         else:
             direction = np.full(lb.shape, s.direction)
             ok &= np.abs(lb - self.grid[0]) <= self.ltol + 1e-12  # starts near the start tempo
-        if not ok.any():
+        lively = np.clip((plog - self.lb_lo) / self.lb_span, 0.0, 1.0) if self.lb_span > 1e-9 else np.ones_like(plog)
+        ok &= (lively > CALM_SHARE) | ~(u.fast[sl] | (u.ar[sl] > AROUSAL_HIGH))
+        keep = np.flatnonzero(ok)  # the costs are worked out for these only
+        if not keep.size:
             return []
-        cost = _W_ARC * (dev / self.ltol) ** 2 + _W_CONF * (1.0 - u.conf[sl]) + u.pref[sl]
+        ix = keep + int(i0)  # rows of u
+        dev, plog, end, direction, lively = dev[keep], plog[keep], end[keep], direction[keep], lively[keep]
+        cost = _W_ARC * (dev / self.ltol) ** 2 + _W_CONF * (1.0 - u.conf[ix]) + u.pref[ix]
+        cost += self._feel_cost(s, ix, lively, direction) + _W_LIKE * np.minimum(u.like[ix], 2.0)
         if s.use >= 0:
             with np.errstate(invalid="ignore"):
-                louder = np.nan_to_num(u.loud[sl] - u.loud[s.use], nan=0.0)
+                louder = np.nan_to_num(u.loud[ix] - u.loud[s.use], nan=0.0)
                 cost += np.where(direction < 0, np.minimum(np.maximum(louder, 0) * _W_LOUD, 1.0), 0)
-                join = np.nan_to_num(np.abs(u.lstart[sl] - u.lend[s.use]), nan=0.0)
+                join = np.nan_to_num(np.abs(u.lstart[ix] - u.lend[s.use]), nan=0.0)
             cost += _W_JOIN * np.minimum(join / self.ltol, 3.0)
-            art = u.artist[sl]
+            art = u.artist[ix]
             if u.artist[s.use] >= 0:
                 cost += np.where(art == u.artist[s.use], _W_ARTIST, 0.0)
             p = s.parent
@@ -434,26 +501,40 @@ class _Search:
                 p = p.parent
             if p is not None and p.use >= 0 and u.artist[p.use] >= 0:
                 cost += np.where(art == u.artist[p.use], _W_ARTIST / 2, 0.0)
-        cost = np.where(ok, cost, np.inf)
-        n_ok = int(ok.sum())
-        want = min(n_ok, self.per_state + len(s.used) + 1)
+        want = min(cost.size, self.per_state + len(s.used) + 1)
         pick = np.argpartition(cost, want - 1)[:want] if want < cost.size else np.arange(cost.size)
-        pick = pick[np.lexsort((pick, cost[pick]))]
+        pick = pick[np.lexsort((ix[pick], cost[pick]))]
         out: list[_State] = []
-        for j in pick:
-            if not np.isfinite(cost[j]):
-                break
-            use = int(i0) + int(j)
-            ti = int(u.track[use])
-            if ti in s.used:
+        for j in pick.tolist():
+            use = int(ix[j])
+            rec = int(u.rec[int(u.track[use])])
+            if rec in s.used:
                 continue
             out.append(_State(
                 s.cost + float(cost[j]), float(end[j]), use, float(plog[j]),
-                int(direction[j]), s.silence, s.locks, s, s.used | {ti}, "track", s.n + 1,
+                int(direction[j]), s.silence, s.locks, s, s.used | {rec}, "track", s.n + 1,
             ))
             if len(out) >= self.per_state:
                 break
         return out
+
+    def _feel_cost(self, s: _State, ix: np.ndarray, lively: np.ndarray, direction: np.ndarray) -> np.ndarray:
+        """Arousal following the arc (near the library's lively arousal where the arc is at its
+        fastest, its calm arousal where it is slowest; above costs four times below), not
+        rising while the arc descends, and a timbre close to the track before."""
+        u = self.u
+        ar = u.ar[ix]
+        want = u.ar_calm + (u.ar_lively - u.ar_calm) * lively
+        dev = (ar - want) / max(u.ar_lively - u.ar_calm, 0.1)
+        cost = np.nan_to_num(np.minimum(np.where(dev > 0, 1.0, 0.25) * dev * dev, 4.0)) * _W_AROUSAL
+        prev = s.use if s.use >= 0 else None
+        if prev is not None:
+            rise = np.nan_to_num(ar - u.ar[prev], nan=0.0)
+            cost += np.where(direction < 0, np.clip(rise / 0.1, 0.0, 2.0), 0.0) * _W_AROUSAL_RISE
+            if u.has_tim[prev]:
+                d = np.linalg.norm(u.tim[ix] - u.tim[prev], axis=1) / u.tim_scale
+                cost += np.where(u.has_tim[ix], np.minimum(d, 2.0), 1.0) * _W_TIMBRE
+        return cost
 
     def _place_lock(self, s: _State, e: PlaylistEntry) -> list[_State]:
         bpm = e.used_bpm or e.bpm
@@ -492,14 +573,30 @@ def _with_locked_rows(u: _Uses, locked: Sequence[PlaylistEntry]) -> _Uses:
         lend=more(u.lend, [np.nan] * k),
         alt=more(u.alt, [False] * k),
         pref=more(u.pref, [0.0] * k),
+        rec=u.rec,
+        ar=more(u.ar, [np.nan if e.arousal is None else e.arousal for e in locked]),
+        fast=more(u.fast, [False] * k),
+        tim=np.concatenate([u.tim, np.zeros((k, u.tim.shape[1]))]),
+        has_tim=more(u.has_tim, [False] * k),
+        like=more(u.like, [0.0] * k),
+        tim_scale=u.tim_scale,
+        ar_calm=u.ar_calm,
+        ar_lively=u.ar_lively,
     )
 
 
 # -- public API --------------------------------------------------------------------------------
 
 
-def filter_tracks(tracks: Iterable[Track], filters: Mapping[str, Any] | None = None) -> list[Track]:
-    """Tracks usable for planning (analysed, with a tempo and a length) that pass ``filters``.
+def is_near_silent(t: Track) -> bool:
+    """A file with (next to) nothing to hear: measured, and quieter than ``SILENT_LUFS``."""
+    return t.peak_dbfs is not None and (t.loudness_lufs is None or t.loudness_lufs < SILENT_LUFS)
+
+
+def filter_tracks(tracks: Iterable[Track], filters: Mapping[str, Any] | None = None, *,
+                  min_length_s: float = 0.0) -> list[Track]:
+    """Tracks usable for planning that pass ``filters``: analysed, with a tempo, at least
+    ``min_length_s`` long and not nearly silent (``is_near_silent``).
 
     filters : optional keys ``folder`` (path prefix), ``artist``, ``album``, ``genre``
         (case-insensitive substring; a list means any of them) and ``exclude`` (paths).
@@ -523,6 +620,8 @@ def filter_tracks(tracks: Iterable[Track], filters: Mapping[str, Any] | None = N
     out = []
     for t in tracks:
         if t.status != STATUS_OK or not t.bpm or not (MIN_BPM <= t.bpm <= MAX_BPM) or t.duration_s <= 0:
+            continue
+        if t.duration_s < min_length_s or is_near_silent(t):
             continue
         if folders and not any(t.path.startswith(x) for x in folders):
             continue
@@ -563,8 +662,15 @@ def plan(
     name: str = "",
     nearest: bool = False,
     crossfade_s: float = DEFAULT_CROSSFADE_S,
+    min_length_s: float | None = None,
+    like: str | None = None,
 ) -> Playlist:
     """Plan a playlist whose tempi follow ``arc`` from ``start_bpm`` to ``target_bpm``.
+
+    Arousal (``companion.core.character``) follows the arc too: it falls with the descent,
+    holds at the trough and rises a little with a rise; the calm part (the arc's lowest third)
+    takes no lively or possibly fast track. Neighbours are close in timbre (a cost, never a
+    reason to refuse). One recording is never used twice, even at two paths (``duplicates``).
 
     Parameters
     ----------
@@ -582,6 +688,9 @@ def plan(
     crossfade_s : the crossfade the session will be played with, seconds (default: the
         player's); 0 for gapless. Lengths and start offsets are those heard (see ``timeline``);
         kept in ``meta["crossfade_s"]``.
+    min_length_s : shorter tracks are not music for a session (jingles), seconds; default
+        ``DEFAULT_MIN_LENGTH_S``.
+    like : the path of a library track: tracks close to it in timbre are preferred.
 
     Raises
     ------
@@ -594,7 +703,10 @@ def plan(
     _check_number("--max-step", max_step_pct, 0.5, 50)
     _check_number("--target", target_bpm, MIN_BPM, MAX_BPM)
     _check_number("--crossfade", crossfade_s, 0, MAX_CROSSFADE_S)
-    usable = sorted(filter_tracks(tracks, filters), key=lambda t: t.path)
+    min_length_s = DEFAULT_MIN_LENGTH_S if min_length_s is None else min_length_s
+    _check_number("--min-length", min_length_s, 0, 3600)
+    liked = _liked(tracks, like)
+    usable = sorted(filter_tracks(tracks, filters, min_length_s=min_length_s), key=lambda t: t.path)
     notes: list[str] = []
     if start_bpm is None:
         start_bpm = default_start_bpm(usable)
@@ -602,29 +714,79 @@ def plan(
             notes.append(f"start tempo {start_bpm:g} BPM: the 80th percentile of your library's "
                          f"tempi up to {START_CEILING_BPM:g} BPM")
     if start_bpm is None:
-        raise _empty_library_error(tracks, filters)
+        raise _empty_library_error(tracks, filters, min_length_s)
     _check_number("--start", start_bpm, MIN_BPM, MAX_BPM)
     if not usable and not locked:
-        raise _empty_library_error(tracks, filters)
+        raise _empty_library_error(tracks, filters, min_length_s)
     req = _Request(the_arc, float(start_bpm), float(target_bpm), float(minutes), float(max_step_pct),
                    tuple(locked or ()), float(crossfade_s))
-    u = _uses(usable, seed)
+    u = _uses(usable, seed, liked)
     found = _search(u, req)
     chosen = req
     if found is None:
-        reason, options = _diagnose(u, req)
+        reason, options = diagnose(u, req, _search)
+        reason += _focus_cost(tracks, filters, min_length_s, req, seed, len(usable))
         if not nearest or not options:
             offer = ", or ".join(o.option.flag for o in options)
             msg = reason + (f"; nearest plan: {offer} (or add --nearest)" if offer else "")
             raise PlanError(msg, reason=reason, options=tuple(o.option for o in options))
         best = options[0]
         found, chosen = best.found, best.req
-        notes.append(f"nearest plan: {best.option.label} — asked for {_describe(req)}, but {reason}")
+        notes.append(f"nearest plan: {best.option.label} — asked for {describe(req)}, but {reason}")
     pl = _playlist(u, chosen, found, name=name, seed=seed, filters=filters, notes=notes)
+    pl.meta.update({"min_length_s": float(min_length_s), **({"like": liked.path} if liked else {})})
     problems = check_plan(pl, max_step_pct=chosen.max_step_pct)
     if problems:  # a bug, never a user's problem: refuse rather than play a broken plan
         raise PlanError("internal planner error: " + problems[0])
     return pl
+
+
+def _in_calm_part(meta: Mapping[str, Any], planned_bpm: float) -> bool:
+    """Whether a slot planned at ``planned_bpm`` lies in the lowest third of the tempo range
+    between the plan's start and target (the search's calm part, for the bundled arcs)."""
+    try:
+        lo, hi = sorted((float(meta["start_bpm"]), float(meta["target_bpm"])))
+    except (KeyError, TypeError, ValueError):
+        return False
+    return hi > lo > 0 and math.log(planned_bpm / lo) <= CALM_SHARE * math.log(hi / lo) + 1e-9
+
+
+def _not_in(tracks: list[Track], pl: Playlist) -> list[Track]:
+    """``tracks`` less those of ``pl`` and every copy of their recordings (a copy of the track
+    being replaced would be no change)."""
+    inside = {e.path for e in pl.entries}
+    recs = recording_ids(tracks)
+    taken = {int(recs[i]) for i, t in enumerate(tracks) if t.path in inside}
+    return [t for i, t in enumerate(tracks) if t.path not in inside and int(recs[i]) not in taken]
+
+
+def _liked(tracks: Sequence[Track], like: str | None) -> Track | None:
+    """The library track ``like`` names (a path), measured; UserInputError otherwise."""
+    if not like:
+        return None
+    path = str(Path(like).expanduser().resolve())
+    for t in tracks:
+        if t.path == path:
+            if t.character is None:
+                raise UserInputError(f"{like}: its character is not measured yet; run "
+                                     "`companion scan` on its folder, then build again")
+            return t
+    raise UserInputError(f"{like}: not in the library; --like takes the path of a scanned track")
+
+
+def _focus_cost(tracks: Sequence[Track], filters: Mapping[str, Any] | None, min_length_s: float,
+                req: _Request, seed: int, kept: int) -> str:
+    """What a focus (folder, artist, album, genre) costs, when the request plans without it."""
+    focus = {k: v for k, v in (filters or {}).items() if k != "exclude" and v}
+    if not focus:
+        return ""
+    rest = {k: v for k, v in (filters or {}).items() if k not in focus}
+    everything = sorted(filter_tracks(tracks, rest, min_length_s=min_length_s), key=lambda t: t.path)
+    if len(everything) == kept or _search(_uses(everything, seed), req) is None:
+        return ""
+    named = ", ".join(f"{k} {', '.join(v) if isinstance(v, list | tuple) else v}" for k, v in focus.items())
+    return (f" (the focus on {named} leaves {kept} of your {len(everything)} tracks; "
+            "without it, this plan works)")
 
 
 def slot_candidates(
@@ -638,8 +800,10 @@ def slot_candidates(
     entry's (so the session keeps its length) and another artist than its neighbours.
     """
     entry = pl.entries[index]
-    inside = {e.path for e in pl.entries}
-    usable = [t for t in filter_tracks(tracks, pl.meta.get("filters") or None) if t.path not in inside]
+    min_length = pl.meta.get("min_length_s")
+    usable = filter_tracks(tracks, pl.meta.get("filters") or None,
+                           min_length_s=DEFAULT_MIN_LENGTH_S if min_length is None else float(min_length))
+    usable = _not_in(usable, pl)
     if not usable:
         return []
 
@@ -655,6 +819,8 @@ def slot_candidates(
     ltol = math.log1p(max_step_pct / 100)
     planned = entry.planned_bpm or entry.used_bpm or entry.bpm
     ok = np.isfinite(u.dur)
+    if planned and _in_calm_part(pl.meta, planned):  # the rule the search keeps
+        ok &= ~(u.fast | (u.ar > AROUSAL_HIGH))
     cost = _W_CONF * (1.0 - u.conf) + u.pref
     if planned:
         dev = (u.lb - math.log(planned)) / ltol
@@ -688,47 +854,6 @@ def slot_candidates(
     return out
 
 
-def build(store: Store, *, name: str, **plan_kwargs: Any) -> Playlist:
-    """Plan from the library's analysed tracks and save as ``playlists/NAME.m3u8``.
-
-    ``plan_kwargs`` are those of ``plan``. Returns the saved playlist (``path`` set).
-    """
-    from companion.core import playlists
-
-    playlists.validate_name(name)
-    pl = plan(store.tracks(status=STATUS_OK), name=name, **plan_kwargs)
-    path = playlists.save(pl)
-    from dataclasses import replace
-
-    return replace(pl, path=str(path))
-
-
-def check_plan(pl: Playlist, *, max_step_pct: float) -> list[str]:
-    """What in ``pl`` breaks a hard constraint (repeats, steps too large), in words; [] if none.
-
-    Positions in the messages are 1-based, counting every entry as ``playlist show`` does.
-    """
-    problems = []
-    seen: dict[str, int] = {}
-    prev: tuple[int, float] | None = None
-    for pos, e in enumerate(pl.entries, start=1):
-        if e.is_silence:
-            continue
-        if e.path in seen:
-            problems.append(f"track {pos} repeats track {seen[e.path]} ({e.display_name})")
-        seen.setdefault(e.path, pos)
-        bpm = e.used_bpm or e.bpm
-        if bpm is None:
-            prev = None
-            continue
-        if prev is not None and step_pct(prev[1], bpm) > max_step_pct + 1e-6:
-            problems.append(
-                f"the step from track {prev[0]} ({prev[1]:.1f} BPM) to track {pos} ({bpm:.1f} BPM) "
-                f"is {step_pct(prev[1], bpm):.0f} %, more than the {max_step_pct:g} % allowed"
-            )
-        prev = (pos, bpm)
-    return problems
-
 
 # -- internals ---------------------------------------------------------------------------------
 
@@ -738,12 +863,19 @@ def _check_number(flag: str, value: float, lo: float, hi: float) -> None:
         raise UserInputError(f"{flag} {value!r} is out of range: use a number from {lo:g} to {hi:g}")
 
 
-def _empty_library_error(tracks: Sequence[Track], filters: Mapping[str, Any] | None) -> PlanError:
+def _empty_library_error(tracks: Sequence[Track], filters: Mapping[str, Any] | None,
+                         min_length_s: float = 0.0) -> PlanError:
     if not tracks:
         return PlanError("the library is empty: run `companion scan FOLDER` (or `companion demo`) first",
                          reason="the library is empty: scan a folder of your music first")
     if filters:
         return PlanError("no analysed track with a tempo matches the filters; loosen them")
+    if filter_tracks(tracks):  # tracks with a tempo, all too short or nearly silent
+        shown = format_duration(min_length_s)
+        return PlanError(f"every track with a tempo is shorter than {shown} or nearly silent; "
+                         "scan more music, or lower --min-length",
+                         reason=f"every track with a tempo is shorter than {shown} or nearly silent: "
+                         "scan more music, or allow shorter tracks")
     return PlanError("no analysed track has a tempo yet: run `companion scan FOLDER` first",
                      reason="no track in the library has a tempo yet: scan a folder of your music first")
 
@@ -752,218 +884,6 @@ def _search(u: _Uses, req: _Request) -> _Found | None:
     small = len(u.lb) < 3000
     return _Search(u, req, beam=96 if small else 40, per_state=16 if small else 10).run()
 
-
-def _describe(req: _Request) -> str:
-    return (f"{req.start_bpm:g}→{req.target_bpm:g} BPM over {req.minutes:g} min "
-            f"with steps up to {req.max_step_pct:g} %")
-
-
-# The settings a nearby request may change: the command line's flag, and the change in words.
-_FLAGS = {"max_step_pct": "--max-step", "minutes": "--minutes", "start_bpm": "--start",
-          "target_bpm": "--target"}
-_LABELS = {"max_step_pct": "steps up to {:g} %", "minutes": "{:g} minutes",
-           "start_bpm": "start {:g} BPM", "target_bpm": "target {:g} BPM"}
-
-
-def _plan_option(field: str, value: float, *also: tuple[str, float]) -> PlanOption:
-    changes = [(field, value), *also]
-    return PlanOption(field=field, value=value, also=tuple(also),
-                      label=" and ".join(_LABELS[f].format(v) for f, v in changes),
-                      flag=" ".join(f"{_FLAGS[f]} {v:g}" for f, v in changes))
-
-
-@dataclass
-class _Option:
-    option: PlanOption
-    req: _Request
-    found: _Found
-    rank: int  # smaller: a smaller change to what was asked
-
-
-def _diagnose(u: _Uses, req: _Request) -> tuple[str, list[_Option]]:
-    """Why ``req`` has no plan, in one or two lines, and the nearby requests that work
-    (best first: a step still within 10 %, then another length, tempo, or a wider step)."""
-    reasons: list[str] = []
-    tries = _Attempts(u, req)
-    attempt = tries.attempt
-    ltol = math.log1p(req.max_step_pct / 100)
-
-    def step_option(pct: float) -> None:
-        pct = float(math.ceil(pct))
-        if req.max_step_pct < pct <= 50:
-            attempt("max_step_pct", pct, 0 if pct <= 10 else 3)
-
-    def nearest_lb(bpm: float) -> float | None:
-        return None if not len(u.lb) else float(u.lb[np.argmin(np.abs(u.lb - math.log(bpm)))])
-
-    # 1. Nothing near the start or the target tempo: the nearest tempo there is instead, and
-    # if that alone is not enough, with a session long enough for the steps it takes.
-    for label, bpm in (("start", req.start_bpm), ("target", req.target_bpm)):
-        near = nearest_lb(bpm)
-        if near is not None and abs(near - math.log(bpm)) > ltol:
-            nb = math.exp(near)
-            reasons.append(f"no music within {req.max_step_pct:g} % of the {label} tempo {bpm:g} BPM "
-                           f"(nearest: {nb:.0f} BPM)")
-            if not attempt(f"{label}_bpm", float(round(nb)), 2):
-                moved = req.with_(**{f"{label}_bpm": float(round(nb))})
-                for minutes in _longer_sessions(u, moved):
-                    if attempt(f"{label}_bpm", float(round(nb)), 3, ("minutes", minutes)):
-                        break
-    # 2. A stretch of tempi without music that the arc has to cross or sit in.
-    ts, bs = req.arc.bpms(req.start_bpm, req.target_bpm)
-    arc_lo, arc_hi = math.log(min(bs)), math.log(max(bs))
-    lbs = np.unique(np.round(u.lb[(u.lb >= arc_lo - ltol) & (u.lb <= arc_hi + ltol)], 6))
-    edges = np.concatenate([[arc_lo - ltol], lbs, [arc_hi + ltol]])
-    blocking = []
-    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
-        crossed = hi - lo > ltol + 1e-9 and arc_hi >= hi + ltol - 1e-9 and arc_lo <= lo - ltol + 1e-9
-        uncovered = hi - lo > 2 * ltol + 1e-9
-        if crossed or uncovered:
-            blocking.append((float(lo), float(hi)))
-    if blocking:
-        lo, hi = max(blocking, key=lambda g: g[1] - g[0])
-        shown_lo, shown_hi = math.exp(max(lo, arc_lo - ltol)), math.exp(min(hi, arc_hi + ltol))
-        reasons.append(f"no music between {shown_hi:.0f} and {shown_lo:.0f} BPM")
-        if lo > arc_lo - ltol and hi < arc_hi + ltol:
-            step_option((math.exp(hi - lo) - 1) * 100 + 0.5)
-        if req.target_bpm < req.start_bpm and math.exp(hi) < req.start_bpm:
-            attempt("target_bpm", float(math.ceil(math.exp(hi))), 2)
-        elif req.target_bpm < req.start_bpm and math.exp(lo) > req.target_bpm:
-            attempt("start_bpm", float(math.floor(math.exp(lo))), 2)
-    # 3. An arc steeper than the steps allow with tracks this long.
-    steps = _Steps.of(u, req)
-    if steps is not None:
-        fit = (req.total_s - req.arc.silence_s) / steps.heard
-        if steps.needed > fit - 1 and fit > 1:
-            dmed = steps.typical_s
-            reasons.append(
-                f"{req.start_bpm:g} → {req.target_bpm:g} BPM takes about {math.ceil(steps.needed)} "
-                f"steps of {req.max_step_pct:g} %, but only ~{fit:.0f} of your tracks (typically "
-                f"{int(dmed) // 60}:{int(dmed) % 60:02d}) fit in {req.minutes:g} minutes"
-            )
-            step_option((math.exp(steps.change / max(fit - 1.5, 1.0)) - 1) * 100)
-            longer = steps.minutes_for(req)
-            if longer <= 4 * req.minutes:
-                attempt("minutes", float(longer), 1)
-    # 4. Too little music along the arc: the longest shorter session that works.
-    shorter = _longest_feasible(req, tries)
-    if shorter is not None and not blocking:
-        short = req.minutes - shorter
-        reasons.append(f"{short:g} minute{'s' if short != 1 else ''} short")
-    # 5. Nothing yet: a target a little nearer the start (where a library usually has more).
-    if not tries.options and req.target_bpm != req.start_bpm:
-        toward = 1.0 if req.start_bpm > req.target_bpm else -1.0
-        for k in range(1, 7):
-            nearer = float(round(req.target_bpm * (1 + toward * 0.05 * k)))
-            if (nearer - req.start_bpm) * toward >= 0:  # not past the start
-                break
-            if attempt("target_bpm", nearer, 4):
-                break
-    options = tries.options
-    if req.locked and not options:
-        reasons.append("the locked tracks cannot be joined to the arc within the max step; unlock one")
-    if not reasons:
-        reasons.append("the library has too little music along this arc")
-    options.sort(key=lambda o: (o.rank, o.option.flag.split()[0],
-                                abs(o.option.value - getattr(req, o.option.field))))
-    offer: list[_Option] = []
-    for o in options:  # the smallest change of each kind
-        if all(x.option.field != o.option.field for x in offer):
-            offer.append(o)
-    return "; ".join(reasons[:2]), offer[:3]
-
-
-class _Attempts:
-    """Plans tried while diagnosing ``req`` with one setting changed, and those that worked
-    (each change tried once)."""
-
-    def __init__(self, u: _Uses, req: _Request) -> None:
-        self.u, self.req = u, req
-        self.options: list[_Option] = []
-        self.tried: set[PlanOption] = set()
-
-    def attempt(self, field: str, value: float, rank: int, *also: tuple[str, float]) -> bool:
-        option = _plan_option(field, value, *also)
-        if option not in self.tried:
-            self.tried.add(option)
-            req = self.req.with_(**option.changes)
-            f = _search(self.u, req)
-            if f is not None:
-                self.options.append(_Option(option, req, f, rank))
-        return any(o.option == option for o in self.options)
-
-
-@dataclass(frozen=True)
-class _Steps:
-    """How many steps of the largest allowed size an arc takes, with the library's typical
-    track (its median length, and what it adds to a session as played)."""
-
-    typical_s: float
-    heard: float  # seconds a typical track adds, played (its length less a crossfade)
-    change: float  # the arc's tempo change in log units, less a step's worth at each end
-    needed: float  # steps of max_step_pct that change takes
-
-    @classmethod
-    def of(cls, u: _Uses, req: _Request) -> _Steps | None:
-        lengths = u.dur[np.isfinite(u.dur)]
-        if not lengths.size:
-            return None
-        dmed = float(np.median(lengths))
-        heard = dmed - float(overlap_s(dmed, dmed, req.crossfade_s))
-        _, bs = req.arc.bpms(req.start_bpm, req.target_bpm)
-        ltol = math.log1p(req.max_step_pct / 100)
-        change = sum(abs(math.log(b1 / b0)) for b0, b1 in zip(bs[:-1], bs[1:], strict=True))
-        change = max(0.0, change - 2 * ltol)
-        return cls(dmed, heard, change, change / ltol)
-
-    def minutes_for(self, req: _Request) -> int:
-        """Whole minutes a session needs for these steps (and the arc's silence)."""
-        return math.ceil(((self.needed + 1.5) * self.heard + req.arc.silence_s) / 60)
-
-
-def _longer_sessions(u: _Uses, req: _Request) -> list[float]:
-    """Session lengths (minutes, whole) to try for ``req`` when its steps do not fit in its
-    minutes: enough for the steps its arc takes with the library's typical track, then more;
-    none beyond four times the minutes asked."""
-    steps = _Steps.of(u, req)
-    if steps is None:
-        return []
-    base = steps.minutes_for(req)
-    out = [float(m) for m in (base, math.ceil(base * 1.25), math.ceil(base * 1.5))
-           if req.minutes < m <= 4 * req.minutes]
-    return sorted(set(out))
-
-
-def _longest_feasible(req: _Request, tries: _Attempts) -> float | None:
-    """The longest session shorter than asked that has a plan (to the minute; half a minute
-    under 4), by bisection: feasibility mostly shrinks as the session grows."""
-    unit = 1.0 if req.minutes > 4 else 0.5
-    top = math.floor((req.minutes - 1e-9) / unit)  # in units
-
-    def works(n: int) -> bool:
-        return tries.attempt("minutes", n * unit, 1)
-
-    ok, bad = None, top + 1
-    for frac in (0.9, 0.75, 0.6, 0.45, 0.3, 0.15):
-        n = min(top, max(1, math.floor(req.minutes * frac / unit)))
-        if n >= bad:
-            continue
-        if works(n):
-            ok = n
-            break
-        bad = n
-    if ok is None:
-        return None
-    while bad - ok > 1:
-        mid = (ok + bad) // 2
-        if works(mid):
-            ok = mid
-        else:
-            bad = mid
-    longest = ok * unit  # offer only the longest of the shorter sessions
-    tries.options = [o for o in tries.options if o.option.field != "minutes"
-                     or o.option.value == longest or o.option.value > req.minutes]
-    return ok * unit
 
 
 def _playlist(
@@ -987,6 +907,7 @@ def _playlist(
             path=tr.path, title=tr.title, artist=tr.artist, duration_s=tr.duration_s, bpm=tr.bpm,
             planned_bpm=round(math.exp(s.plog), 1), used_bpm=used, loudness_lufs=tr.loudness_lufs,
             peak_dbfs=tr.peak_dbfs,
+            arousal=tr.arousal,
         ))
         if u.alt[s.use]:
             notes.append(f"{tr.display_name or Path(tr.path).name}: tempo unsure, used at {used:g} BPM "

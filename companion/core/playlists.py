@@ -45,9 +45,12 @@ from companion.core.errors import (
     StoreError,
     UserInputError,
 )
+from companion.core.library import planning_tracks
 from companion.core.models import Playlist, PlaylistEntry, Track
+from companion.core.planner import DEFAULT_MAX_STEP_PCT, plan, slot_candidates, tempo_for_slot
 from companion.core.render import DEFAULT_CROSSFADE_S
 from companion.core.safefile import write_file
+from companion.core.timeline import check_plan, timeline
 
 if TYPE_CHECKING:
     from companion.core.arcs import Arc
@@ -55,12 +58,15 @@ if TYPE_CHECKING:
 
 __all__ = [
     "SUFFIX",
+    "arc_label",
+    "build",
     "crossfade_of",
     "delete",
     "dumps",
     "duplicate",
     "exists",
     "export",
+    "library_for",
     "import_m3u",
     "list_playlists",
     "load",
@@ -126,6 +132,27 @@ def playlist_path(name: str) -> Path:
 
 def exists(name: str) -> bool:
     return playlist_path(name).is_file()
+
+
+def build(store: Store, *, name: str, include_demo: bool = False, **plan_kwargs: Any) -> Playlist:
+    """Plan from the library's analysed tracks and save as ``playlists/NAME.m3u8``.
+
+    ``plan_kwargs`` are those of ``companion.core.planner.plan``. The demo library is left out
+    once there is music of the person's own, unless ``include_demo``
+    (``companion.core.library.planning_tracks``). Returns the saved playlist (``path`` set).
+    """
+    validate_name(name)
+    tracks = planning_tracks(store, include_demo=include_demo, filters=plan_kwargs.get("filters"))
+    pl = plan(tracks, name=name, **plan_kwargs)
+    if include_demo:
+        pl.meta["include_demo"] = True
+    return _with(pl, path=str(save(pl)))
+
+
+def library_for(pl: Playlist, store: Store) -> list[Track]:
+    """The tracks ``pl`` may be re-planned or curated from: those it was built from."""
+    return planning_tracks(store, include_demo=bool(pl.meta.get("include_demo")),
+                           filters=pl.meta.get("filters") or None)
 
 
 def save(playlist: Playlist) -> Path:
@@ -349,8 +376,6 @@ def _read(path: Path, name: str, *, store: Store | None, fill_only: bool) -> Pla
     pl = parse(text, base_dir=path.resolve().parent, name=name, source=str(path))
     if store is not None:
         pl = _enrich(pl, store, fill_only=fill_only)
-    from companion.core.planner import check_plan
-
     warnings = [WARNING + p for p in check_plan(pl, max_step_pct=_max_step(pl))]
     missing = [e.path for e in pl.entries if not e.is_silence and not os.path.exists(e.path)]
     if missing:
@@ -406,6 +431,7 @@ def _enrich(pl: Playlist, store: Store, *, fill_only: bool) -> Playlist:
             bpm=pick(e.bpm, t.bpm),
             loudness_lufs=pick(e.loudness_lufs, t.loudness_lufs),
             peak_dbfs=pick(e.peak_dbfs, t.peak_dbfs),
+            arousal=pick(e.arousal, t.arousal),
         ))
     return _with(pl, entries=_restart(out, crossfade_of(pl)))
 
@@ -572,8 +598,6 @@ def _one_line(s: str) -> str:
 
 def _restart(entries: Iterable[PlaylistEntry], crossfade_s: float) -> tuple[PlaylistEntry, ...]:
     """Entries with start offsets (as heard) recomputed from their order."""
-    from companion.core.planner import timeline
-
     entries = tuple(entries)
     starts, _ = timeline(entries, crossfade_s)
     return tuple(_with(e, start_s=t) if e.start_s != t else e for e, t in zip(entries, starts, strict=True))
@@ -590,10 +614,17 @@ def crossfade_of(pl: Playlist) -> float:
     return _crossfade(pl.meta)
 
 
+def arc_label(pl: Playlist) -> str:
+    """The arc's name as a person should read it: a preset planned from a slower start to a
+    faster target rises, whatever its name says ("step-down, rising")."""
+    start, target = _num(pl.meta.get("start_bpm")), _num(pl.meta.get("target_bpm"))
+    if pl.arc and start and target and target > start:
+        return f"{pl.arc}, rising"
+    return pl.arc
+
+
 def played_s(pl: Playlist) -> float:
     """How long ``pl`` plays, seconds: its entries' lengths minus the crossfades' overlaps."""
-    from companion.core.planner import timeline
-
     return timeline(pl.entries, crossfade_of(pl))[1]
 
 
@@ -601,15 +632,11 @@ def played_s(pl: Playlist) -> float:
 
 
 def _max_step(pl: Playlist) -> float:
-    from companion.core.planner import DEFAULT_MAX_STEP_PCT
-
     return _num(pl.meta.get("max_step_pct")) or DEFAULT_MAX_STEP_PCT
 
 
 def _changed(pl: Playlist, entries: Sequence[PlaylistEntry]) -> Playlist:
     """``pl`` with new entries: offsets and planned tempi recomputed, broken steps noted."""
-    from companion.core.planner import check_plan
-
     entries = _restart(entries, crossfade_of(pl))
     planned = _planner_curve(pl)
     if planned is not None:
@@ -694,8 +721,6 @@ def _set_lock(pl: Playlist, index: int, value: bool) -> Playlist:
 def replace_candidates(tracks: Sequence[Track], pl: Playlist, index: int, k: int = 5) -> list[Track]:
     """The best ``k`` library tracks for slot ``index``: near the arc's tempo there, within the
     max step of both neighbours, of a similar length, not already in the playlist."""
-    from companion.core.planner import slot_candidates
-
     i = _index(pl, index)
     if pl.entries[i].is_silence:
         raise UserInputError(f"position {i + 1} is a silence; choose a track to replace")
@@ -704,8 +729,6 @@ def replace_candidates(tracks: Sequence[Track], pl: Playlist, index: int, k: int
 
 def replace(pl: Playlist, index: int, track: Track) -> Playlist:
     """``pl`` with entry ``index`` replaced by ``track`` (used at the tempo that fits best)."""
-    from companion.core.planner import tempo_for_slot
-
     i = _index(pl, index)
     old = pl.entries[i]
     if any(e.path == track.path for j, e in enumerate(pl.entries) if j != i):
@@ -715,7 +738,7 @@ def replace(pl: Playlist, index: int, track: Track) -> Playlist:
         path=track.path, title=track.title, artist=track.artist, duration_s=track.duration_s,
         bpm=track.bpm, planned_bpm=old.planned_bpm,
         used_bpm=tempo_for_slot(track, old.planned_bpm or old.used_bpm or track.bpm),
-        loudness_lufs=track.loudness_lufs, peak_dbfs=track.peak_dbfs,
+        loudness_lufs=track.loudness_lufs, peak_dbfs=track.peak_dbfs, arousal=track.arousal,
     )
     return _changed(pl, entries)
 
@@ -724,8 +747,6 @@ def replan_around_locks(pl: Playlist, tracks: Sequence[Track], *, seed: int | No
                         nearest: bool = False) -> Playlist:
     """Plan again with the same arc and settings (the crossfade too), keeping the locked tracks
     near their times."""
-    from companion.core.planner import plan
-
     m = pl.meta
     kwargs: dict[str, Any] = {}
     for key in ("start_bpm", "target_bpm", "minutes", "max_step_pct"):
@@ -734,6 +755,12 @@ def replan_around_locks(pl: Playlist, tracks: Sequence[Track], *, seed: int | No
             kwargs[key] = v
     if "minutes" not in kwargs:
         kwargs["minutes"] = max(played_s(pl) / 60.0, 1.0)
+    for key in ("min_length_s",):
+        v = _num(m.get(key))
+        if v is not None:
+            kwargs[key] = v
+    if m.get("like"):
+        kwargs["like"] = str(m["like"])
     new = plan(
         tracks,
         arc=_arc_of(pl) or pl.arc or "step-down",
@@ -745,6 +772,8 @@ def replan_around_locks(pl: Playlist, tracks: Sequence[Track], *, seed: int | No
         crossfade_s=crossfade_of(pl),
         **kwargs,
     )
+    if m.get("include_demo"):
+        new.meta["include_demo"] = True
     return _with(new, path=pl.path)
 
 

@@ -19,6 +19,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from companion.core import paths
 from companion.core.errors import NotFoundError, StoreError, UserInputError
 from companion.core.models import (
@@ -30,6 +32,7 @@ from companion.core.models import (
     STATUS_OK,
     TEMPO_CORRECTIONS,
     AnalysisResult,
+    Character,
     Rating,
     Session,
     TempoAlternative,
@@ -37,7 +40,7 @@ from companion.core.models import (
     check_manual_bpm,
 )
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 DEFAULT_LISTENER = "me"
 
 _SCHEMA = """
@@ -104,7 +107,25 @@ CREATE TABLE IF NOT EXISTS ratings (
 # Every track column but beat_times, which is large and only the player's beat pulse needs.
 _TRACK_COLUMNS = (
     "path, size, mtime, title, artist, album, genre, duration_s, bpm, bpm_confidence, bpm_source, "
-    "bpm_auto, bpm_alternatives, bpm_start, bpm_end, loudness_lufs, peak_dbfs, status, error, analysed_at"
+    "bpm_auto, bpm_alternatives, bpm_start, bpm_end, loudness_lufs, peak_dbfs, status, error, analysed_at, "
+    + ", ".join(f"c_{c}" for c in ("onset_density", "percussive_share", "centroid_hz", "rolloff_hz",
+                                    "dynamic_range_db", "arousal", "timbre"))
+)
+# What a track feels like (models.Character), one column each; timbre as float32 bytes.
+_CHARACTER = ("onset_density", "percussive_share", "centroid_hz", "rolloff_hz", "dynamic_range_db",
+              "arousal", "timbre")
+# Bump when the character measurement changes: rows measured by an older one are re-analysed.
+CHARACTER_VERSION = 1
+_MIGRATION_3 = (
+    *(f"ALTER TABLE tracks ADD COLUMN c_{c} {'BLOB' if c == 'timbre' else 'REAL'}" for c in _CHARACTER),
+    "ALTER TABLE tracks ADD COLUMN fingerprint BLOB",
+    "ALTER TABLE tracks ADD COLUMN character_version INTEGER NOT NULL DEFAULT 0",
+    # The folders a person added (kind 'music') or the demo library (kind 'demo').
+    """CREATE TABLE IF NOT EXISTS folders (
+        path TEXT PRIMARY KEY, kind TEXT NOT NULL DEFAULT 'music', added_at TEXT NOT NULL)""",
+    # Hand-set tempos of tracks whose folder left the library, restored if it comes back.
+    """CREATE TABLE IF NOT EXISTS kept_tempos (
+        path TEXT PRIMARY KEY, bpm REAL NOT NULL, kept_at TEXT NOT NULL)""",
 )
 
 
@@ -334,6 +355,11 @@ class Store:
                 self._conn.execute(
                     "UPDATE tracks SET bpm_confidence_auto = bpm_confidence WHERE bpm_source = 'auto'"
                 )
+            if version < 3:
+                # What a track feels like and its fingerprint (filled in by the next scan, which
+                # re-analyses rows whose character_version is older), and library folders.
+                for statement in _MIGRATION_3:
+                    self._conn.execute(statement)
             self._conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             self._conn.commit()
         except BaseException:
@@ -360,9 +386,15 @@ class Store:
     # -- tracks -----------------------------------------------------------------------------
 
     def known_files(self) -> dict[str, tuple[int, float]]:
-        """path -> (size, mtime) for every file seen before; lets a rescan skip unchanged files."""
-        return {_fs_path(r["path"]): (r["size"], r["mtime"])
-                for r in self._query("SELECT path, size, mtime FROM tracks")}
+        """path -> (size, mtime) for every file seen before; lets a rescan skip unchanged files.
+
+        An analysed track whose character was measured by an older version (or never: a
+        library from before it existed) gets (-1, -1), so the next scan analyses it again.
+        """
+        rows = self._query("SELECT path, size, mtime, status, character_version FROM tracks")
+        return {_fs_path(r["path"]): ((-1, -1.0) if r["status"] == STATUS_OK
+                                      and r["character_version"] < CHARACTER_VERSION
+                                      else (r["size"], r["mtime"])) for r in rows}
 
     def save_analysis(self, results: Iterable[AnalysisResult]) -> int:
         """Insert or update tracks from scan results, in one transaction.
@@ -423,6 +455,7 @@ class Store:
                         STATUS_OK, now_iso(), tempo.confidence if tempo else None,
                     ),
                 )
+                _save_character(c, r, key)
         return n
 
     def remove_tracks(self, paths_: Iterable[str]) -> int:
@@ -447,22 +480,56 @@ class Store:
         return {_fs_path(r["path"]) for r in self._query("SELECT path FROM tracks WHERE status = ?",
                                                          (STATUS_MISSING,))}
 
+    # -- library folders ----------------------------------------------------------------------
+
+    def add_folder(self, path: str | Path, kind: str = "music") -> None:
+        """Remember ``path`` (resolved) as a library folder; ``kind`` is 'music' or 'demo'."""
+        with self.transaction() as c:
+            c.execute("INSERT INTO folders (path, kind, added_at) VALUES (?, ?, ?) "
+                      "ON CONFLICT(path) DO UPDATE SET kind = excluded.kind",
+                      (_db_path(Path(path).resolve()), kind, now_iso()))
+
+    def folders(self) -> list[tuple[str, str, int]]:
+        """(path, kind, tracks under it) of every library folder, by path."""
+        rows = self._query("SELECT path, kind FROM folders ORDER BY path")
+        return [(_fs_path(r["path"]), r["kind"], self._count_under(_fs_path(r["path"]))) for r in rows]
+
+    def _count_under(self, folder: str) -> int:
+        return int(self._query(f"SELECT COUNT(*) FROM tracks WHERE {_UNDER}", _under_args(folder))[0][0])
+
+    def remove_folder(self, path: str | Path) -> tuple[int, int]:
+        """Take the folder and every track under it out of the library, in one transaction;
+        hand-set tempos are kept (``kept_tempos``) and come back if the files are scanned again.
+        Returns (tracks removed, tempos kept)."""
+        folder = str(Path(path).resolve())
+        under = _under_args(folder)
+        with self.transaction() as c:
+            kept = c.execute(
+                "INSERT OR REPLACE INTO kept_tempos (path, bpm, kept_at) SELECT path, bpm, ? FROM tracks "
+                f"WHERE {_UNDER} AND bpm_source = ? AND bpm IS NOT NULL",
+                (now_iso(), *under, BPM_MANUAL)).rowcount
+            removed = c.execute(f"DELETE FROM tracks WHERE {_UNDER}", under).rowcount
+            c.execute("DELETE FROM folders WHERE path = ?", (_db_path(folder),))
+        return int(removed), int(kept)
+
     def track_count(self) -> int:
         """How many files the library holds (any status), without reading them."""
         return int(self._query("SELECT COUNT(*) FROM tracks")[0][0])
 
-    def tracks(self, *, status: str | None = None, under: str | None = None) -> list[Track]:
-        """All tracks, ordered by path; optionally only one status or those below a folder."""
-        sql, args = f"SELECT {_TRACK_COLUMNS} FROM tracks", []
+    def tracks(self, *, status: str | None = None, under: str | None = None,
+               fingerprints: bool = False) -> list[Track]:
+        """All tracks, ordered by path; optionally only one status or those below a folder.
+        ``fingerprints``: with their content fingerprints (what the planner needs to find one
+        recording at two paths; half a kilobyte a track, so only when asked)."""
+        columns = _TRACK_COLUMNS + (", fingerprint" if fingerprints else "")
+        sql, args = f"SELECT {columns} FROM tracks", []
         where = []
         if status:
             where.append("status = ?")
             args.append(status)
         if under:
-            where.append("(path LIKE ? ESCAPE '\\' OR path LIKE ? ESCAPE '\\')")
-            prefix = str(Path(under).resolve()).rstrip("/") + "/"
-            for text in (prefix, _as_bytes_text(prefix)):
-                args.append(text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
+            where.append(_UNDER)
+            args.extend(_under_args(str(Path(under).resolve())))
         if where:
             sql += " WHERE " + " AND ".join(where)
         return [_track(r) for r in self._query(sql + " ORDER BY path", args)]
@@ -707,6 +774,51 @@ def _insert_rating(c: sqlite3.Connection, session_id: int, r: Rating) -> None:
     )
 
 
+# Below a folder, exactly: LIKE (indexed, but blind to case) and then the prefix itself; a path
+# stored as bytes text (not UTF-8) is matched by its folder's bytes text.
+_UNDER_ONE = "(path LIKE ? ESCAPE '\\' AND substr(path, 1, ?) = ?)"
+_UNDER = f"({_UNDER_ONE} OR {_UNDER_ONE})"
+
+
+def _under_args(folder: str) -> tuple[str | int, ...]:
+    prefix = folder.rstrip("/") + "/"
+    args: tuple[str | int, ...] = ()
+    for text in (prefix, _as_bytes_text(prefix)):
+        like = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        args += (like, len(text), text)
+    return args
+
+
+def _save_character(c: sqlite3.Connection, r: AnalysisResult, key: str) -> None:
+    """The character columns of one analysed track (NULL when nothing was audible), and a
+    hand-set tempo kept from when its folder left the library."""
+    ch = r.character
+    values = [None] * len(_CHARACTER) if ch is None else [
+        *(getattr(ch, k) for k in _CHARACTER[:-1]),
+        np.asarray(ch.timbre, dtype="<f4").tobytes(),
+    ]
+    c.execute(
+        f"UPDATE tracks SET {', '.join(f'c_{k} = ?' for k in _CHARACTER)}, fingerprint = ?, "
+        "character_version = ? WHERE path = ?",
+        (*values, r.fingerprint or None, CHARACTER_VERSION, key),
+    )
+    kept = c.execute("SELECT bpm FROM kept_tempos WHERE path = ?", (key,)).fetchone()
+    if kept is not None:
+        c.execute("UPDATE tracks SET bpm = ?, bpm_source = ?, bpm_confidence = 1.0 WHERE path = ?",
+                  (kept["bpm"], BPM_MANUAL, key))
+        c.execute("DELETE FROM kept_tempos WHERE path = ?", (key,))
+
+
+def _character(r: sqlite3.Row) -> Character | None:
+    if r["c_arousal"] is None:
+        return None
+    return Character(
+        *(r[f"c_{k}"] for k in _CHARACTER[:5]),
+        timbre=tuple(np.frombuffer(r["c_timbre"], dtype="<f4").tolist()) if r["c_timbre"] else (),
+        arousal=r["c_arousal"],
+    )
+
+
 def _track(r: sqlite3.Row) -> Track:
     return Track(
         path=_fs_path(r["path"]), size=r["size"], mtime=r["mtime"], title=r["title"], artist=r["artist"],
@@ -715,6 +827,7 @@ def _track(r: sqlite3.Row) -> Track:
         bpm_alternatives=tuple(TempoAlternative(a[0], a[1], a[2]) for a in json.loads(r["bpm_alternatives"])),
         bpm_start=r["bpm_start"], bpm_end=r["bpm_end"], loudness_lufs=r["loudness_lufs"],
         peak_dbfs=r["peak_dbfs"], status=r["status"], error=r["error"], analysed_at=r["analysed_at"],
+        character=_character(r), fingerprint=(r["fingerprint"] or b"") if "fingerprint" in r.keys() else b"",
     )
 
 

@@ -26,6 +26,12 @@ from companion.core.models import (
 from companion.core.store import Store
 
 
+@pytest.fixture(autouse=True)
+def short_pieces_are_music(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pieces here last seconds, a session's tracks at least a minute: plan from them anyway."""
+    monkeypatch.setattr("companion.core.planner.DEFAULT_MIN_LENGTH_S", 0.0)
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     """Run ``async def`` tests in a fresh event loop (no async plugin needed for Pilot tests)."""

@@ -32,7 +32,7 @@ def built(store: Store, tmp_path: Path) -> dict[str, Playlist]:
     add_library(store, tmp_path / "music", PIECES)
     out = {}
     for name, crossfade_s in (("evening", planner.DEFAULT_CROSSFADE_S), ("night", 0.0)):
-        planner.build(store, name=name, start_bpm=84, target_bpm=70, crossfade_s=crossfade_s,
+        playlists.build(store, name=name, start_bpm=84, target_bpm=70, crossfade_s=crossfade_s,
                       minutes=(MUSIC_S - (OVERLAPS_S if crossfade_s else 0)) / 60)
         out[name] = playlists.load(name)
         assert len(out[name].tracks) == len(PIECES)

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from companion.core import planner, render
+from companion.core import planner, playlists, render, timeline
 from companion.core.arcs import load_arc
 from companion.core.errors import PlanError, UserInputError
 from companion.core.models import (
@@ -240,7 +240,7 @@ def test_a_gap_in_the_library_is_named_with_the_nearest_plans():
     with pytest.raises(PlanError) as err:
         planner.plan(lib, start_bpm=90, target_bpm=60, minutes=20)
     msg = str(err.value)
-    assert "no music between 72 and 66 BPM" in msg
+    assert "no music between 66 and 72 BPM" in msg  # low to high, as a person reads a range
     assert "--max-step" in msg and "--nearest" in msg
     step = int(msg.split("--max-step ")[1].split()[0].rstrip(","))
     pl = planner.plan(lib, start_bpm=90, target_bpm=60, minutes=20, max_step_pct=step)
@@ -271,7 +271,7 @@ def test_a_refusal_offers_the_nearby_requests_as_data_as_well_as_flags():
     offer = ", or ".join(o.flag for o in e.options)
     assert str(e) == f"{e.reason}; nearest plan: {offer} (or add --nearest)"
     # The app's words name no flag.
-    assert e.reason == "no music between 72 and 66 BPM"
+    assert e.reason == "no music between 66 and 72 BPM"
     assert not any("--" in text for text in [e.reason, *(o.label for o in e.options)])
     by_field = {o.field: o for o in e.options}
     assert {"max_step_pct", "target_bpm"} <= set(by_field)
@@ -287,6 +287,21 @@ def test_a_refusal_offers_the_nearby_requests_as_data_as_well_as_flags():
     pl = planner.plan(lib, **asked, nearest=True)
     assert pl.meta[e.options[0].field] == e.options[0].value
     assert any(n.startswith(f"nearest plan: {e.options[0].label} — ") for n in pl.notes)
+
+
+def test_no_option_offers_a_jump_a_therapist_would_refuse():
+    """Options keep the iso principle: a wide gap (74 -> 54 BPM with nothing between) is
+    answered with a nearer target or another start, never with steps of 20-50 %."""
+    lib = make_library(300, skip=(73, 55), unsure=0)
+    with pytest.raises(PlanError) as err:
+        planner.plan(lib, start_bpm=90, target_bpm=50, minutes=30)
+    e = err.value
+    assert e.options, "something nearby should be offered"
+    for o in e.options:
+        assert o.changes.get("max_step_pct", 8.0) <= 10.0, o.label
+    pl = planner.plan(lib, start_bpm=90, target_bpm=50, minutes=30, nearest=True)
+    bpms = [x.used_bpm for x in pl.tracks]
+    assert max(timeline.step_pct(a, b) for a, b in zip(bpms, bpms[1:], strict=False)) <= 10.0 + 1e-6
 
 
 def test_an_empty_library_is_refused_in_plain_words_too():
@@ -342,11 +357,13 @@ def test_another_seed_gives_another_plan_of_the_same_quality():
 
 
 def test_an_unsure_track_may_be_used_at_an_alternative_tempo_and_the_plan_says_so():
-    lib = make_library(120, lo=95, hi=140, unsure=0)  # nothing near 60–90 at face value
+    # Slow music at face value, plus unsure tracks read at 2x whose half fits the start: they
+    # may open the session at their half, never in its calm part (they may be heard fast).
+    lib = make_library(200, lo=55, hi=80, unsure=0)
     halves = [Track(path=f"/m/half{i}.flac", title=f"Half {i}", duration_s=130 + i, bpm=b * 2,
                     bpm_confidence=0.3, bpm_alternatives=(TempoAlternative(b, 0.7, "1/2"),))
-              for i, b in enumerate(range(88, 58, -2))]
-    pl = planner.plan(lib + halves, start_bpm=88, target_bpm=60, minutes=20)
+              for i, b in enumerate(range(96, 80, -1))]
+    pl = planner.plan(lib + halves, start_bpm=92, target_bpm=60, minutes=20)
     used_alt = [e for e in pl.tracks if e.used_bpm != e.bpm]
     assert used_alt
     assert any("tempo unsure, used at" in n for n in pl.notes)
@@ -409,7 +426,7 @@ def test_a_20_minute_plan_plays_for_20_minutes_with_its_crossfade(arc, crossfade
     played = pl.total_s - overlaps
     assert abs(played - 20 * 60) <= 0.05 * 20 * 60, (played, pl.total_s)
     assert heard(pl)[1] == pytest.approx(played, abs=0.05)
-    assert planner.timeline(pl.entries, xf)[1] == pytest.approx(played)
+    assert timeline.timeline(pl.entries, xf)[1] == pytest.approx(played)
     assert_valid(pl, max_step_pct=8, minutes=20, start=90, target=60, arc=arc)
     if xf:
         assert pl.total_s - played >= (len(pl.tracks) - 2) * min(xf, 30)  # what was missing before
@@ -426,7 +443,7 @@ def test_the_timeline_is_the_players(items, crossfade_ms):
     entries = [PlaylistEntry(path="", silence_s=ms / 1000) if silence and ms
                else PlaylistEntry(path=f"/m/{i}.flac", duration_s=ms / 1000)
                for i, (silence, ms) in enumerate(items)]
-    starts, played = planner.timeline(entries, crossfade_ms / 1000)
+    starts, played = timeline.timeline(entries, crossfade_ms / 1000)
     slots = render.plan_slots([(i, round(e.length_s * 1000), e.is_silence) for i, e in enumerate(entries)],
                               render.RenderSettings(sample_rate=1000, crossfade_s=crossfade_ms / 1000))
     assert played == pytest.approx(slots[-1].end / 1000 if slots else 0.0, abs=0.002 * len(items))
@@ -456,31 +473,30 @@ def test_locked_tracks_stay_near_their_time_when_replanning():
         e = next(e for e in again.entries if e.path == k.path)
         assert e.locked
         assert abs(e.start_s - k.start_s) <= k.duration_s / 2 + 1e-6
-    assert planner.check_plan(again, max_step_pct=8) == []
+    assert timeline.check_plan(again, max_step_pct=8) == []
 
 
 def test_check_plan_names_repeats_and_steps_too_large():
     pl = planner.plan(LIB, start_bpm=90)
     e = pl.tracks
     broken = Playlist(name="x", entries=(e[0], e[-1], e[0]))
-    problems = planner.check_plan(broken, max_step_pct=8)
+    problems = timeline.check_plan(broken, max_step_pct=8)
     assert any("repeats track 1" in p for p in problems)
     assert any("the step from track 1" in p for p in problems)
 
 
 def test_build_plans_from_the_store_and_saves(companion_home: Path):
-    from companion.core import playlists
     from companion.core.store import Store
 
     with Store() as store:
         store.save_analysis(analysis_rows(make_library(300)))
-        pl = planner.build(store, name="evening", arc="u-sequence", start_bpm=88)
+        pl = playlists.build(store, name="evening", arc="u-sequence", start_bpm=88)
     assert Path(pl.path) == companion_home / "playlists" / "evening.m3u8"
     again = playlists.load("evening")
     assert [e.path for e in again.entries] == [e.path for e in pl.entries]
     with pytest.raises(UserInputError, match="evening/x"):
         with Store() as store:
-            planner.build(store, name="evening/x")
+            playlists.build(store, name="evening/x")
 
 
 def test_no_music_near_the_target_and_too_short_offers_both_changes_at_once():

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from companion.core import planner, playlists, render
+from companion.core import planner, playlists, render, timeline
 from companion.core.errors import NotFoundError, UserInputError
 from companion.core.models import Playlist, PlaylistEntry
 from companion.core.store import Store
@@ -222,7 +222,7 @@ def test_the_five_alternatives_fit_the_slot_and_replace_keeps_the_plan_valid():
     for t in alts:
         new = playlists.replace(planned, 2, t)
         assert new.entries[2].path == t.path
-        assert planner.check_plan(new, max_step_pct=8) == []
+        assert timeline.check_plan(new, max_step_pct=8) == []
         assert not any(n.startswith("warning:") for n in new.notes)
     with pytest.raises(UserInputError, match="already in"):
         playlists.replace(planned, 2, next(t for t in library if t.path == planned.entries[0].path))
@@ -233,7 +233,7 @@ def test_replan_keeps_locked_tracks(planned, library):
     again = playlists.replan_around_locks(locked, library, seed=9)
     paths = [e.path for e in again.entries]
     assert planned.entries[0].path in paths and planned.entries[3].path in paths
-    assert planner.check_plan(again, max_step_pct=8) == []
+    assert timeline.check_plan(again, max_step_pct=8) == []
     assert again.meta["start_bpm"] == planned.meta["start_bpm"] and again.arc == "u-sequence"
 
 
@@ -316,7 +316,15 @@ def test_any_curation_keeps_offsets_right_and_names_every_broken_step(ops):
             pl = playlists.lock(pl, i)
     if pl.entries:
         assert [e.start_s for e in pl.entries] == pytest.approx(heard(pl)[0], abs=0.01)
-    problems = planner.check_plan(pl, max_step_pct=8)
+    problems = timeline.check_plan(pl, max_step_pct=8)
     warned = [n[len("warning: "):] for n in pl.notes if n.startswith("warning: ")]
     assert warned == problems
     assert {e.path for e in pl.entries} <= {e.path for e in PLANNED.entries}
+
+
+def test_a_rising_playlist_is_not_labelled_as_a_step_down():
+    library = make_library(300)
+    rising = planner.plan(library, start_bpm=62, target_bpm=80, minutes=15, name="wake")
+    assert playlists.arc_label(rising) == "step-down, rising"
+    falling = planner.plan(library, start_bpm=80, target_bpm=62, minutes=15, name="calm")
+    assert playlists.arc_label(falling) == "step-down"

@@ -195,7 +195,7 @@ class BuildScreen(ReportsErrors, ModalScreen[Playlist | None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="plan")
     def build(self, request: BuildRequest) -> None:
-        from companion.core.planner import build
+        from companion.core.playlists import build
 
         try:
             playlist = build(
