@@ -68,7 +68,6 @@ STRESS_PROMPT = "Stress now, 0 = completely calm … 10 = the most stressed you 
 STALE_HEARTBEAT_S = 2 * 3600.0
 # A process that started this long after the session cannot be the one that began it.
 _PID_REUSE_SLACK_S = 30.0
-_MAX_TRIES = 5
 _NOTE_MAX_CHARS = 2000
 # Bounds of what an imported history may hold; a real export stays far below them.
 _TEXT_MAX_CHARS = 1000  # names, times, arcs
