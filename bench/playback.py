@@ -3,7 +3,10 @@
     python bench/playback.py                  # a 20-minute session vs a 2-minute one (~22 min)
     python bench/playback.py --minutes 4      # shorter: a 4-minute session vs a 2-minute one
     python bench/playback.py --load 0         # without the scan-like load
-    python bench/playback.py --speed 4        # consume 4× faster than real time (a harsher test)
+    python bench/playback.py --period 256     # 5.8 ms periods instead of 23 ms (a harsher card)
+
+Needs Debian's jackd2 and jack-capture (the same private JACK server as the real-time test,
+tests/e2e/realtime.py).
 
 What it does:
 
@@ -12,13 +15,16 @@ What it does:
 2. starts ``--load`` processes (default 2, one per core), each scanning the bench's tracks
    again and again with companion's own scan (decoding, loudness, tempo analysis);
 3. plays the baseline 2-minute session, then the ``--minutes`` session, each in a fresh process,
-   through the real engine (decoding, resampling to 48 kHz, levelling, 6 s crossfades, fades)
-   into a ``NullOutput`` paced in real time. A paced consumer is needed: the ALSA ``file``
-   plugin's ``null`` sink used by the tests is not paced, so underruns through it mean nothing;
-4. prints, per session: underruns (want 0), the lowest the ring buffer ran (seconds of audio
-   queued ahead of the consumer), the peak of Python allocations (tracemalloc) and the peak
-   resident size (VmHWM), and the ratio of the long session's peaks to the baseline's
-   (want about 1: memory must not grow with the session or track length).
+   through the real engine (decoding, levelling, 6 s crossfades, fades) and PortAudio's JACK
+   host API into a private JACK server on the dummy driver: a sound card paced in real time,
+   with no hardware. (The ALSA ``file`` plugin's ``null`` sink used by other tests is not
+   paced, so underruns through it mean nothing.);
+4. prints, per session: underruns (the ring buffer ran dry; want 0), late cycles (JACK periods
+   the player's callback did not finish in time, where a real card clicks; want 0), the lowest
+   the ring buffer ran (seconds of audio queued ahead of the card), the peak of Python
+   allocations (tracemalloc) and the peak resident size (VmHWM), and the ratio of the long
+   session's peaks to the baseline's (want about 1: memory must not grow with the session or
+   track length).
 """
 
 from __future__ import annotations
@@ -38,6 +44,8 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
+
+from tests.e2e import realtime  # noqa: E402  (the JACK server and its checks, shared with the tests)
 
 SR = 44100
 
@@ -60,11 +68,11 @@ import json, sys, time, tracemalloc
 import numpy, scipy.signal, soundfile, soxr, pyloudnorm
 from companion.core import loudness, render
 from companion.core.models import Playlist, PlaylistEntry
-from companion.core.player import NullOutput, Player
+from companion.core.player import Player, SoundDeviceOutput
 tracemalloc.start()
-paths, speed = json.loads(sys.argv[1]), float(sys.argv[2])
+paths = json.loads(sys.argv[1])
 playlist = Playlist("bench", tuple(PlaylistEntry(path=p, title=p) for p in paths))
-out = NullOutput(realtime=True, sample_rate=48000, speed=speed)  # paced like a sound card
+out = SoundDeviceOutput("system")  # JACK's card, through PortAudio: JACK_DEFAULT_SERVER says which
 player = Player(playlist, output=out)
 tracemalloc.reset_peak()
 t0 = time.monotonic()
@@ -80,7 +88,7 @@ wall = time.monotonic() - t0
 peak = tracemalloc.get_traced_memory()[1]
 hwm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM"))
 print(json.dumps({"audio_s": status.elapsed_s, "wall_s": wall, "underruns": status.underruns,
-                  "lowest_lead_s": lowest / speed, "tracemalloc_mib": peak / 2**20,
+                  "lowest_lead_s": lowest, "tracemalloc_mib": peak / 2**20,
                   "rss_mib": hwm / 1024, "error": status.error, "notices": list(status.notices)}))
 """
 
@@ -116,12 +124,13 @@ def make_session(folder: Path, minutes: float, track_minutes: float, tag: str) -
     return paths
 
 
-def run_session(paths: list[str], speed: float) -> dict:
-    proc = subprocess.run([sys.executable, "-c", SESSION, json.dumps(paths), str(speed)],
-                          capture_output=True, text=True, cwd=HERE.parent)
+def run_session(paths: list[str], jack: realtime.JackServer) -> dict:
+    late = jack.late_cycles()
+    proc = subprocess.run([sys.executable, "-c", SESSION, json.dumps(paths)],
+                          capture_output=True, text=True, cwd=HERE.parent, env=jack.env)
     if proc.returncode != 0:
         raise SystemExit(f"session failed:\n{proc.stderr[-3000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return {**json.loads(proc.stdout.strip().splitlines()[-1]), "late": jack.late_cycles() - late}
 
 
 def start_load(n: int, niceness: int, folder: Path) -> list[subprocess.Popen]:
@@ -139,7 +148,8 @@ def main() -> int:
     ap.add_argument("--baseline", type=float, default=2.0, help="the short session (default 2)")
     ap.add_argument("--track-minutes", type=float, default=5.0, help="track length (default 5)")
     ap.add_argument("--load", type=int, default=2, help="busy library scans (default 2)")
-    ap.add_argument("--speed", type=float, default=1.0, help="consume this many times real time")
+    ap.add_argument("--period", type=int, default=1024,
+                    help="JACK frames per period at 44.1 kHz (default 1024: 23 ms to fill each)")
     ap.add_argument("--load-nice", type=int, default=0,
                     help="niceness of the load processes (default 0: same priority as playback)")
     args = ap.parse_args()
@@ -151,34 +161,38 @@ def main() -> int:
         short = make_session(folder, args.baseline, min(args.track_minutes, args.baseline / 2), "short")
         long = make_session(folder, args.minutes, args.track_minutes, "long")
         print(f"synthesised {len(short)} + {len(long)} tracks in {time.monotonic() - t0:.1f} s", flush=True)
-        load = start_load(args.load, args.load_nice, folder)
-        print(f"load: {args.load} library scans busy (nice {args.load_nice}); "
-              f"cores: {os.cpu_count()}; load average {os.getloadavg()[0]:.1f}", flush=True)
-        try:
-            rows = []
-            for label, paths, minutes in (("baseline", short, args.baseline), ("long", long, args.minutes)):
-                print(f"playing the {minutes:g}-minute session ({len(paths)} tracks) at "
-                      f"{args.speed:g}× real time …", flush=True)
-                rows.append((label, minutes, run_session(paths, args.speed)))
-        finally:
-            for p in load:
-                p.kill()
-                p.wait()
+        with realtime.jack_server(folder, period=args.period) as jack:
+            load = start_load(args.load, args.load_nice, folder)
+            print(f"load: {args.load} library scans busy (nice {args.load_nice}); "
+                  f"cores: {os.cpu_count()}; load average {os.getloadavg()[0]:.1f}", flush=True)
+            try:
+                rows = []
+                for label, paths, minutes in (("baseline", short, args.baseline),
+                                              ("long", long, args.minutes)):
+                    print(f"playing the {minutes:g}-minute session ({len(paths)} tracks) through "
+                          f"JACK's dummy card, {args.period}-frame periods …", flush=True)
+                    rows.append((label, minutes, run_session(paths, jack)))
+            finally:
+                for p in load:
+                    p.kill()
+                    p.wait()
 
     print()
-    print(f"{'session':>9} {'audio':>8} {'wall':>8} {'underruns':>9} {'lowest lead':>11} "
+    print(f"{'session':>9} {'audio':>8} {'wall':>8} {'underruns':>9} {'late':>5} {'lowest lead':>11} "
           f"{'tracemalloc':>11} {'peak RSS':>9}")
     for label, _minutes, r in rows:
         print(f"{label:>9} {r['audio_s'] / 60:7.1f}m {r['wall_s'] / 60:7.1f}m {r['underruns']:>9} "
-              f"{r['lowest_lead_s']:10.2f}s {r['tracemalloc_mib']:9.1f}Mi {r['rss_mib']:7.1f}Mi")
+              f"{r['late']:>5} {r['lowest_lead_s']:10.2f}s {r['tracemalloc_mib']:9.1f}Mi "
+              f"{r['rss_mib']:7.1f}Mi")
         if r["error"] or r["notices"]:
             print(f"          error: {r['error']}  notices: {r['notices']}")
     base, longr = rows[0][2], rows[1][2]
     print()
     print(f"long / baseline: tracemalloc peak ×{longr['tracemalloc_mib'] / base['tracemalloc_mib']:.2f}, "
           f"peak RSS ×{longr['rss_mib'] / base['rss_mib']:.2f}; "
-          f"underruns {base['underruns']} and {longr['underruns']} (want 0)")
-    return 0 if longr["underruns"] == 0 and base["underruns"] == 0 else 1
+          f"underruns {base['underruns']} and {longr['underruns']}, late cycles {base['late']} and "
+          f"{longr['late']} (want 0)")
+    return 0 if all(r["underruns"] == 0 and r["late"] == 0 for _, _, r in rows) else 1
 
 
 if __name__ == "__main__":

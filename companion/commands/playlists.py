@@ -133,7 +133,7 @@ def _register_build(sub: argparse._SubParsersAction) -> None:
         "length as played (tracks overlapping by the crossfade) within 5 % of --minutes. When "
         "the library cannot, says why and what would work.",
         epilog=f"Arcs: {presets}. Add your own as .arc files in $COMPANION_HOME/presets "
-        "(copy a bundled one from the playlists/ folder and edit it).",
+        "(copy a bundled one from companion/presets/ and edit it).",
     )
     p.add_argument("--arc", default="step-down", metavar="ARC",
                    help="step-down (default), u-sequence, sleep, a preset name or an .arc file")

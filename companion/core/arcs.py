@@ -19,9 +19,8 @@ An arc file is INI (Python ``configparser``)::
     fade_out_s = 0     # how long the last track fades out, in seconds
 
 Between points the tempo moves geometrically (constant percent per second), the way the
-iso principle steps down. Bundled presets live in the repo's ``playlists/`` folder (and as
-package data in ``companion/presets/``); a person's own presets in ``paths.presets_dir()``
-override bundled ones of the same name.
+iso principle steps down. Bundled presets are package data in ``companion/presets/``; a
+person's own presets in ``paths.presets_dir()`` override bundled ones of the same name.
 """
 
 from __future__ import annotations
@@ -100,7 +99,7 @@ def parse_arc(text: str, name: str, path: str = "") -> Arc:
     except configparser.Error as exc:
         raise UserInputError(f"{where}: not a valid arc file ({exc.message.splitlines()[0]})") from exc
     if not cp.has_section("curve"):
-        raise UserInputError(f"{where}: arc file needs a [curve] section (see playlists/step-down.arc)")
+        raise UserInputError(f"{where}: arc file needs a [curve] section (see companion/presets/step-down.arc)")
     points = []
     for key, value in cp.items("curve"):
         try:
@@ -166,11 +165,10 @@ def parse_arc(text: str, name: str, path: str = "") -> Arc:
 
 
 def bundled_dirs() -> list[Path]:
-    """Folders holding the bundled presets: the repo's ``playlists/`` and the package copy."""
+    """Folders holding the bundled presets: the package's ``presets/`` (installed with it)."""
     import companion
 
-    pkg = Path(companion.__file__).resolve().parent
-    return [d for d in (pkg.parent / "playlists", pkg / "presets") if d.is_dir()]
+    return [Path(companion.__file__).resolve().parent / "presets"]
 
 
 def _search_dirs() -> list[Path]:

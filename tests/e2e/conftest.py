@@ -1,15 +1,17 @@
 """End-to-end fixtures: the demo library, built once per test run and shared.
 
 Synthesising and scanning the demo library costs tens of seconds, so ``demo_template`` runs
-``companion demo`` once per session in its own COMPANION_HOME. A test that needs the library
-asks for ``demo_home``: its own COMPANION_HOME (the per-test one from tests/conftest.py) with a
-copy of the template's database and playlists, and ``demo-library`` linked to the template's
-folder. The library's files are shared and must not be changed by tests; everything a test
+``companion demo`` once per test run (the xdist workers share it) in its own COMPANION_HOME.
+A test that needs the library asks for ``demo_home``: its own COMPANION_HOME (the per-test one
+from tests/conftest.py) with a copy of the template's database and playlists, and
+``demo-library`` linked to the template's folder. The library's files are shared and must not be changed by tests; everything a test
 writes (sessions, playlists, scans of other folders) stays in its own home.
 """
 
 from __future__ import annotations
 
+import fcntl
+import json
 import os
 import shutil
 import subprocess
@@ -61,17 +63,46 @@ def run_companion(
 
 @pytest.fixture(scope="session")
 def demo_template(tmp_path_factory: pytest.TempPathFactory) -> DemoTemplate:
-    """``companion demo`` run once per session, in a COMPANION_HOME of its own."""
-    home = tmp_path_factory.mktemp("demo-template") / "home"
+    """``companion demo`` run once per test run, in a COMPANION_HOME of its own.
+
+    Under pytest-xdist the workers share one template: the first to take the lock builds it in
+    the run's common temporary folder and records the result; the others wait and read it."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        folder = tmp_path_factory.getbasetemp().parent / "demo-template"  # one per run
+        folder.mkdir(exist_ok=True)
+        with open(folder / "lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+            template = _read_template(folder) or _build_template(folder)
+    else:
+        template = _build_template(tmp_path_factory.mktemp("demo-template"))
+    run = template.first_run
+    if run.returncode != 0:
+        pytest.fail(f"`companion demo` failed (exit {run.returncode}):\n{run.stderr[-3000:]}",
+                    pytrace=False)
+    return template
+
+
+def _build_template(folder: Path) -> DemoTemplate:
+    """Run ``companion demo`` in ``folder/home`` and record the run in ``folder/run.json``."""
+    home = folder / "home"
     started = time.monotonic()
-    result = run_companion(["demo"], home=home)
+    run = run_companion(["demo"], home=home)
     seconds = time.monotonic() - started
-    if result.returncode != 0:
-        pytest.fail(
-            f"`companion demo` failed (exit {result.returncode}):\n{result.stderr[-3000:]}",
-            pytrace=False,
-        )
-    return DemoTemplate(home, (home / "demo-library").resolve(), result, seconds)
+    (folder / "run.json").write_text(json.dumps({
+        "args": run.args, "returncode": run.returncode, "stdout": run.stdout,
+        "stderr": run.stderr, "seconds": seconds}))
+    return DemoTemplate(home, (home / "demo-library").resolve(), run, seconds)
+
+
+def _read_template(folder: Path) -> DemoTemplate | None:
+    """The template another worker built in ``folder``, or None when none has yet."""
+    record = folder / "run.json"
+    if not record.exists():
+        return None
+    r = json.loads(record.read_text())
+    run = subprocess.CompletedProcess(r["args"], r["returncode"], r["stdout"], r["stderr"])
+    home = folder / "home"
+    return DemoTemplate(home, (home / "demo-library").resolve(), run, r["seconds"])
 
 
 @pytest.fixture

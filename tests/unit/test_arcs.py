@@ -10,7 +10,6 @@ import companion
 from companion.core import arcs
 from companion.core.errors import NotFoundError, UserInputError
 
-REPO_PLAYLISTS = Path(companion.__file__).resolve().parent.parent / "playlists"
 PACKAGE_PRESETS = Path(companion.__file__).resolve().parent / "presets"
 
 
@@ -21,16 +20,11 @@ def test_the_three_arcs_are_bundled_and_listed_by_name():
     for name in arcs.BUILTIN_ARCS:
         arc = arcs.load_arc(name)
         assert arc.description
-        assert (REPO_PLAYLISTS / f"{name}.arc").is_file()
-
-
-def test_package_copies_match_the_repo_presets():
-    for f in REPO_PLAYLISTS.glob("*.arc"):
-        assert (PACKAGE_PRESETS / f.name).read_text() == f.read_text(), f.name
+        assert (PACKAGE_PRESETS / f"{name}.arc").is_file()
 
 
 def test_each_preset_file_documents_its_format_at_the_top():
-    for f in REPO_PLAYLISTS.glob("*.arc"):
+    for f in PACKAGE_PRESETS.glob("*.arc"):
         head = f.read_text().splitlines()[:8]
         assert any("[curve]" in line for line in head), f.name
 

@@ -296,14 +296,18 @@ def test_a_plan_from_an_arc_file_re_opens_with_that_arc(tmp_path: Path, library)
     assert again.arc == "gentle" and again.entries[0].path == pl.entries[0].path
 
 
-PLANNED = planner.plan(make_library(300), arc="u-sequence", start_bpm=90, name="p")
+@pytest.fixture(scope="module")
+def u_sequence_plan() -> Playlist:
+    """Planned once for the module, at test time: planning reads the arc presets under
+    COMPANION_HOME, so it must not run when the module is imported."""
+    return planner.plan(make_library(300), arc="u-sequence", start_bpm=90, name="p")
 
 
 @settings(max_examples=40, deadline=None)
 @given(ops=st.lists(st.tuples(st.sampled_from(["move", "remove", "lock"]), st.integers(0, 12),
                               st.integers(-4, 4)), max_size=8))
-def test_any_curation_keeps_offsets_right_and_names_every_broken_step(ops):
-    pl = PLANNED
+def test_any_curation_keeps_offsets_right_and_names_every_broken_step(u_sequence_plan, ops):
+    pl = u_sequence_plan
     for op, i, delta in ops:
         if not pl.entries:
             break
@@ -319,7 +323,7 @@ def test_any_curation_keeps_offsets_right_and_names_every_broken_step(ops):
     problems = timeline.check_plan(pl, max_step_pct=8)
     warned = [n[len("warning: "):] for n in pl.notes if n.startswith("warning: ")]
     assert warned == problems
-    assert {e.path for e in pl.entries} <= {e.path for e in PLANNED.entries}
+    assert {e.path for e in pl.entries} <= {e.path for e in u_sequence_plan.entries}
 
 
 def test_a_rising_playlist_is_not_labelled_as_a_step_down():
