@@ -2,7 +2,7 @@
 
     companion build [--arc step-down|u-sequence|sleep|PRESET] [--start BPM] [--target BPM]
                     [--minutes M] --name NAME [--max-step PCT] [--seed S] [--nearest]
-                    [--crossfade S | --gapless]
+                    [--crossfade S | --gapless] [--replace]
                     [--folder F] [--artist A] [--album A] [--genre G] [--exclude PATH]
                     [--like TRACK] [--min-length S] [--include-demo]
                     [--format table|json]
@@ -16,7 +16,7 @@
     companion playlist alternatives NAME POS
     companion playlist replace NAME POS PATH|--with N
     companion playlist replan NAME [--seed S] [--nearest]
-    companion playlist rename OLD NEW | duplicate NAME NEW | delete NAME
+    companion playlist rename OLD NEW | duplicate NAME NEW | delete NAME [--yes]
 
 Positions count from 1, as ``playlist show`` prints them (a silence has a position too).
 Lengths are as played: neighbouring tracks overlap by the playlist's crossfade.
@@ -119,8 +119,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("new", metavar="NEW")
     q.set_defaults(func=cmd_rename, keep_old=True)
 
-    q = ps.add_parser("delete", help="delete a playlist file")
+    q = ps.add_parser("delete", help="delete a playlist file, after confirmation")
     q.add_argument("name", metavar="NAME")
+    q.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     q.set_defaults(func=cmd_delete)
 
 
@@ -144,6 +145,8 @@ def _register_build(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--minutes", type=float, default=planner.DEFAULT_MINUTES, metavar="M",
                    help="session length including any silence (default: %(default)g)")
     p.add_argument("--name", required=True, help="playlist name: letters, digits, spaces, - _ .")
+    p.add_argument("--replace", action="store_true",
+                   help="plan again over an existing playlist of that name (its edits are lost)")
     p.add_argument("--max-step", type=float, default=planner.DEFAULT_MAX_STEP_PCT, metavar="PCT",
                    help="largest tempo step between neighbouring tracks, percent (default: %(default)g)")
     p.add_argument("--seed", type=int, default=0, help="another seed gives another, equally good plan")
@@ -222,7 +225,7 @@ def _print_playlist(pl: Playlist, fmt: str, *, saved: Path | None = None) -> Non
     shape = ""
     if pl.arc and m.get("start_bpm") and m.get("target_bpm"):
         shape = f" · {playlists.arc_label(pl)} {m['start_bpm']:g} → {m['target_bpm']:g} BPM"
-    print(for_terminal(f"{pl.name}: {len(pl.tracks)} tracks, {_length(pl)}{shape}"
+    print(for_terminal(f"{pl.name}: {tracks_phrase(len(pl.tracks))}, {_length(pl)}{shape}"
                        + (f" · saved to {saved}" if saved else "")))
     for n in pl.notes:
         print(f"note: {for_terminal(n)}")
@@ -248,7 +251,9 @@ def cmd_build(args: argparse.Namespace) -> int:
 
     filters = {k: getattr(args, k) for k in ("folder", "artist", "album", "genre", "exclude")
                if getattr(args, k)}
-    replaced = playlists.exists(playlists.validate_name(args.name))
+    if playlists.exists(playlists.validate_name(args.name)) and not args.replace:
+        raise UserInputError(f"a playlist named {args.name!r} already exists: add --replace to plan "
+                             "it again (its edits are lost), or choose another --name")
     with Store() as store:
         pl = playlists.build(
             store, name=args.name, arc=args.arc, start_bpm=args.start, target_bpm=args.target,
@@ -258,8 +263,6 @@ def cmd_build(args: argparse.Namespace) -> int:
             min_length_s=args.min_length, like=args.like, include_demo=args.include_demo,
         )
     _print_playlist(pl, args.format, saved=Path(pl.path))
-    if replaced and args.format == "table":
-        print(f"note: this replaced the earlier playlist {args.name!r}")
     return 0
 
 
@@ -309,7 +312,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     if playlists.exists(pl.name):
         raise UserInputError(f"a playlist named {pl.name!r} already exists: choose another with --name")
     path = playlists.save(pl)
-    print(for_terminal(f"imported {len(pl.tracks)} tracks from {args.file} as {pl.name!r} ({path})"))
+    print(for_terminal(f"imported {tracks_phrase(len(pl.tracks))} from {args.file} as {pl.name!r} ({path})"))
     for n in pl.notes:
         print(f"note: {for_terminal(n)}")
     return 0
@@ -412,9 +415,24 @@ def cmd_rename(args: argparse.Namespace) -> int:
 
 
 def cmd_delete(args: argparse.Namespace) -> int:
+    pl = playlists.load(args.name)  # NotFoundError before any question
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise UserInputError(f"deleting playlist {args.name!r} needs a confirmation; run it in a "
+                                 "terminal, or add --yes")
+        answer = input(f"Delete playlist {args.name!r} ({tracks_phrase(len(pl.tracks))}) for good? "
+                       "[y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print("Nothing deleted.")
+            return 1
     path = playlists.delete(args.name)
     print(f"deleted {args.name!r} ({path})")
     return 0
+
+
+def tracks_phrase(n: int) -> str:
+    """``1 track``, ``12 tracks``."""
+    return f"{n} track{'' if n == 1 else 's'}"
 
 
 def _quote(name: str) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from rich.text import Text
+
 from companion.core.models import OUTCOME_COMPLETED, OUTCOME_INTERRUPTED, OUTCOME_STOPPED, Playlist
 from companion.core.timefmt import format_duration
 
@@ -63,3 +65,23 @@ def signed(value: float, spec: str = "+.1f") -> str:
 def date_time(iso: str) -> str:
     """``2026-11-26 18:05`` from a stored ISO 8601 time."""
     return iso[:16].replace("T", " ") if iso else ""
+
+
+def escape(text: object) -> str:
+    """``text`` made safe to put into Textual markup (Static, notify, labels): shown as typed.
+
+    Tags, playlist names and notes are data; a title like ``[/b]`` or ``[@click=app.quit]`` must
+    be printed, not interpreted (an unmatched closing tag raised MarkupError and crashed the app).
+    Textual reads ``\\[`` as a literal bracket and every other backslash as itself.
+    """
+    return str(text).replace("[", "\\[")
+
+
+def cell(text: object) -> Text:
+    """A DataTable cell showing ``text`` literally (a str cell is parsed as Rich markup)."""
+    return Text(str(text), end="")
+
+
+def count(n: int, word: str) -> str:
+    """``1 track``, ``12 tracks``."""
+    return f"{n} {word}{'' if n == 1 else 's'}"

@@ -133,3 +133,8 @@ async def wait_until(pilot: Pilot, condition: Callable[[], bool], timeout: float
         if time.monotonic() > deadline:
             raise AssertionError("the app did not get there in time")
         await pilot.pause(0.05)
+
+
+def row_text(table, row: int) -> list[str]:
+    """The cells of a table's row as the person reads them (cells may be Text or str)."""
+    return [str(c) for c in table.get_row_at(row)]

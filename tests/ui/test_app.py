@@ -19,7 +19,7 @@ from companion.core.store import Store
 from companion.tui.app import CompanionApp, make_app
 from companion.tui.screens.session import AFTER, BEFORE, PLAYING, SessionScreen
 from companion.tui.widgets.bars import JobPanel
-from tests.ui.conftest import add_library, save_playlist, wait_until
+from tests.ui.conftest import add_library, row_text, save_playlist, wait_until
 
 SIZE = (120, 36)
 
@@ -34,7 +34,8 @@ def notes(app: CompanionApp) -> list[tuple[str, str]]:
 
 
 def footer_keys(app: CompanionApp) -> dict[str, str]:
-    return {k.key_display or k.key: k.description for k in app.screen.query_one(Footer).query(FooterKey)}
+    return {k.key_display or k.key: k.description for k in app.screen.query_one(Footer).query(FooterKey)
+            if k.display}
 
 
 def session_screen(app: CompanionApp) -> SessionScreen:
@@ -79,7 +80,7 @@ async def test_session_flow_stores_both_ratings_and_shows_them_in_history(
         assert (session.value("before"), session.value("after")) == (7, 3)
         assert session.outcome == OUTCOME_STOPPED
         table = app.screen.query_one("#sessions", DataTable)
-        row = table.get_row_at(0)
+        row = row_text(table, 0)
         assert row[1] == "evening" and row[4] == "7 → 3  (−4)"
         assert "One session" in str(app.screen.query_one("#insight").render())
 
@@ -186,7 +187,7 @@ async def test_first_run_creates_the_demo_library_with_progress(
         await pilot.pause()
         assert not panel.display
         table = app.screen.query_one("#playlists", DataTable)
-        assert table.get_row_at(0)[0] == "demo"
+        assert row_text(table, 0)[0] == "demo"
         assert any("demo library is ready" in msg for msg, _ in notes(app))
 
 
@@ -214,10 +215,10 @@ async def test_every_screen_shows_its_bindings_in_the_footer(
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         keys = footer_keys(app)
-        assert {"b": "Build new", "l": "Library", "h": "History", "q": "Quit"}.items() <= keys.items()
+        assert {"b": "Build", "l": "Library", "h": "History", "q": "Quit", "?": "Keys"}.items() <= keys.items()
         assert "Listen" in keys.values()
         await pilot.press("l")
-        assert footer_keys(app).get("s") == "Scan folder"
+        assert footer_keys(app).get("s") == "Scan"
         await pilot.press("h")
         assert footer_keys(app).get("p") == "Playlists"
         await pilot.press("p", "b")
@@ -259,7 +260,7 @@ async def test_build_shows_the_planners_reason_and_keeps_the_form_to_try_again(
         await pilot.pause()
         assert app.screen is not form
         table = app.screen.query_one("#playlists", DataTable)
-        assert table.get_row_at(table.cursor_row)[0] == "sunday"
+        assert row_text(table, table.cursor_row)[0] == "sunday"
         assert "nearest plan: 5 minutes" in str(app.screen.query_one("#detail-meta").render())
         assert (store.path.parent / "playlists" / "sunday.m3u8").exists()
         assert "--" not in screen_text(app)
@@ -297,7 +298,7 @@ async def test_a_refused_build_offers_what_would_work_and_one_press_builds_it(
         assert "--" not in shown and not notes(app)
         buttons = list(form.query(OptionButton))
         # the iso principle: a nearer target, never steps of 18 % across the gap
-        assert [str(b.label) for b in buttons] == ["Target 70 BPM"]
+        assert [str(b.label) for b in buttons] == ["1 · Target 70 BPM"]
         assert buttons[0].has_focus  # enter takes the first
         await pilot.press("escape")
 
@@ -315,25 +316,32 @@ async def test_library_lists_tracks_and_flags_unsure_tempi(store: Store, library
     app = make_app(store=store)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("l")
+        await app.workers.wait_for_complete()
         await pilot.pause()
         table = app.screen.query_one("#tracks", DataTable)
-        rows = [table.get_row_at(i) for i in range(table.row_count)]
+        rows = [row_text(table, i) for i in range(table.row_count)]
         assert [r[0] for r in rows] == ["Harbour Lights", "Slow Tide", "Evening Fern"]
-        assert rows[1][3] == "78" and rows[1][5] == "unsure"
+        assert rows[1][2] == "78" and rows[1][4] == "unsure"
+        assert rows[1][5] == "music" and rows[1][6] == library.entries[1].path  # folder, path
         summary = app.screen.query_one("#library-summary")
-        assert "3 tracks, by folder · 1 with an unsure tempo" in str(summary.render())
+        assert "3 tracks, by folder · 1 unsure" in str(summary.render())
         assert "Analysed BPM" not in footer_keys(app).values()  # nothing corrected yet
-        await pilot.press("o", "o")  # by tempo, then least sure first
-        assert table.get_row_at(0)[0] == "Slow Tide" and "by confidence" in str(summary.render())
-        await pilot.press("o")  # back to folder order
 
-        await pilot.press("down", "asterisk")  # Slow Tide was heard at half its tempo
-        await pilot.pause()
-        assert table.get_row_at(1)[3] == "156" and table.get_row_at(1)[5] == "set by you"
+        async def press(*keys: str) -> None:
+            await pilot.press(*keys)
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+
+        await press("o")
+        await press("o")  # by tempo, then least sure first
+        assert row_text(table, 0)[0] == "Slow Tide" and "by confidence" in str(summary.render())
+        await press("o")  # back to folder order
+
+        await press("down", "asterisk")  # Slow Tide was heard at half its tempo
+        assert row_text(table, 1)[2] == "156" and row_text(table, 1)[4] == "set by you"
         assert store.track(library.entries[1].path).bpm == 156.0
-        await pilot.press("u")
-        await pilot.pause()
-        assert table.get_row_at(1)[3] == "78" and store.track(library.entries[1].path).bpm == 78.0
+        await press("u")
+        assert row_text(table, 1)[2] == "78" and store.track(library.entries[1].path).bpm == 78.0
 
 
 async def test_scan_runs_in_the_background_with_progress_and_can_be_cancelled(
@@ -397,12 +405,16 @@ async def test_a_session_without_a_rating_after_can_be_rated_later(store: Store)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("h")
         await pilot.pause()
-        assert footer_keys(app).get("r") == "Rate how you feel now"
+        assert footer_keys(app).get("r") == "Rate now"
         await pilot.press("r", "4", "enter")
         await pilot.pause()
         assert "r" not in footer_keys(app)  # rated now
-        row = app.screen.query_one("#sessions", DataTable).get_row_at(0)
+        row = row_text(app.screen.query_one("#sessions", DataTable), 0)
         assert row[4] == "8 → 4  (−4) · given later"
+        await app.workers.wait_for_complete()
+        await pilot.pause()  # the summary counts the late rating at once
+        assert "One session with stress rated before and after" in str(
+            app.screen.query_one("#insight").render())
     after = store.sessions()[0].rating("after")
     assert after is not None and after.value == 4 and after.late
 
@@ -453,11 +465,11 @@ async def test_an_option_that_changes_two_settings_fills_both_fields_and_builds(
     app = make_app(store=store)
     async with app.run_test(size=SIZE) as pilot:
         form = await submit_build(app, pilot, "both", start="84", target="50", minutes="2")
-        labels = [str(b.label) for b in form.query(OptionButton)]
-        both = [lab for lab in labels if lab.startswith("Target 60 BPM and ")]
+        labels = [b.option.label for b in form.query(OptionButton)]
+        both = [lab for lab in labels if lab.startswith("target 60 BPM and ")]
         assert both, labels
-        minutes = both[0].removeprefix("Target 60 BPM and ").removesuffix(" minutes")
-        button = next(b for b in form.query(OptionButton) if str(b.label) == both[0])
+        minutes = both[0].removeprefix("target 60 BPM and ").removesuffix(" minutes")
+        button = next(b for b in form.query(OptionButton) if b.option.label == both[0])
         button.press()
         await app.workers.wait_for_complete()
         await pilot.pause()

@@ -203,6 +203,32 @@ def test_curation_verbs(library):
     call("playlist", "rename", "c", "d")
     names = [r["name"] for r in json.loads(call("playlist", "list", "--format", "json").stdout)]
     assert names == ["c two", "d"]
-    call("playlist", "delete", "d")
+    call("playlist", "delete", "d", "--yes")
     p = call("playlist", "show", "d", ok=False)
     assert p.returncode == 2 and "no playlist named 'd'" in p.stderr
+
+
+def test_build_refuses_an_existing_name_unless_replace(library):
+    call("build", "--name", "e", "--start", "88", "--minutes", "20")
+    call("playlist", "lock", "e", "1")  # a manual edit the next build would lose
+    p = call("build", "--name", "e", "--start", "80", "--minutes", "20", ok=False)
+    assert p.returncode == 2 and "already exists: add --replace" in p.stderr
+    assert show("e")["tracks"][0]["locked"]  # untouched
+    out = call("build", "--name", "e", "--start", "80", "--minutes", "20", "--replace").stdout
+    assert "e: " in out and not show("e")["tracks"][0]["locked"]
+
+
+def test_delete_asks_for_confirmation_like_forget(library):
+    call("build", "--name", "f", "--start", "88", "--minutes", "20")
+    p = run("playlist", "delete", "f", ok=False)  # not a terminal, no --yes
+    assert p.returncode == 2 and "add --yes" in p.stderr
+    assert show("f")["tracks"]
+    assert "deleted 'f'" in run("playlist", "delete", "f", "--yes").stdout
+
+
+def test_one_track_is_not_one_tracks(library, tmp_path: Path):
+    m3u = tmp_path / "one.m3u"
+    m3u.write_text(library[0].path + "\n")
+    out = call("playlist", "import", str(m3u)).stdout
+    assert "imported 1 track from" in out
+    assert "one: 1 track," in call("playlist", "show", "one").stdout

@@ -9,6 +9,7 @@ from textual.screen import Screen
 from textual.worker import Worker
 
 from companion.core.errors import CompanionError
+from companion.tui import format as fmt
 
 T = TypeVar("T")
 
@@ -35,7 +36,7 @@ class ReportsErrors:
         try:
             return True, call(*args, **kwargs)
         except CompanionError as exc:
-            self.notify(str(exc), title="Could not save", severity="error", timeout=10)
+            self.notify(fmt.escape(exc), title="Could not save", severity="error", timeout=10)
             return False, None
 
 

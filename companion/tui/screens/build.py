@@ -1,29 +1,35 @@
-"""A small form for a new playlist: arc, start and target tempo, minutes, max step, name.
+"""A small form for a new playlist: arc, start and target tempo, minutes, max step, crossfade
+(0: gapless), focus (folders, artists, genres), plan number (ctrl+r: another plan), name.
+
+An existing name is replaced only after the person confirms (its edits would be lost).
 
 The form plans in a thread worker and stays open until the planner has made the playlist. When
 the library cannot satisfy the request (PlanError), the form says why in plain words and offers
-the nearby requests the planner tried and found to work as buttons: one press fills in the
-changed value and builds. ctrl+n builds the nearest of them. Nothing here names command-line
+the nearby requests the planner tried and found to work as numbered buttons: one key (1, 2 ...)
+fills in the changed values and builds. ctrl+n builds the nearest of them. Nothing here names command-line
 flags: the error's ``reason`` and ``options`` are shown, never its one-line CLI message.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Grid, Horizontal, Vertical
+from textual.containers import Grid, Vertical
 from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Footer, Input, Label, Select, Static
 
-from companion.core.errors import PlanError, PlanOption
+from companion.core.errors import CompanionError, PlanError, PlanOption
 from companion.core.models import Playlist
+from companion.tui import format as fmt
 from companion.tui.screens.base import ReportsErrors
+from companion.tui.widgets.dialogs import ConfirmScreen
 
-HINT = "enter or ctrl+s builds · escape cancels"
+HINT = "enter or ctrl+s builds · ctrl+r another plan · escape cancels"
 
 #: The form field that holds each setting a PlanOption may change.
 FIELD_OF = {"start_bpm": "start", "target_bpm": "target", "minutes": "minutes",
@@ -41,6 +47,23 @@ class BuildRequest:
     minutes: float
     max_step_pct: float
     nearest: bool = False  # if the library cannot, build the nearest plan it allows
+    crossfade_s: float | None = None  # None: the planner's default; 0: gapless
+    seed: int = 0
+    filters: dict[str, list[str]] = field(default_factory=dict)  # the planner's focus filters
+
+    def plan_kwargs(self) -> dict[str, Any]:
+        """The keyword arguments of ``playlists.build`` for this request."""
+        kwargs: dict[str, Any] = dict(
+            name=self.name, arc=self.arc, start_bpm=self.start_bpm, target_bpm=self.target_bpm,
+            minutes=self.minutes, max_step_pct=self.max_step_pct, nearest=self.nearest,
+            seed=self.seed, filters=self.filters or None)
+        if self.crossfade_s is not None:
+            kwargs["crossfade_s"] = self.crossfade_s
+        return kwargs
+
+
+#: The focus fields of the form and the planner's filter each one fills (several: comma-separated).
+FOCUS_FIELDS = {"folder": "Folder", "artist": "Artist", "genre": "Genre"}
 
 
 def arcs_on_offer() -> dict[str, str]:
@@ -59,11 +82,11 @@ def refusal_text(error: PlanError) -> str:
 
 
 class OptionButton(Button):
-    """A nearby request that works: pressing it fills in its value and builds."""
+    """A nearby request that works: pressing it (or its number) fills in its value and builds."""
 
-    def __init__(self, option: PlanOption) -> None:
+    def __init__(self, option: PlanOption, number: int) -> None:
         label = option.label[:1].upper() + option.label[1:]
-        super().__init__(label, compact=True, classes="plan-option")
+        super().__init__(fmt.escape(f"{number} · {label}"), compact=True, classes="plan-option")
         self.option = option
 
 
@@ -71,12 +94,12 @@ class BuildScreen(ReportsErrors, ModalScreen[Playlist | None]):
     """Ask for the plan's inputs and build it; dismiss with the saved Playlist or None."""
 
     DEFAULT_CSS = """
-    BuildScreen #build-dialog { max-height: 100%; overflow-y: auto; }
+    BuildScreen #build-dialog { max-height: 100%; overflow-y: auto; width: 72; }
     BuildScreen #build-refusal { height: auto; margin-top: 1; display: none; }
     BuildScreen #build-refusal.shown { display: block; }
     BuildScreen #refusal-reason { color: $warning; }
     BuildScreen #refusal-options { height: auto; margin-top: 1; }
-    BuildScreen .plan-option { margin-right: 2; }
+    BuildScreen .plan-option { margin-bottom: 0; }
     """
 
     @dataclass
@@ -97,15 +120,18 @@ class BuildScreen(ReportsErrors, ModalScreen[Playlist | None]):
         self.options: tuple[PlanOption, ...] = ()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "submit" and parameters:
+        if action == "submit" and parameters and parameters[0]:
             return self.refused and not self.building
+        if action == "option":
+            return bool(parameters) and int(parameters[0]) <= len(self.options) and not self.building
         return True
 
     BINDINGS = [
         Binding("ctrl+s", "submit", "Build", priority=True),
+        Binding("ctrl+r", "another", "Another plan", priority=True, id="another"),
         Binding("ctrl+n", "submit(True)", "Nearest plan", priority=True, id="nearest"),
         Binding("escape", "cancel", "Cancel"),
-    ]
+    ] + [Binding(str(n), f"option({n})", f"Option {n}", show=False) for n in range(1, 6)]
 
     def compose(self) -> ComposeResult:
         from companion.core import planner  # its defaults fill the form (imported when it opens)
@@ -120,35 +146,34 @@ class BuildScreen(ReportsErrors, ModalScreen[Playlist | None]):
             )
             with Grid(id="build-form"):
                 yield Label("Arc")
-                yield Select([(a, a) for a in self.arcs], value=first, allow_blank=False, id="arc")
+                yield Select([(fmt.escape(a), a) for a in self.arcs], value=first,
+                             allow_blank=False, id="arc", compact=True)
                 yield Static("")
-                yield Static(self.arcs[first], id="arc-about", classes="muted")
-                yield Label("Start BPM")
-                yield Input("", id="start", type="number", placeholder="blank: from your library")
-                yield Label("Target BPM")
-                yield Input(f"{planner.DEFAULT_TARGET_BPM:g}", id="target", type="number",
-                            placeholder="e.g. 60")
-                yield Label("Minutes")
-                yield Input(f"{planner.DEFAULT_MINUTES:g}", id="minutes", type="number",
-                            placeholder="e.g. 20")
-                yield Label("Max step %")
-                yield Input(f"{planner.DEFAULT_MAX_STEP_PCT:g}", id="max-step", type="number",
-                            placeholder="largest tempo change between tracks, e.g. 8")
-                yield Label("Name")
-                yield Input("", id="name", placeholder="e.g. evening")
+                yield Static(fmt.escape(self.arcs[first]), id="arc-about", classes="muted")
+                yield from _field("Start BPM", "start", "", "blank: from your library")
+                yield from _field("Target BPM", "target", f"{planner.DEFAULT_TARGET_BPM:g}", "e.g. 60")
+                yield from _field("Minutes", "minutes", f"{planner.DEFAULT_MINUTES:g}", "e.g. 20")
+                yield from _field("Max step %", "max-step", f"{planner.DEFAULT_MAX_STEP_PCT:g}",
+                                  "largest tempo change between tracks")
+                yield from _field("Crossfade s", "crossfade", f"{planner.DEFAULT_CROSSFADE_S:g}",
+                                  "0 = gapless")
+                for key, label in FOCUS_FIELDS.items():
+                    yield from _field(label, key, "", f"only these {key}s (blank: all)", number=False)
+                yield from _field("Plan no.", "seed", "0", "another number, another plan")
+                yield from _field("Name", "name", "", "e.g. evening", number=False)
             with Vertical(id="build-refusal"):
                 yield Static("", id="refusal-reason")
                 yield Static("", id="refusal-offer", classes="muted")
-                yield Horizontal(id="refusal-options")
+                yield Vertical(id="refusal-options")
             yield Static(HINT, id="build-hint", classes="muted hint")
-        yield Footer()
+        yield Footer(show_command_palette=False)
 
     def on_mount(self) -> None:
         self.query_one("#name", Input).focus()
 
     @on(Select.Changed, "#arc")
     def _arc_changed(self, event: Select.Changed) -> None:
-        self.query_one("#arc-about", Static).update(self.arcs.get(str(event.value), ""))
+        self.query_one("#arc-about", Static).update(fmt.escape(self.arcs.get(str(event.value), "")))
 
     @on(Input.Submitted)
     def _submitted(self) -> None:
@@ -158,34 +183,80 @@ class BuildScreen(ReportsErrors, ModalScreen[Playlist | None]):
         if not self.building:
             self.dismiss(None)
 
-    def action_submit(self, nearest: bool = False) -> None:
+    def action_another(self) -> None:
+        """Another plan of the same request: the next plan number, built at once."""
+        seed = self.query_one("#seed", Input)
         try:
-            start = self._number("start", "start BPM", 20, 300, blank_ok=True)
-            target = self._number("target", "target BPM", 20, 300)
-            minutes = self._number("minutes", "minutes", 1, 24 * 60)
-            max_step = self._number("max-step", "max step %", 0.5, 50)
+            seed.value = str(int(float(seed.value or 0)) + 1)
+        except ValueError:
+            seed.value = "1"
+        self.action_submit()
+
+    def action_option(self, number: int) -> None:
+        if 1 <= number <= len(self.options):
+            self.apply_option(self.options[number - 1])
+
+    def action_submit(self, nearest: bool = False, replace: bool = False) -> None:
+        try:
+            request = self._request(nearest)
         except ValueError as exc:
-            self.notify(str(exc), severity="error")
+            self.notify(fmt.escape(str(exc)), severity="error")
             return
+        if request is None or self.building:
+            return
+        from companion.core import playlists
+
+        exists = False
+        try:
+            exists = playlists.exists(request.name)
+        except CompanionError as exc:  # a name the core refuses: said now, in its words
+            self.notify(fmt.escape(str(exc)), severity="error")
+            return
+        if exists and not replace:
+            def answered(yes: bool | None) -> None:
+                if yes:
+                    self._start(request)
+
+            self.app.push_screen(ConfirmScreen(
+                "Replace this playlist?",
+                f"A playlist named {request.name} already exists. Building replaces it, with any "
+                "changes you made to it. Replace it?"), answered)
+            return
+        self._start(request)
+
+    def _start(self, request: BuildRequest) -> None:
+        self.building = True
+        self.query_one("#build-hint", Static).update(fmt.escape(f"building {request.name}…"))
+        self.refresh_bindings()
+        self.build(request)
+
+    def _request(self, nearest: bool) -> BuildRequest | None:
+        """The form's values, or None (with a word to the person) when one is missing."""
+        start = self._number("start", "start BPM", 20, 300, blank_ok=True)
+        target = self._number("target", "target BPM", 20, 300)
+        minutes = self._number("minutes", "minutes", 1, 24 * 60)
+        max_step = self._number("max-step", "max step %", 0.5, 50)
+        crossfade = self._number("crossfade", "crossfade", 0, 60, blank_ok=True)
+        seed = self._number("seed", "plan number", 0, 1_000_000, blank_ok=True)
         name = self.query_one("#name", Input).value.strip()
         if not name:
             self.notify("give the playlist a name", severity="error")
             self.query_one("#name", Input).focus()
-            return
+            return None
+        filters = {key: [v.strip() for v in self.query_one(f"#{key}", Input).value.split(",")
+                         if v.strip()] for key in FOCUS_FIELDS}
         arc = str(self.query_one("#arc", Select).value)
         assert target is not None and minutes is not None and max_step is not None
-        if self.building:
-            return
-        self.building = True
-        self.query_one("#build-hint", Static).update(f"building {name}…")
-        self.build(BuildRequest(name, arc, start, target, minutes, max_step, nearest))
+        return BuildRequest(name, arc, start, target, minutes, max_step, nearest,
+                            crossfade_s=crossfade, seed=int(seed or 0),
+                            filters={k: v for k, v in filters.items() if v})
 
     def apply_option(self, option: PlanOption) -> None:
         """Put ``option``'s values in their fields and build: the form shows what was built."""
         if self.building:
             return
-        for field, value in option.changes.items():
-            self.query_one(f"#{FIELD_OF[field]}", Input).value = f"{value:g}"
+        for name, value in option.changes.items():
+            self.query_one(f"#{FIELD_OF[name]}", Input).value = f"{value:g}"
         self.action_submit()
 
     @on(Button.Pressed, ".plan-option")
@@ -198,11 +269,7 @@ class BuildScreen(ReportsErrors, ModalScreen[Playlist | None]):
         from companion.core.playlists import build
 
         try:
-            playlist = build(
-                self.app.store, name=request.name, arc=request.arc, start_bpm=request.start_bpm,
-                target_bpm=request.target_bpm, minutes=request.minutes,
-                max_step_pct=request.max_step_pct, nearest=request.nearest,
-            )
+            playlist = build(self.app.store, **request.plan_kwargs())
         except PlanError as exc:  # shown in the form, in plain words, with what would work
             self.post_message(self.Failed(exc))
             return
@@ -225,21 +292,19 @@ class BuildScreen(ReportsErrors, ModalScreen[Playlist | None]):
         if error is not None:
             await self._show_refusal(error)
             if self.options:
-                hint = ("tab to an option and press enter, ctrl+n for the nearest plan, "
+                hint = (f"press 1–{len(self.options)} for an option, ctrl+n for the nearest plan, "
                         "or change a value and build again")
         self.query_one("#build-hint", Static).update(hint)
         self.refresh_bindings()
 
     async def _show_refusal(self, error: PlanError) -> None:
         self.query_one("#build-about").display = False  # room for the reason and the options
-        self.query_one("#refusal-reason", Static).update(refusal_text(error))
+        self.query_one("#refusal-reason", Static).update(fmt.escape(refusal_text(error)))
         self.query_one("#refusal-offer", Static).update(
-            "These would work; press one to build it:" if error.options
-            else "Change a value and build again."
-        )
-        row = self.query_one("#refusal-options", Horizontal)
+            "These would work; press a number to build it:" if error.options else "")
+        row = self.query_one("#refusal-options", Vertical)
         await row.remove_children()
-        buttons = [OptionButton(o) for o in error.options]
+        buttons = [OptionButton(o, n) for n, o in enumerate(error.options, start=1)]
         await row.mount_all(buttons)
         self.query_one("#build-refusal").add_class("shown")
         if buttons:
@@ -258,3 +323,10 @@ class BuildScreen(ReportsErrors, ModalScreen[Playlist | None]):
         if not low <= value <= high:
             raise ValueError(f"{label} {text} is out of range; give {low:g}–{high:g}")
         return value
+
+
+def _field(label: str, key: str, value: str, placeholder: str, *, number: bool = True) -> ComposeResult:
+    """A label and its one-line input, for the form's grid."""
+    yield Label(label)
+    yield Input(value, id=key, type="number" if number else "text", placeholder=placeholder,
+                compact=True)

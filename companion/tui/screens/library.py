@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +15,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
 from textual.screen import ModalScreen
-from textual.widgets import DataTable, Footer, Input, Label, Static
+from textual.widgets import Footer, Input, Label, Static
 from textual.worker import get_current_worker
 
 from companion.core.models import STATUS_ERROR, Track
@@ -22,6 +23,7 @@ from companion.tui import format as fmt
 from companion.tui.progress import Progress, progress_callback
 from companion.tui.screens.base import WorkerScreen
 from companion.tui.widgets.bars import JobPanel, TitleBar
+from companion.tui.widgets.table import RowTable
 
 if TYPE_CHECKING:
     from companion.core.scan import ScanSummary
@@ -49,13 +51,14 @@ class FolderScreen(ModalScreen[str | None]):
             )
             yield Input(str(Path.home() / "Music"), id="folder", placeholder="/path/to/music")
             yield Static("enter scans · escape cancels", classes="muted hint")
-        yield Footer()
+        yield Footer(show_command_palette=False)
 
     @on(Input.Submitted)
     def _submitted(self, event: Input.Submitted) -> None:
         folder = Path(event.value.strip()).expanduser()
         if not event.value.strip() or not folder.is_dir():
-            self.notify(f"{event.value.strip() or '(empty)'} is not a folder", severity="error")
+            self.notify(fmt.escape(f"{event.value.strip() or '(empty)'} is not a folder"),
+                        severity="error")
             return
         self.dismiss(str(folder.resolve()))
 
@@ -63,16 +66,94 @@ class FolderScreen(ModalScreen[str | None]):
         self.dismiss(None)
 
 
-class LibraryScreen(WorkerScreen):
-    """The tracks table; ``s`` scans a folder in the background, ``c`` cancels it."""
+#: Rows shown at once: a 100 000-track library is paged, so the table stays quick to fill.
+PAGE = 1000
+
+#: The core's tempo corrections (models.TEMPO_CORRECTIONS) as the person reads them.
+CORRECTIONS = {"halve": "halved", "double": "doubled", "two-thirds": "× ⅔", "three-halves": "× 3⁄2"}
+
+
+class TrackTable(RowTable):
+    """The tracks: Home/End go to the first/last track of the whole list, across pages."""
+
+    def action_first_row(self) -> None:
+        self.screen.jump_to(0)  # type: ignore[attr-defined]
+
+    def action_last_row(self) -> None:
+        self.screen.jump_to(-1)  # type: ignore[attr-defined]
+
+
+class TapScreen(ModalScreen[float | None]):
+    """Tap the beat with space; enter keeps the tempo as the track's own."""
 
     BINDINGS = [
-        Binding("s", "scan", "Scan folder", id="scan"),
+        Binding("space", "tap", "Tap"),
+        Binding("v", "preview", "Preview"),
+        Binding("enter", "keep", "Keep this tempo"),
+        Binding("escape", "cancel", "Cancel"),
+    ]
+
+    def __init__(self, track: Track, preview: Callable[[], None] | None = None) -> None:
+        super().__init__()
+        from companion.core.tap import TapTempo
+
+        self.preview = preview  # starts or stops hearing the track, to tap along
+
+        self.track, self.tapper, self.bpm = track, TapTempo(), None
+        self.clock = time.monotonic  # seconds; tests tap on their own clock
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label("Tap the beat", classes="dialog-title")
+            yield Static(fmt.escape(f"{self.track.display_name}: now {fmt.bpm(self.track.bpm)} BPM. "
+                                    "Press space on each beat you hear; v plays 20 s of it to tap along."),
+                         classes="muted dialog-note")
+            yield Static("tap at least 4 times", id="tap-bpm")
+            yield Static("space taps · enter keeps it · escape cancels", classes="muted hint")
+        yield Footer(show_command_palette=False)
+
+    def action_tap(self) -> None:
+        self.bpm = self.tapper.tap(self.clock())
+        shown = (f"[b]{self.bpm:g} BPM[/b] from {self.tapper.count} taps" if self.bpm is not None
+                 else f"{self.tapper.count} taps: keep going")
+        self.query_one("#tap-bpm", Static).update(shown)
+
+    def action_preview(self) -> None:
+        if self.preview is not None:
+            self.preview()
+
+    def action_keep(self) -> None:
+        if self.bpm is not None:
+            self.dismiss(self.bpm)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class LibraryScreen(WorkerScreen):
+    """The tracks table: filter as you type, preview, tap, correct tempi, scan folders."""
+
+    help_title = "Library"
+    AUTO_FOCUS = "#tracks"  # keys act on the tracks; f moves to the filter
+    BINDINGS = [
+        Binding("f", "filter", "Filter", id="filter"),
+        Binding("v", "preview", "Preview", id="preview"),
+        Binding("t", "tap", "Tap tempo", show=False, id="tap"),
+        Binding("slash", "tempo('halve')", "Halve BPM", key_display="/", show=False,
+                id="halve"),
+        Binding("asterisk", "tempo('double')", "Double BPM", key_display="*", show=False,
+                id="double"),
+        Binding("less_than_sign", "tempo('two-thirds')", "BPM × ⅔", key_display="<", show=False,
+                id="two-thirds"),
+        Binding("greater_than_sign", "tempo('three-halves')", "BPM × 3⁄2", key_display=">",
+                show=False, id="three-halves"),
+        Binding("z", "undo", "Undo tempo change", show=False, id="undo"),
+        Binding("u", "tempo_auto", "Analysed BPM", show=False, id="tempo-auto"),
+        Binding("s", "scan", "Scan", id="scan"),
         Binding("c", "cancel_scan", "Cancel scan", id="cancel-scan"),
-        Binding("slash", "tempo(0.5)", "Halve BPM", key_display="/", id="halve"),
-        Binding("asterisk", "tempo(2)", "Double BPM", key_display="*", id="double"),
-        Binding("u", "tempo_auto", "Analysed BPM", id="tempo-auto"),
-        Binding("o", "sort", "Sort", id="sort"),
+        Binding("o", "sort", "Sort", show=False, id="sort"),
+        Binding("right_square_bracket", "page(1)", "Next page", key_display="]", show=False),
+        Binding("left_square_bracket", "page(-1)", "Previous page", key_display="[", show=False),
         Binding("r", "refresh", "Refresh", show=False),
     ]
 
@@ -82,114 +163,316 @@ class LibraryScreen(WorkerScreen):
         cancelled: bool
         summary: str = ""
 
+    @dataclass
+    class Loaded(Message):
+        """The library as read from the store, sorted and filtered, off the UI thread."""
+
+        tracks: list[Track]
+        matching: list[Track]
+        unsure: int
+        errors: int
+        query_error: str = ""
+        generation: int = 0  # which request: an older one finishing late is dropped
+
+    @dataclass
+    class PreviewEnded(Message):
+        error: str = ""
+
     def __init__(self) -> None:
         super().__init__()
         self.scanning = False
         self._cancel = Event()
-        self.tracks: list[Track] = []  # as the table shows them
+        self.all_tracks: list[Track] = []
+        self.tracks: list[Track] = []  # the tracks the filter keeps, sorted: the table pages them
+        self.page = 0
         self.sort_by = "folder"
+        self.loading = False
+        self.unsure_count = self.error_count = 0
+        self.undo: list[tuple[str, float | None, bool]] = []  # path, bpm before, was it manual
+        self.preview: Any = None
+        self._wanted_row: int | None = None
+        self._threshold: float | None = None
+        self.generation = 0  # of the latest load asked for
 
     def compose(self) -> ComposeResult:
         yield TitleBar("Library")
         yield JobPanel(id="scan-panel")
-        yield Static("", id="library-summary", classes="muted summary")
-        yield DataTable(id="tracks", cursor_type="row")
+        yield Input("", id="filter", compact=True,
+                    placeholder="f filters: words, bpm:60-80, unsure, error, manual")
+        yield Static("reading your library…", id="library-summary", classes="muted summary")
+        yield TrackTable(id="tracks")
+        yield Static("", id="track-path", classes="muted summary")
         yield Static("", id="library-empty", classes="empty")
-        yield Footer()
+        yield Footer(show_command_palette=False)
 
     def on_mount(self) -> None:
-        table = self.query_one("#tracks", DataTable)
-        table.add_columns("Title", "Artist", "Length", "BPM", "Confidence", "Note")
+        table = self.query_one("#tracks", TrackTable)
+        table.add_columns("Title", "Artist", "BPM", "Sure", "Note", "Folder", "Path")
         self.refresh_tracks()
+        table.focus()
 
     def on_screen_resume(self) -> None:
         if self.is_mounted and not self.scanning:
             self.refresh_tracks()
 
-    def refresh_tracks(self) -> None:
-        tracks = sorted(self.app.store.tracks(), key=SORTS[self.sort_by])  # type: ignore[attr-defined]
-        self.tracks = tracks
-        from companion.core.tempo import UNSURE_CONFIDENCE as threshold  # numpy: not at start-up
+    def on_screen_suspend(self) -> None:
+        if not isinstance(self.app.screen, ModalScreen):  # the tap dialog: keep listening
+            self.stop_preview()
 
-        table = self.query_one("#tracks", DataTable)
-        row = table.cursor_row
-        table.clear()
-        unsure = errors = 0
-        for t in tracks:
-            flag = ""
-            if t.status == STATUS_ERROR:
-                errors += 1
-                flag = f"unreadable: {t.error}"
-            elif t.is_manual:
-                flag = "set by you"
-            elif t.bpm_confidence is not None and t.bpm_confidence < threshold:
-                unsure += 1
-                flag = "unsure"
-            table.add_row(
-                t.title, t.artist, fmt.clock(t.duration_s) if t.duration_s else "–",
-                fmt.bpm(t.bpm),
-                "–" if t.bpm_confidence is None else f"{t.bpm_confidence:.2f}",
-                flag, key=t.path,
-            )
-        if tracks and row:
-            table.move_cursor(row=min(row, len(tracks) - 1))
+    # -- loading, filtering, paging -----------------------------------------------------------
+
+    def refresh_tracks(self) -> None:
+        """Read, sort and filter the library in a worker; the table is filled when it is back."""
+        self.loading = True
+        self.generation += 1
+        self.load(self.query_one("#filter", Input).value, self.sort_by, self.generation)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="library")
+    def load(self, query_text: str, sort_by: str, generation: int) -> None:
+        from companion.core.errors import UserInputError
+        from companion.core.tempo import UNSURE_CONFIDENCE as threshold
+        from companion.core.trackfilter import filter_tracks, parse_query
+
+        worker = get_current_worker()
+        tracks = sorted(self.app.store.tracks(), key=SORTS[sort_by])  # type: ignore[attr-defined]
+        unsure = sum(1 for t in tracks if _unsure(t, threshold))
+        errors = sum(1 for t in tracks if t.status == STATUS_ERROR)
+        try:
+            matching = filter_tracks(tracks, parse_query(query_text), unsure_below=threshold)
+            problem = ""
+        except UserInputError as exc:
+            matching, problem = tracks, str(exc)
+        self._threshold = threshold
+        if not worker.is_cancelled:
+            self.post_message(self.Loaded(tracks, matching, unsure, errors, problem, generation))
+
+    @on(Loaded)
+    def _loaded(self, message: Loaded) -> None:
+        if message.generation != self.generation:
+            return  # a filter typed since: its own load is on its way
+        self.loading = False
+        self.all_tracks, self.tracks = message.tracks, message.matching
+        self.unsure_count, self.error_count = message.unsure, message.errors
+        if message.query_error:
+            self.notify(fmt.escape(message.query_error), severity="warning", timeout=5)
+        row = self._wanted_row
+        self._wanted_row = None
+        if row is None:
+            row = self.page * PAGE + max(self.query_one("#tracks", TrackTable).cursor_row, 0)
+        self.show_at(min(row, max(len(self.tracks) - 1, 0)), refill=True)
+
+    def show_at(self, index: int, *, refill: bool = False) -> None:
+        """Show the page holding track ``index`` of the filtered list, cursor on it."""
+        table = self.query_one("#tracks", TrackTable)
+        page = index // PAGE if self.tracks else 0
+        if refill or page != self.page:
+            self.page = page
+            self._fill(table)
+        if self.tracks:
+            table.move_cursor(row=index - self.page * PAGE)
+        self._show_summary()
+        self._show_path()
         self.refresh_bindings()
-        table.display = bool(tracks)
+
+    def _page_tracks(self, page: int) -> list[Track]:
+        return self.tracks[page * PAGE:(page + 1) * PAGE]
+
+    def _fill(self, table: TrackTable) -> None:
+        threshold = self._threshold if self._threshold is not None else 0.0
+        table.clear()
+        table.add_rows(_row(t, threshold) for t in self._page_tracks(self.page))
+        has = bool(self.all_tracks)
+        table.display = has
+        self.query_one("#filter", Input).display = has
+        if not has:
+            self.set_focus(None)  # the screen's keys (s scans) work at once
+        elif self.focused is None:
+            table.focus()
         empty = self.query_one("#library-empty", Static)
-        empty.display = not tracks
+        empty.display = not has
         empty.update("No tracks yet. Press [b]s[/b] to scan a folder of music.")
-        summary = f"{len(tracks)} tracks, by {self.sort_by}"
-        if unsure:
-            summary += f" · {unsure} with an unsure tempo"
-        if errors:
-            summary += f" · {errors} unreadable"
-        self.query_one("#library-summary", Static).update(summary)
+
+    def _show_summary(self) -> None:
+        n, total = len(self.tracks), len(self.all_tracks)
+        shown = f"{fmt.count(total, 'track')}, by {self.sort_by}"
+        if n != total:
+            shown = f"{n} of {shown}"
+        if n > PAGE:
+            first = self.page * PAGE
+            shown += f" · rows {first + 1}–{min(first + PAGE, n)} ([ ] pages)"
+        if self.unsure_count:
+            shown += f" · {self.unsure_count} unsure"
+        if self.error_count:
+            shown += f" · {self.error_count} unreadable"
+        if self.preview is not None:
+            shown += f" · ▶ previewing {self.preview.track.display_name} (v stops)"
+        self.query_one("#library-summary", Static).update(fmt.escape(shown))
+
+    def _show_path(self) -> None:
+        track = self._highlighted()
+        self.query_one("#track-path", Static).update(fmt.escape(track.path) if track else "")
+
+    def jump_to(self, index: int) -> None:
+        """Home/End: the first or last track of the whole (filtered) list."""
+        if self.tracks:
+            self.show_at(index % len(self.tracks))
+
+    def action_page(self, delta: int) -> None:
+        if self.tracks:
+            last_page = (len(self.tracks) - 1) // PAGE
+            self.show_at(min(max(self.page + delta, 0), last_page) * PAGE)
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self) -> None:
+        self.page = 0
+        self._wanted_row = 0
+        self.refresh_tracks()
+
+    @on(Input.Submitted, "#filter")
+    def _filter_done(self) -> None:
+        self.query_one("#tracks", TrackTable).focus()
+
+    def action_filter(self) -> None:
+        self.query_one("#filter", Input).focus()
+
+    # -- the highlighted track ---------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "scan":
             return not self.scanning
         if action == "cancel_scan":
             return self.scanning
-        if action in ("tempo", "tempo_auto"):
+        if action == "undo":
+            return bool(self.undo) and not self.scanning
+        if action in ("tempo", "tempo_auto", "tap", "preview"):
             track = self._highlighted()
-            if track is None or track.bpm is None or self.scanning:
+            if track is None or self.scanning or track.status == STATUS_ERROR:
                 return False
-            return track.is_manual if action == "tempo_auto" else True
+            if action == "tempo_auto":
+                return track.is_manual
+            return track.bpm is not None if action == "tempo" else True
         return True
 
     def _highlighted(self) -> Track | None:
-        table = self.query_one("#tracks", DataTable)
-        if not self.tracks or not 0 <= table.cursor_row < len(self.tracks):
+        table = self.query_one("#tracks", TrackTable)
+        page = self._page_tracks(self.page)
+        if not page or not 0 <= table.cursor_row < len(page):
             return None
-        return self.tracks[table.cursor_row]
+        return page[table.cursor_row]
 
-    @on(DataTable.RowHighlighted, "#tracks")
+    @on(TrackTable.RowHighlighted, "#tracks")
     def _row_highlighted(self) -> None:
+        self._show_path()
         self.refresh_bindings()
 
     def action_sort(self) -> None:
         names = list(SORTS)
         self.sort_by = names[(names.index(self.sort_by) + 1) % len(names)]
+        self._wanted_row = 0
         self.refresh_tracks()
 
-    def action_tempo(self, factor: float) -> None:
-        """Correct a tempo heard at the wrong level (half or double); rescans keep it."""
+    def _changed(self, before: Track, after: Track | None, what: str) -> None:
+        """A tempo was changed: remember how to undo it, show the table again, say so."""
+        if after is None:
+            return
+        self.undo.append((before.path, before.bpm, before.is_manual))
+        self._wanted_row = self.page * PAGE + self.query_one("#tracks", TrackTable).cursor_row
+        self.refresh_tracks()
+        self.notify(fmt.escape(f"{after.display_name}: {what} to {fmt.bpm(after.bpm)} BPM, kept as "
+                               "yours on rescans (z undoes)"))
+
+    def action_tempo(self, correction: str) -> None:
+        """Hear the beat at another level: halve, double, ⅔ or 3⁄2 (the core checks the range)."""
         track = self._highlighted()
         if track is None or track.bpm is None:
             return
-        _, fixed = self.core(self.app.store.set_manual_bpm, track.path, track.bpm * factor)  # type: ignore[attr-defined]
-        self.refresh_tracks()
-        if fixed is not None:
-            self.notify(f"{fixed.title}: {fmt.bpm(fixed.bpm)} BPM, kept as yours on rescans")
+        store = self.app.store  # type: ignore[attr-defined]
+        _, fixed = self.core(store.scale_manual_bpm, track.path, correction)
+        self._changed(track, fixed, CORRECTIONS[correction])
 
     def action_tempo_auto(self) -> None:
         track = self._highlighted()
         if track is None:
             return
         _, back = self.core(self.app.store.clear_manual_bpm, track.path)  # type: ignore[attr-defined]
-        self.refresh_tracks()
-        if back is not None:
-            self.notify(f"{back.title}: back to the analysed {fmt.bpm(back.bpm)} BPM")
+        self._changed(track, back, "back to the analysed tempo,")
+
+    def action_undo(self) -> None:
+        if not self.undo:
+            return
+        path, bpm, was_manual = self.undo.pop()
+        store = self.app.store  # type: ignore[attr-defined]
+        if was_manual and bpm is not None:
+            ok, track = self.core(store.set_manual_bpm, path, bpm)
+        else:
+            ok, track = self.core(store.clear_manual_bpm, path)
+        if ok and track is not None:
+            self.refresh_tracks()
+            self.notify(fmt.escape(f"Undone: {track.display_name} is {fmt.bpm(track.bpm)} BPM again"))
+
+    def action_tap(self) -> None:
+        track = self._highlighted()
+        if track is None:
+            return
+
+        def tapped(bpm: float | None) -> None:
+            if bpm is not None:
+                _, fixed = self.core(self.app.store.set_manual_bpm, track.path, bpm)  # type: ignore[attr-defined]
+                self._changed(track, fixed, "tapped")
+
+        self.app.push_screen(TapScreen(track, self.action_preview), tapped)
+
+    # -- preview ------------------------------------------------------------------------------
+
+    def action_preview(self) -> None:
+        """Play 20 s from the middle of the track (v again stops)."""
+        if self.preview is not None:
+            self.stop_preview()
+            return
+        track = self._highlighted()
+        if track is None:
+            return
+        from companion.core.preview import Preview
+
+        factory = getattr(self.app, "output_factory", None)
+        self.preview = Preview(track, output=factory() if factory else None)
+        self._show_summary()
+        self.play_preview(self.preview)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="preview")
+    def play_preview(self, preview: Any) -> None:
+        """Open the output (slow: sounddevice) and wait for the excerpt to end, off the UI."""
+        from companion.core.errors import CompanionError
+
+        worker = get_current_worker()
+        try:
+            preview.start()
+            while not preview.done and not worker.is_cancelled and self.preview is preview:
+                time.sleep(0.1)
+        except CompanionError as exc:
+            self.post_message(self.PreviewEnded(str(exc)))
+            return
+        finally:
+            preview.close()
+        self.post_message(self.PreviewEnded())
+
+    @on(PreviewEnded)
+    def _preview_ended(self, message: PreviewEnded) -> None:
+        self.preview = None
+        self._show_summary()
+        if message.error:
+            self.notify(fmt.escape(message.error), title="Cannot preview", severity="error", timeout=8)
+
+    def stop_preview(self) -> None:
+        preview, self.preview = self.preview, None
+        if preview is not None:
+            for worker in self.workers:
+                if worker.group == "preview":
+                    worker.cancel()
+            if self.is_mounted:
+                self._show_summary()
+
+    # -- scanning -----------------------------------------------------------------------------
 
     def action_refresh(self) -> None:
         self.refresh_tracks()
@@ -204,7 +487,7 @@ class LibraryScreen(WorkerScreen):
     def start_scan(self, folder: str) -> None:
         self.scanning = True
         self._cancel.clear()
-        self.query_one("#scan-panel", JobPanel).start(f"Scanning {folder}")
+        self.query_one("#scan-panel", JobPanel).start(fmt.escape(f"Scanning {folder}"))
         self.refresh_bindings()
         self.scan_folder(folder)
 
@@ -248,6 +531,24 @@ class LibraryScreen(WorkerScreen):
             self.notify("Scan cancelled; what was analysed is kept.", severity="warning")
         elif message.ok:
             self.notify(message.summary or "Scan finished.", title="Scan finished")
+
+
+def _unsure(t: Track, threshold: float) -> bool:
+    return (t.status != STATUS_ERROR and not t.is_manual and t.bpm_confidence is not None
+            and t.bpm_confidence < threshold)
+
+
+def _row(t: Track, threshold: float) -> tuple[Any, ...]:
+    if t.status == STATUS_ERROR:
+        note = f"unreadable: {t.error}"
+    elif t.is_manual:
+        note = "set by you"
+    else:
+        note = "unsure" if _unsure(t, threshold) else ""
+    path = Path(t.path)
+    return (fmt.cell(t.title), fmt.cell(t.artist), fmt.bpm(t.bpm),
+            "–" if t.bpm_confidence is None else f"{t.bpm_confidence:.2f}", fmt.cell(note),
+            fmt.cell(path.parent.name), fmt.cell(t.path))
 
 
 def _summary(result: ScanSummary) -> str:

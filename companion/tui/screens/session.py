@@ -125,7 +125,7 @@ class SessionScreen(WorkerScreen):
         with ContentSwitcher(initial=BEFORE, id="phases"):
             with VerticalScroll(id=BEFORE, classes="phase"), Vertical(classes="column"):
                 yield Static(
-                    f"[b]{_escape(p.name)}[/b] · {_escape(p.arc or 'playlist')} · {len(p.tracks)} tracks · "
+                    f"[b]{fmt.escape(p.name)}[/b] · {fmt.escape(p.arc or 'playlist')} · {len(p.tracks)} tracks · "
                     f"{fmt.clock(playlists.played_s(p))} · {fmt.tempo_span(p)}",
                     classes="session-about",
                 )
@@ -261,7 +261,7 @@ class SessionScreen(WorkerScreen):
             return
         app: Any = self.app
         app.listener = name
-        self.query_one(".title-right", Static).update(f"listener: {name}")
+        self.query_one(".title-right", Static).update(f"listener: {fmt.escape(name)}")
         self.session = self._new_session()
         self.breathing = listening.breathing_on(app.store, name)
         self.query_one("#breathing", BreathingGuide).display = self.breathing
@@ -426,8 +426,8 @@ class SessionScreen(WorkerScreen):
             meta = f"track {st.track_no} of {st.track_count}"
             if st.bpm:
                 meta += f" · {st.bpm:.0f} BPM"
-        self.query_one("#np-title", Label).update(_escape(title))
-        self.query_one("#np-artist", Label).update(_escape(artist))
+        self.query_one("#np-title", Label).update(fmt.escape(title))
+        self.query_one("#np-artist", Label).update(fmt.escape(artist))
         self.query_one("#np-meta", Label).update(meta)
 
     def _show_beat(self, session: ListeningSession, st: PlayerStatus) -> None:
@@ -534,13 +534,6 @@ class SessionScreen(WorkerScreen):
                 pass  # the app is closing: nothing to show; the pending file keeps the record
 
 
-def _escape(text: str) -> str:
-    """Tags and names are data, not markup."""
-    from rich.markup import escape
-
-    return escape(text)
-
-
 def _file_name(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_ " else "_" for c in name).strip() or "session"
 
@@ -553,6 +546,6 @@ def _coming_next(playlist: Playlist, index: int | None) -> str:
     if e.is_silence:
         return f"next: a silence of {fmt.clock(e.silence_s)}"
     tempo = e.used_bpm or e.bpm
-    return _escape(f"next: {e.title or e.display_name}" + (f" · {tempo:.0f} BPM" if tempo else ""))
+    return fmt.escape(f"next: {e.title or e.display_name}" + (f" · {tempo:.0f} BPM" if tempo else ""))
 
 

@@ -6,6 +6,8 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Label, ProgressBar, Static
 
+from companion.tui import format as fmt
+
 
 class TitleBar(Horizontal):
     """``companion · <screen>`` on the left, the listener on the right."""
@@ -20,7 +22,7 @@ class TitleBar(Horizontal):
 
     def on_mount(self) -> None:
         listener = getattr(self.app, "listener", "")
-        self.query_one(".title-right", Static).update(f"listener: {listener}")
+        self.query_one(".title-right", Static).update(f"listener: {fmt.escape(listener)}")
 
 
 class JobPanel(Vertical):
@@ -47,8 +49,8 @@ class JobPanel(Vertical):
             bar.update(total=None)
         else:
             bar.update(total=100, progress=round(fraction * 100, 1))
-        if text:
-            self.query_one(".job-detail", Label).update(text)
+        if text:  # file names from a scan: data, never markup
+            self.query_one(".job-detail", Label).update(fmt.escape(text))
 
     def finish(self) -> None:
         self.display = False
