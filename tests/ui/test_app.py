@@ -395,7 +395,7 @@ async def test_scan_of_a_missing_folder_is_refused_in_the_dialog(store: Store) -
 async def test_a_session_without_a_rating_after_can_be_rated_later(store: Store) -> None:
     from companion.core.models import Rating, Session
 
-    store.import_session(Session(
+    store.save_session(Session(
         id=0, listener="me", playlist="evening", arc="step-down",
         started_at="2025-03-03T20:10:00+00:00", ended_at="2025-03-03T20:20:00+00:00",
         minutes_listened=10.0, outcome="interrupted", uid="no-after",
