@@ -43,6 +43,8 @@ class HistoryScreen(WorkerScreen):
         Binding("f", "filter('playlist')", "Playlist filter", id="filter-playlist"),
         Binding("a", "filter('arc')", "Arc filter", show=False, id="filter-arc"),
         Binding("x", "export", "Export", show=False, id="export"),
+        Binding("i", "import_history", "Import", show=False, id="import"),
+        Binding("ctrl+l", "listeners", "Listeners", show=False, id="listeners"),
         Binding("f5", "refresh", "Refresh", show=False),
     ]
 
@@ -207,6 +209,58 @@ class HistoryScreen(WorkerScreen):
             "A .csv or .json file, readable by you only (the filters apply).",
             value=str(Path.home() / "companion-history.csv"),
         ), chosen)
+
+    def action_import_history(self) -> None:
+        """Restore a history export (CSV or JSON) into this listener's sessions, as
+        ``companion history import FILE`` does: sessions already here are left as they were."""
+
+        def chosen(source: str | None) -> None:
+            if source:
+                self.import_file(str(Path(source).expanduser()))
+
+        self.app.push_screen(AskScreen(
+            "Import a history export",
+            "A .csv or .json file written by export (x) or `companion history`. Sessions already "
+            "here are left as they were.",
+            value=str(Path.home() / "companion-history.csv"),
+        ), chosen)
+
+    @dataclass
+    class Imported(Message):
+        source: str
+        added: int = 0
+        skipped: int = 0
+        error: str = ""
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="import")
+    def import_file(self, source: str) -> None:
+        """Read and store the file off the UI thread: a large export takes a moment."""
+        from companion.core.errors import CompanionError
+
+        try:
+            added, skipped = sessions.import_history(
+                self.app.store, source, listener=self.app.listener)  # type: ignore[attr-defined]
+        except CompanionError as exc:
+            self.post_message(self.Imported(source, error=str(exc)))
+            return
+        self.post_message(self.Imported(source, added, skipped))
+
+    @on(Imported)
+    def _imported(self, message: Imported) -> None:
+        if message.error:
+            self.notify(fmt.escape(message.error), title="Could not import", severity="error", timeout=10)
+            return
+        text = f"{fmt.count(message.added, 'session')} imported from {message.source}"
+        if message.skipped:
+            text += f"; {message.skipped} already here, left as they were"
+        self.notify(fmt.escape(text + "."), title="Imported")
+        self.refresh_history()
+
+    def action_listeners(self) -> None:
+        """Who listens here: the scales each is asked, and forgetting one (typed confirmation)."""
+        from companion.tui.screens.listeners import ListenersScreen
+
+        self.app.push_screen(ListenersScreen(), lambda _: self.refresh_history())
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="insights")
     def summarize(self, found: list[Session]) -> None:

@@ -15,7 +15,8 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
 from textual.screen import ModalScreen
-from textual.widgets import Footer, Input, Label, Static
+from textual.widgets import Footer, Input, Label, OptionList, Static
+from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
 from companion.core.models import STATUS_ERROR, Track
@@ -61,6 +62,63 @@ class FolderScreen(ModalScreen[str | None]):
                         severity="error")
             return
         self.dismiss(str(folder.resolve()))
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class FoldersScreen(ModalScreen[tuple[str, str] | None]):
+    """The library's folders with their track counts; ``a`` adds one, ``x`` removes the one
+    highlighted. Dismisses with ("add", "") or ("remove", path): the Library screen does it."""
+
+    BINDINGS = [
+        Binding("a", "add", "Add a folder"),
+        Binding("x", "remove", "Remove"),
+        Binding("escape", "cancel", "Close"),
+    ]
+
+    def __init__(self, folders: list[Any]) -> None:
+        super().__init__()
+        self.folders = folders  # core.library.Folder rows
+
+    def compose(self) -> ComposeResult:
+        from companion.core.library import DEMO
+
+        with Vertical(classes="dialog wide-dialog"):
+            yield Label("Library folders", classes="dialog-title")
+            if self.folders:
+                yield OptionList(*[Option(fmt.cell(
+                    f"{f.path or '(scanned outside any folder)'} · {fmt.count(f.tracks, 'track')}"
+                    + (" · demo" if f.kind == DEMO else ""))) for f in self.folders], id="folders")
+            else:
+                yield Static("No folders yet.", classes="muted dialog-note")
+            yield Static("a adds a folder (and scans it) · x removes one · escape closes",
+                         classes="muted hint")
+        yield Footer(show_command_palette=False)
+
+    def _highlighted(self) -> Any:
+        if not self.folders:
+            return None
+        index = self.query_one("#folders", OptionList).highlighted
+        return self.folders[index] if index is not None else None
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "remove":
+            folder = self._highlighted()
+            return folder is not None and bool(folder.path)
+        return True
+
+    @on(OptionList.OptionHighlighted)
+    def _moved(self) -> None:
+        self.refresh_bindings()
+
+    def action_add(self) -> None:
+        self.dismiss(("add", ""))
+
+    def action_remove(self) -> None:
+        folder = self._highlighted()
+        if folder is not None and folder.path:
+            self.dismiss(("remove", folder.path))
 
     def action_cancel(self) -> None:
         self.dismiss(None)
@@ -150,6 +208,7 @@ class LibraryScreen(WorkerScreen):
         Binding("z", "undo", "Undo tempo change", show=False, id="undo"),
         Binding("u", "tempo_auto", "Analysed BPM", show=False, id="tempo-auto"),
         Binding("s", "scan", "Scan", id="scan"),
+        Binding("F", "folders", "Folders", key_display="F", show=False, id="folders"),
         Binding("c", "cancel_scan", "Cancel scan", id="cancel-scan"),
         Binding("o", "sort", "Sort", show=False, id="sort"),
         Binding("right_square_bracket", "page(1)", "Next page", key_display="]", show=False),
@@ -338,7 +397,7 @@ class LibraryScreen(WorkerScreen):
     # -- the highlighted track ---------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "scan":
+        if action in ("scan", "folders"):
             return not self.scanning
         if action == "cancel_scan":
             return self.scanning
@@ -484,6 +543,43 @@ class LibraryScreen(WorkerScreen):
 
         self.app.push_screen(FolderScreen(), chosen)
 
+    def action_folders(self) -> None:
+        """The library's folders: add one (scanned here), or remove one after asking."""
+        from companion.core import library
+
+        ok, found = self.core(library.folders, self.app.store)  # type: ignore[attr-defined]
+        if ok:
+            self.app.push_screen(FoldersScreen(found or []), self._folder_chosen)
+
+    def _folder_chosen(self, choice: tuple[str, str] | None) -> None:
+        if choice is None:
+            return
+        what, path = choice
+        if what == "add":
+            self.action_scan()
+            return
+
+        def answered(yes: bool | None) -> None:
+            if not yes:
+                return
+            from companion.core import library
+
+            ok, result = self.core(library.remove, self.app.store, path)  # type: ignore[attr-defined]
+            if ok and result is not None:
+                removed, kept = result
+                kept_text = f"; {fmt.count(kept, 'hand-set tempo')} kept for its return" if kept else ""
+                self.notify(fmt.escape(f"{path}: {fmt.count(removed, 'track')} left the library{kept_text}."),
+                            title="Folder removed")
+                self.refresh_tracks()
+
+        from companion.tui.widgets.dialogs import ConfirmScreen
+
+        self.app.push_screen(ConfirmScreen(
+            "Remove this folder from the library?",
+            f"{path}: its tracks leave the library and plans. The files stay on disk; tempos you "
+            "set by hand are kept and come back if you add the folder again.",
+        ), answered)
+
     def start_scan(self, folder: str) -> None:
         self.scanning = True
         self._cancel.clear()
@@ -500,12 +596,12 @@ class LibraryScreen(WorkerScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="scan")
     def scan_folder(self, folder: str) -> None:
-        from companion.core.scan import scan
+        from companion.core import library
 
         worker = get_current_worker()
-        try:
-            result = scan(
-                [folder], self.app.store,  # type: ignore[attr-defined]
+        try:  # through the library: the folder is kept as one of its folders (F lists them)
+            result = library.add(
+                self.app.store, folder,  # type: ignore[attr-defined]
                 progress=progress_callback("scan", self.post_message),
                 cancel=lambda: self._cancel.is_set() or worker.is_cancelled,
             )
