@@ -121,3 +121,32 @@ async def test_listeners_scales_are_chosen_and_a_listener_is_forgotten_only_by_t
 
         await settle(app, pilot, "x")  # the listener now is never forgotten from here
         assert isinstance(app.screen, ListenersScreen) and "me" in store.listeners()
+
+
+async def test_switching_listener_from_history_shows_their_sessions(store: Store) -> None:
+    add_past_sessions(store, listener="client-a")
+    app = make_app(listener="me", store=store, auto_demo=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot, "h")
+        assert app.screen.query_one("#sessions").display is False  # me: no sessions yet
+        await settle(app, pilot, "ctrl+l")
+        assert options(app, "#listeners")[0].startswith("client-a")
+        await settle(app, pilot, "up", "enter")
+        assert app.listener == "client-a"
+        assert options(app, "#listeners")[0].startswith("client-a (listening now)")
+        await settle(app, pilot, "escape")
+        assert app.screen.query_one("#sessions").row_count == 3
+
+
+async def test_keys_and_palette_offer_the_new_actions(store: Store) -> None:
+    from companion.tui.screens.help import keys_of
+
+    app = make_app(store=store, auto_demo=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot, "l")
+        assert "Folders" in str(keys_of(app.screen, app))
+        commands = [c.title for c in app.get_system_commands(app.screen)]
+        assert "Folders" in commands
+        await settle(app, pilot, "h")
+        described = str(keys_of(app.screen, app))
+        assert "Import" in described and "Listeners" in described

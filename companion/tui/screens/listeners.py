@@ -23,9 +23,11 @@ from companion.tui.widgets.dialogs import AskScreen
 
 
 class ListenersScreen(ReportsErrors, ModalScreen[None]):
-    """Every listener with their sessions and scales; ``s`` chooses scales, ``x`` forgets one."""
+    """Every listener with their sessions and scales; ``enter`` switches to one, ``s`` chooses
+    scales, ``x`` forgets one (never the listener now: switch first)."""
 
     BINDINGS = [
+        Binding("enter", "switch", "Switch to"),
         Binding("s", "scales", "Scales asked"),
         Binding("x", "forget", "Forget"),
         Binding("escape", "close", "Close"),
@@ -39,9 +41,11 @@ class ListenersScreen(ReportsErrors, ModalScreen[None]):
         with Vertical(classes="dialog wide-dialog"):
             yield Label("Listeners", classes="dialog-title")
             yield Static("Each listener's sessions, scales and settings are kept apart. Stress is "
-                         "always asked.", classes="muted dialog-note")
+                         "always asked. To forget the listener now, switch to another first.",
+                         classes="muted dialog-note")
             yield OptionList(id="listeners")
-            yield Static("s scales asked · x forgets one · escape closes", classes="muted hint")
+            yield Static("enter switches · s scales asked · x forgets · escape closes",
+                         classes="muted hint")
         yield Footer(show_command_palette=False)
 
     def on_mount(self) -> None:
@@ -78,6 +82,20 @@ class ListenersScreen(ReportsErrors, ModalScreen[None]):
             name = self._highlighted()
             return name is not None and name != self.app.listener  # type: ignore[attr-defined]
         return True
+
+    @on(OptionList.OptionSelected)
+    def _selected(self) -> None:
+        self.action_switch()
+
+    def action_switch(self) -> None:
+        """Listen (and see the history) as the highlighted listener, as ctrl+l in a session."""
+        name = self._highlighted()
+        app: Any = self.app
+        if name is None or name == app.listener:
+            return
+        app.listener = name
+        self.notify(fmt.escape(f"Listening as {name}."))
+        self.show_listeners(select=name)
 
     def action_scales(self) -> None:
         """Type the scales as the CLI takes them (``stress,vas,stai6``); the core checks them."""
