@@ -48,7 +48,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             from companion.tui.app import run_app
 
             return run_app(listener=args.listener)
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, inside the handlers, not at exit
+        return code
+    except BrokenPipeError:  # the reader went away (`| head`): end quietly, as Unix tools do
+        return _stdout_closed()
     except CompanionError as exc:
         print(f"companion: {for_terminal(exc)}", file=sys.stderr)  # it may quote a tag or a name
         return 2
@@ -60,5 +64,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("companion: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:
-        return 0
+
+
+# What a shell reports for a program ended by SIGPIPE (128 + 13): `yes | head -1` exits so.
+EXIT_PIPE_CLOSED = 141
+
+
+def _stdout_closed() -> int:
+    """stdout's reader is gone: point stdout at /dev/null so the interpreter's last flush of
+    what is still buffered does not raise (and print "Exception ignored ...") on the way out."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # stdout is not a real file (captured, closed)
+        pass
+    return EXIT_PIPE_CLOSED
