@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import re
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TextIO
@@ -118,6 +119,19 @@ def _json_default(o: Any) -> Any:
         return o.tolist()
     return str(o)
 
+
+
+# What a terminal acts on or reorders inside a JSON string that ``ensure_ascii=False`` leaves raw
+# (json escapes only C0 controls): DEL and C1 controls, bidirectional overrides and isolates,
+# line and paragraph separators, and the lone surrogates of undecodable file-name bytes.
+_JSON_UNSAFE = re.compile(r"[\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029\ud800-\udfff]")
+
+
+def json_for_terminal(text: str) -> str:
+    """JSON text written with ``ensure_ascii=False``, safe to print: the characters above become
+    ``\\uXXXX`` escapes. They can only occur inside strings, so the data a reader parses is the
+    same; readable letters (é, ü, 日本) stay as they are."""
+    return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def positive_int(text: str) -> int:
