@@ -5,8 +5,10 @@ corrections that survive rescans. The range check and the corrections live in th
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
-from companion.core.models import MANUAL_BPM_RANGE, Track
+from companion.core.errors import UserInputError
+from companion.core.models import MANUAL_BPM_RANGE, STATUS_ERROR, Track
 from companion.core.untrusted import for_terminal
 
 _CORRECTIONS = (
@@ -55,14 +57,31 @@ def _print(track: Track) -> int:
     return 0
 
 
+def library_track(store: Any, path: str) -> Track:
+    """The library's track at ``path``, refused unless its file is there and was read: a tempo
+    set for a file the scan could not decode (or one gone since) is a value nothing can use.
+    NotFoundError / UserInputError, each one line saying what to do."""
+    import os
+
+    track = store.track(os.path.expanduser(path))  # NotFoundError: not in the library, scan it first
+    shown = for_terminal(path)
+    if not os.path.isfile(track.path) or not os.access(track.path, os.R_OK):
+        raise UserInputError(f"{shown}: no readable file there any more; scan its folder again "
+                             "(`companion scan FOLDER`) once it is back")
+    if track.status == STATUS_ERROR:
+        raise UserInputError(f"{shown}: the scan could not read it ({for_terminal(track.error)}); "
+                             "fix or replace the file and scan it again")
+    return track
+
+
 def _scaled(args: argparse.Namespace) -> int:
     with _store() as store:
-        return _print(store.scale_manual_bpm(args.path, args.correction))
+        return _print(store.scale_manual_bpm(library_track(store, args.path).path, args.correction))
 
 
 def _set(args: argparse.Namespace) -> int:
     with _store() as store:
-        return _print(store.set_manual_bpm(args.path, args.bpm))
+        return _print(store.set_manual_bpm(library_track(store, args.path).path, args.bpm))
 
 
 def _auto(args: argparse.Namespace) -> int:
