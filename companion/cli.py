@@ -7,6 +7,7 @@ function; this module assembles them, runs the chosen verb and turns errors into
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from collections.abc import Sequence
 
@@ -16,6 +17,8 @@ from companion.core.untrusted import for_terminal
 
 # Verb groups, in the order `companion --help` lists them.
 COMMAND_MODULES = ("library", "tempo", "playlists", "play", "history")
+# Verbs that decode audio in this process (scan --jobs 1, play, preview, tap's excerpt, demo).
+DECODING_VERBS = frozenset({"scan", "library", "demo", "play", "preview", "tempo"})
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,7 +51,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             from companion.tui.app import run_app
 
             return run_app(listener=args.listener)
-        code = int(args.func(args) or 0)
+        from companion.commands._output import quiet_decoder_chatter
+
+        # only around the verbs that decode audio here: a crash's last words on fd 2 elsewhere
+        # are never held in a pipe
+        quiet = quiet_decoder_chatter() if args.verb in DECODING_VERBS else contextlib.nullcontext()
+        with quiet:
+            code = int(args.func(args) or 0)
         sys.stdout.flush()  # a closed pipe shows here, inside the handlers, not at exit
         return code
     except BrokenPipeError:  # the reader went away (`| head`): end quietly, as Unix tools do

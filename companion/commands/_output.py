@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
+import os
 import re
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, TextIO
 
 from companion.core.timefmt import format_duration  # noqa: F401  (re-exported for the verbs)
@@ -176,3 +179,52 @@ class ProgressLine:
         if self.tty and self.shown:
             self.stream.write("\r\x1b[K")
             self.stream.flush()
+
+
+# What libmpg123 (inside libsndfile) prints on the C library's stderr while it decodes a damaged
+# MP3: "Note: Illegal Audio-MPEG-Header ...", "Warning: ...", "[src/libmpg123/parse.c:1234]
+# error: ...". companion reports a file it cannot read in one line of its own; these are noise.
+_DECODER_CHATTER = re.compile(rb"^(?:Note|Warning): |^\[[^\]\n]*\.c:\d+\] (?:error|warning|note)", re.IGNORECASE)
+
+
+@contextlib.contextmanager
+def quiet_decoder_chatter() -> Iterator[None]:
+    """Keep the decoder's own lines off the terminal while a verb runs in this process.
+
+    They are written by C code to file descriptor 2, which no Python setting reaches: fd 2 becomes
+    a pipe read by a thread that drops those lines and passes every other one on, and Python's
+    ``sys.stderr`` writes to the real stderr directly (so progress lines stay live and in order).
+    Worker processes send their fd 2 to /dev/null themselves (``scan._init_worker``)."""
+    try:
+        sys.stderr.flush()
+        real = sys.stderr.fileno() == 2
+        saved = os.dup(2) if real else -1
+    except (OSError, ValueError, AttributeError):
+        real = False
+    if not real:  # sys.stderr is not fd 2 (captured, closed): leave both alone
+        yield
+        return
+    read_end, write_end = os.pipe()
+    os.dup2(write_end, 2)
+    os.close(write_end)
+    stderr = sys.stderr
+    sys.stderr = os.fdopen(os.dup(saved), "w", buffering=1, encoding=getattr(stderr, "encoding", None),
+                           errors="backslashreplace")
+    thread = threading.Thread(target=_pass_on, args=(read_end, saved), name="companion-stderr", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)  # the pipe's last writer is gone: the thread reads to its end and stops
+        thread.join(timeout=2)
+        sys.stderr.close()
+        sys.stderr = stderr
+        os.close(saved)
+
+
+def _pass_on(read_end: int, out: int) -> None:
+    with os.fdopen(read_end, "rb") as pipe:
+        for line in pipe:
+            if not _DECODER_CHATTER.match(line):
+                os.write(out, line)

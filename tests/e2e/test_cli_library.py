@@ -142,3 +142,30 @@ def test_scan_of_a_missing_path_is_one_line_and_exit_2(tmp_path: Path) -> None:
     assert run.returncode == 2
     assert run.stderr.strip().count("\n") == 0
     assert run.stderr.startswith("companion: ") and "no-such-folder" in run.stderr
+
+
+def test_the_decoders_own_notes_stay_off_the_terminal(tmp_path: Path) -> None:
+    """A damaged MP3 makes libmpg123 print "Note: Illegal Audio-MPEG-Header ..." on the C
+    stderr; companion's one line about the file is what the person sees."""
+    lib = tmp_path / "music"
+    lib.mkdir()
+    (lib / "damaged.mp3").write_bytes(b"\xff\xfb" + b"junk" * 1000)
+    run = companion("scan", str(lib), "--jobs", "1", home=tmp_path / "home")
+    assert run.returncode == 0
+    assert "Note:" not in run.stderr and "MPEG" not in run.stderr
+    assert [ln for ln in run.stderr.splitlines() if "damaged.mp3" in ln][0].startswith("companion: ")
+
+
+def test_only_the_decoders_lines_are_dropped() -> None:
+    script = (
+        "import os, sys\n"
+        "from companion.commands._output import quiet_decoder_chatter\n"
+        "with quiet_decoder_chatter():\n"
+        "    os.write(2, b'Note: Trying to resync...\\n[src/libmpg123/parse.c:1218] error: bad\\nC says this\\n')\n"
+        "    print('python says this', file=sys.stderr)\n"
+        "print('after', file=sys.stderr)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert sorted(run.stderr.splitlines()) == ["C says this", "after", "python says this"]
+    assert "resync" not in run.stderr and "libmpg123" not in run.stderr
