@@ -204,9 +204,8 @@ def quiet_decoder_chatter() -> Iterator[None]:
     if not real:  # sys.stderr is not fd 2 (captured, closed): leave both alone
         yield
         return
-    read_end, write_end = os.pipe()
-    os.dup2(write_end, 2)
-    os.close(write_end)
+    read_end, own_end = os.pipe()  # own_end stays with this process: it ends the filter
+    os.dup2(own_end, 2)
     stderr = sys.stderr
     sys.stderr = os.fdopen(os.dup(saved), "w", buffering=1, encoding=getattr(stderr, "encoding", None),
                            errors="backslashreplace")
@@ -216,15 +215,27 @@ def quiet_decoder_chatter() -> Iterator[None]:
         yield
     finally:
         sys.stderr.flush()
-        os.dup2(saved, 2)  # the pipe's last writer is gone: the thread reads to its end and stops
+        os.dup2(saved, 2)
+        # Not waiting for the pipe's end of file: a worker pool's fork server keeps a copy of
+        # fd 2. What this process wrote is in the pipe before this marker, in order.
+        os.write(own_end, _END_OF_FILTER)
         thread.join(timeout=2)
+        os.close(own_end)
         sys.stderr.close()
         sys.stderr = stderr
         os.close(saved)
 
 
+_END_OF_FILTER = b"\x00companion: end of the stderr filter\n"
+
+
 def _pass_on(read_end: int, out: int) -> None:
     with os.fdopen(read_end, "rb") as pipe:
         for line in pipe:
-            if not _DECODER_CHATTER.match(line):
+            last = line.endswith(_END_OF_FILTER)
+            if last:
+                line = line[: -len(_END_OF_FILTER)]
+            if line and not _DECODER_CHATTER.match(line):
                 os.write(out, line)
+            if last:
+                return
