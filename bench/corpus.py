@@ -37,7 +37,10 @@ import numpy as np
 CORPUS_VERSION = 3
 DEV_SEED = 20261126  # the development corpus; any other seed gives a held-out one
 DEFAULT_DIR = Path(__file__).resolve().parent / ".corpus"
-SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
+# another General MIDI soundfont (e.g. Debian's timgm6mb-soundfont) renders the same pieces with
+# other sampled instruments: a second "generator" for the cross-source figures of bench/tempo.py
+SOUNDFONT = Path(os.environ.get("COMPANION_CORPUS_SF2", "/usr/share/sounds/sf2/FluidR3_GM.sf2"))
+FLUID_NAME = "fluid" if SOUNDFONT.stem == "FluidR3_GM" else f"fluid-{SOUNDFONT.stem}"
 RENDER_SR = 44100
 FORMATS = ("wav", "flac", "ogg", "mp3")
 
@@ -626,7 +629,7 @@ def build_piece(args: tuple[Piece, str, bool]) -> dict:
     path = Path(out_dir) / f"{p.name}.{p.fmt}"
     events, true_bpm = perform(p)
     row = asdict(p) | {"path": str(path), "true_bpm": round(true_bpm, 3),
-                       "renderer": "fluidsynth" if use_fluid else "numpy"}
+                       "renderer": f"fluidsynth:{SOUNDFONT.stem}" if use_fluid else "numpy"}
     if path.exists():
         return row
     rng = np.random.default_rng(p.seed + 3)
@@ -663,7 +666,7 @@ def ensure_corpus(out: Path = DEFAULT_DIR, n: int = 160, jobs: int = 2, quiet: b
               "fluidsynth fluid-soundfont-gm); FALLING BACK to the built-in numpy synth, whose "
               "timbres are cruder", file=sys.stderr)
     base = EXTENSION_SEED if extension else DEV_SEED
-    folder = out / (f"v{CORPUS_VERSION}{'x' if extension else ''}-{'fluid' if use_fluid else 'numpy'}-{n}"
+    folder = out / (f"v{CORPUS_VERSION}{'x' if extension else ''}-{FLUID_NAME if use_fluid else 'numpy'}-{n}"
                     + ("" if seed == base else f"-seed{seed}"))
     folder.mkdir(parents=True, exist_ok=True)
     manifest = folder / "manifest.json"

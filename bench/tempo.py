@@ -8,6 +8,8 @@
     python bench/tempo.py --seed 11 --n 160   # a held-out corpus (other seed, never fitted on)
     python bench/tempo.py --n 0 --ext-n 160   # the held-out sparse-texture extension set
     python bench/tempo.py --cv-repeats 0  # skip the repeated random-split cross-validation
+    python bench/tempo.py --sources --n 160   # cross-source figures: real recordings
+                                              # (bench/real_corpus.py) and each synthesiser
 
 The level model is fitted on the main development corpus (800 pieces), so the shipped
 estimator's figures there are in-sample; the bench also prints 5-fold cross-validated figures
@@ -398,6 +400,122 @@ def pick(table: list, model) -> list[tuple[float, float]]:
     return out
 
 
+# -- cross-source figures -------------------------------------------------------------------------
+
+
+def source_rows(n: int) -> list[dict]:
+    """Every piece with a source name: the synthetic corpus by renderer (FluidR3, another
+    soundfont, the numpy synth) and the real recordings by Debian package. ``true_bpm`` is None
+    for a real track whose references split without a decision (ambiguous)."""
+    import real_corpus
+
+    rows = []
+    for r in corpus.ensure_corpus(n=n, quiet=True) if n else []:
+        rows.append({**r, "source": "synth:" + r.get("renderer", "fluidsynth").split(":")[-1]})
+    sf2 = os.environ.get("COMPANION_CORPUS_SF2_EXTRA")  # e.g. TimGM6mb: a second soundfont
+    if sf2 and n:
+        env = dict(os.environ, COMPANION_CORPUS_SF2=sf2)
+        code = ("import json, sys; sys.path.insert(0, sys.argv[1]); import corpus; "
+                "print(json.dumps(corpus.ensure_corpus(n=int(sys.argv[2]), quiet=True)))")
+        out = subprocess.run([sys.executable, "-c", code, str(HERE), str(n)], env=env,
+                             capture_output=True, text=True, check=True).stdout
+        for r in json.loads(out.strip().splitlines()[-1]):
+            if r["renderer"] != "numpy":  # the numpy pieces are the same as the first set's
+                rows.append({**r, "source": "synth:" + r["renderer"].split(":")[-1]})
+    if real_corpus.TRUTH_CSV.exists():
+        for r in real_corpus.load_truth():
+            rows.append({"path": r["file"], "source": "real:" + r["source"],
+                         "true_bpm": float(r["truth_bpm"]) if r["truth_bpm"] else None,
+                         "how": r["how"]})
+    return rows
+
+
+def shipped_readings(rows: list[dict]) -> None:
+    """The shipped estimator on every row (r['ours'], r['conf']; 0 when it gives no tempo)."""
+    from companion.core.audio_io import load_mono
+    from companion.core.tempo import ANALYSIS_SR, TempoError, estimate_tempo
+
+    for i, r in enumerate(rows):
+        try:
+            e = estimate_tempo(load_mono(r["path"], sample_rate=ANALYSIS_SR), ANALYSIS_SR)
+            r["ours"], r["conf"] = e.bpm, e.confidence
+        except TempoError:
+            r["ours"], r["conf"] = 0.0, 0.0
+        print(f"\r  shipped estimator {i + 1}/{len(rows)}", end="", file=sys.stderr)
+    print(file=sys.stderr)
+
+
+def figures(pairs_: list[tuple[float, float, float]]) -> str:
+    """Acc1, Acc2, share read slower than 0.8x the truth, wrong readings at confidence >= 0.9,
+    unsure share, from (reading, confidence, truth) triples."""
+    from companion.core.tempo import UNSURE_CONFIDENCE
+
+    n = len(pairs_)
+    if not n:
+        return "   -"
+    a1 = sum(acc1(b, t) for b, _, t in pairs_)
+    a2 = sum(acc2(b, t) for b, _, t in pairs_)
+    slow = sum(b < 0.8 * t for b, _, t in pairs_)
+    sure_wrong = sum(c >= 0.9 and not acc1(b, t) for b, c, t in pairs_)
+    unsure = sum(c < UNSURE_CONFIDENCE for _, c, _ in pairs_)
+    return (f"{n:>4} {a1 / n * 100:6.1f}% {a2 / n * 100:6.1f}% {slow / n * 100:6.1f}% "
+            f"{sure_wrong:>4} {unsure / n * 100:6.1f}%")
+
+
+def cross_source(rows: list[dict]) -> None:
+    """Per source: the shipped estimator, and the level model refitted without that source
+    (leave one source out), trained on the synthetic corpus only and on every other source."""
+    from companion.core.tempo import CLEAR_PULSE, FEATURE_NAMES, level_model
+
+    scored = [r for r in rows if r["true_bpm"]]
+    shipped_readings(rows)
+    table = model_columns(candidate_table(scored))
+    pulse_col = FEATURE_NAMES.index("pulse")
+    shipped = level_model()
+    sources = sorted({r["source"] for r in rows})
+    loso: dict[str, dict[str, list]] = {}
+    for regime in ("synthetic only", "all other sources"):
+        loso[regime] = {}
+        for src in sources:
+            train = [t for t, r in zip(table, scored, strict=True) if r["source"] != src
+                     and (regime != "synthetic only" or r["source"].startswith("synth:"))]
+            test = [(t, r) for t, r in zip(table, scored, strict=True) if r["source"] == src]
+            if not test or not train:
+                continue
+            model, _ = fit(train)
+            tables = [t for t, _ in test]
+            out = [(b, shipped.calibrated(p) * min(1.0, float(f[0, pulse_col]) / CLEAR_PULSE))
+                   for (_, f, _), (b, p) in zip(tables, pick(tables, model), strict=True)]
+            loso[regime][src] = [(b, c, r["true_bpm"]) for (b, c), (_, r) in zip(out, test, strict=True)]
+    head = f"  {'source':<34} {'n':>4} {'Acc1':>7} {'Acc2':>7} {'<0.8x':>7} {'w@.9':>4} {'unsure':>7}"
+    print("\n== shipped estimator per source (synthetic: IN-GENERATOR, the model was fitted on "
+          "this generator's 800-piece corpus) ==")
+    print(head)
+    groups: dict[str, list] = {}
+    for r in scored:
+        groups.setdefault(r["source"], []).append((r["ours"], r["conf"], r["true_bpm"]))
+    for src in sources:
+        print(f"  {src:<34} {figures(groups.get(src, []))}")
+    real = [x for s, v in groups.items() if s.startswith("real:") for x in v]
+    print(f"  {'ALL REAL':<34} {figures(real)}")
+    for regime, by_src in loso.items():
+        print(f"\n== leave one source out, level model trained on {regime} (confidence: shipped "
+              "calibration x pulse clarity) ==")
+        print(head)
+        for src in sources:
+            if src in by_src:
+                print(f"  {src:<34} {figures(by_src[src])}")
+        real = [x for s, v in by_src.items() if s.startswith("real:") for x in v]
+        print(f"  {'ALL REAL (each held out)':<34} {figures(real)}")
+    amb = [r for r in rows if not r["true_bpm"]]
+    if amb:
+        from companion.core.tempo import UNSURE_CONFIDENCE
+
+        flagged = sum(r["conf"] < UNSURE_CONFIDENCE for r in amb)
+        print(f"\n== real tracks whose references split without a decision: {len(amb)}; "
+              f"flagged unsure (or no tempo) by the shipped estimator: {flagged} ==")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description="tempo benchmark on the development corpus")
     ap.add_argument("--n", type=int, default=800, help="corpus size (default 800)")
@@ -416,7 +534,18 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=1, help="timed rounds, alternating (default 1)")
     ap.add_argument("--cv-repeats", type=int, default=5,
                     help="also cross-validate over this many random 5-fold splits (default 5; 0: off)")
+    ap.add_argument("--sources", action="store_true",
+                    help="cross-source figures only: per source, shipped and leave-one-source-out")
     a = ap.parse_args()
+    print("command: python bench/tempo.py " + " ".join(sys.argv[1:]))
+    if a.sources:
+        rows = source_rows(a.n)
+        by = {}
+        for r in rows:
+            by[r["source"]] = by.get(r["source"], 0) + 1
+        print(f"sources: {by}")
+        cross_source(rows)
+        return
 
     main_rows = corpus.ensure_corpus(n=a.n, seed=a.seed) if a.n else []
     ext_rows = corpus.ensure_corpus(n=a.ext_n, seed=a.ext_seed, extension=True) if a.ext_n else []

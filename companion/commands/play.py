@@ -86,15 +86,28 @@ def register(sub: argparse._SubParsersAction) -> None:
 # -- devices ------------------------------------------------------------------------------------
 
 
+RENDER_HINT = "or render the session to a file with `--output FILE.wav`"
+
+
+def _with_remedy(exc: AudioDeviceError, device: str | None = None,
+                render: str = RENDER_HINT) -> AudioDeviceError:
+    """The core says what is wrong with the sound output; the CLI adds what to type instead."""
+    choose = ("; `companion devices` lists the outputs"
+              if device is not None and isinstance(exc, NoOutputDeviceError) else "")
+    return type(exc)(f"{exc}{choose}; {render}")
+
+
 def run_devices(args: argparse.Namespace) -> int:
     from companion.core import player
 
-    devices = player.list_devices()
+    render = "or render sessions to a file with `companion play NAME --output FILE.wav`"
+    try:
+        devices = player.list_devices()
+    except AudioDeviceError as exc:
+        raise _with_remedy(exc, render=render) from None
     if not devices:
         raise NoOutputDeviceError(
-            "no audio output device found; connect one (Debian: check `aplay -l`), "
-            "or render sessions to a file with `companion play NAME --output FILE.wav`"
-        )
+            f"no audio output device found; connect one (Debian: check `aplay -l`), {render}")
     rows = [{"index": d.index, "name": d.name, "channels": d.channels,
              "default_samplerate": int(d.default_samplerate), "default": d.default} for d in devices]
     emit(rows, ["index", "name", "channels", "default_samplerate", "default"], args.format,
@@ -161,8 +174,7 @@ def run_play(args: argparse.Namespace) -> int:
             try:
                 check_device(args.device)  # no device → one line; nothing asked, nothing stored
             except AudioDeviceError as exc:
-                raise AudioDeviceError(f"{exc}; or render the session to a file with "
-                                       "`--output FILE.wav`") from None
+                raise _with_remedy(exc, args.device) from None
         session = ListeningSession(
             store, playlist, listener=listener, record=not rendering,
             output=FileOutput(args.output) if rendering else None, device=args.device,
@@ -172,7 +184,10 @@ def run_play(args: argparse.Namespace) -> int:
         )
         prompt = TerminalPrompt()
         before = [] if rendering else session.ask("before", prompt, _given(args, "before"))
-        session.begin(before)
+        try:
+            session.begin(before)  # the device may still refuse to open: nothing is stored then
+        except AudioDeviceError as exc:
+            raise _with_remedy(exc, args.device) from None
         ending = _listen(session, args)
         if rendering:
             print(f"wrote {args.output} ({format_duration(ending.heard_s)})", file=sys.stderr)
@@ -318,7 +333,8 @@ class _StatusLine:
         cue = self.breath(st) if self.breath and self.breathe and self.live else None
         if cue is not None:
             extra += f" · breathe {cue.phase} {cue.beat}/{cue.beats}"
-        text = (f"{(st.index or 0) + 1}. {title} · {bpm} · {format_duration(st.elapsed_s)} elapsed"
+        where = "" if st.entry.is_silence else f"{st.track_no}/{st.track_count} "  # as the app counts
+        text = (f"{where}{title} · {bpm} · {format_duration(st.elapsed_s)} elapsed"
                 f" · {format_duration(st.remaining_s)} left{extra}")
         if self.live:
             pad = max(0, self._width - len(text))

@@ -50,13 +50,11 @@ def analyse_file(path: str | Path) -> AnalysisResult:
 
 
 def prepare_worker() -> None:
-    """Once per analysing process, before the first file: let the tempo estimator set up its
-    compile cache. (Heavy imports happen on first use and Python keeps them for the process.)"""
+    """Once per analysing process, before the first file: load the tempo level model (the
+    estimator is plain numpy: there is no compile cache to set up, nothing to warm up)."""
     from companion.core import tempo
 
-    prepare = getattr(tempo, "prepare_numba_cache", None)
-    if callable(prepare):
-        prepare()
+    tempo.level_model()
 
 
 def is_unsure(track: Track) -> bool:
@@ -72,12 +70,13 @@ def is_unsure(track: Track) -> bool:
 def _analyse(path: str, result: AnalysisResult) -> AnalysisResult:
     import soxr
 
-    from companion.core import tempo
-    from companion.core.loudness import LoudnessMeter, SplitBandLoudnessMeter, native_stream
+    from companion.core import audio_io, tempo
+    from companion.core.loudness import LoudnessMeter, SplitBandLoudnessMeter
     from companion.core.tags import read_tags
 
     tags = read_tags(path)
-    info, blocks = native_stream(path)
+    report = audio_io.DecodeReport()
+    info, blocks = audio_io.stream(path, report=report)
     sample_rate, channels = info.sample_rate, info.channels
     low_rate = tempo.ANALYSIS_SR
     # A matrix product mixes down ~30x faster than block.mean(axis=1) (a strided reduction).
@@ -115,6 +114,9 @@ def _analyse(path: str, result: AnalysisResult) -> AnalysisResult:
             mono.append(up.resample_chunk(np.zeros(0, dtype=np.float32), last=True))
     if frames == 0:
         raise ReadError(path, "the file holds no audio")
+    if report.problem():
+        # decoded as silence where it is damaged, but a scan must not call such a file "ok"
+        raise ReadError(path, report.problem())
     no_tempo = getattr(tempo, "TempoError", ())
     try:
         estimate = tempo.estimate_tempo(mono.data, tempo.ANALYSIS_SR)

@@ -1,8 +1,18 @@
 """Open and decode any supported audio file, blockwise. The only module that decodes files.
 
-libsndfile (through soundfile) reads WAV, FLAC, OGG Vorbis, Opus and MP3. M4A/AAC goes
-through ffmpeg (Debian package ``ffmpeg``) when it is installed. Every failure becomes a
-:class:`ReadError` naming the file and what to do.
+libsndfile (through soundfile) reads WAV, FLAC, OGG Vorbis, Opus and MP3. M4A/AAC (and
+WebM, Matroska, WMA) go through ffmpeg (Debian package ``ffmpeg``) when it is installed, and
+so does any file libsndfile refuses that ffmpeg can read: Opus written by some ffmpeg/libopus
+versions (libsndfile rejects their headers as malformed), audio in a WebM container named
+``.opus`` or ``.ogg``. ffmpeg runs as a subprocess (no shell) whose output is read blockwise,
+so memory stays flat however long the file.
+
+Samples that are not finite (NaN or Inf in a damaged float WAV), or far beyond full scale (a
+damaged MP3 frame decoded to thousands of times full scale), are replaced by silence here, at
+decode, so nothing downstream (analysis, the player, a render) ever sees one; a
+:class:`DecodeReport` passed in counts them so the scan can report the file.
+
+Every failure becomes a :class:`ReadError` naming the file and what to do.
 """
 
 from __future__ import annotations
@@ -10,6 +20,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,24 +30,45 @@ import numpy as np
 from companion.core.errors import ReadError
 
 SOUNDFILE_EXTENSIONS = frozenset({".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif"})
-FFMPEG_EXTENSIONS = frozenset({".m4a", ".aac", ".mp4", ".alac"})
+FFMPEG_EXTENSIONS = frozenset({".m4a", ".aac", ".mp4", ".alac", ".webm", ".mka", ".wma"})
 AUDIO_EXTENSIONS = SOUNDFILE_EXTENSIONS | FFMPEG_EXTENSIONS
 WRITE_CHUNK_FRAMES = 1 << 16
+INSTALL_FFMPEG = "install ffmpeg (Debian: apt-get install ffmpeg)"
 
 
 @dataclass(frozen=True)
 class AudioInfo:
     sample_rate: int
     channels: int
-    frames: int
+    frames: int  # as the container states it; ffmpeg's is estimated from the duration
 
     @property
     def duration_s(self) -> float:
         return self.frames / self.sample_rate if self.sample_rate else 0.0
 
 
+# Beyond this a sample is damage, not music: +24 dBFS. Mastered audio overshoots full scale by a
+# few dB at most (MP3's inter-sample overs reach ~1.5); a fuzzed MP3 frame decoded to 3178.
+MAX_SAMPLE = 16.0
+
+
+class DecodeReport:
+    """What decoding a file met that the user should hear about: ``nonfinite`` counts samples
+    that were NaN, ±Inf or beyond ±MAX_SAMPLE (replaced by silence)."""
+
+    def __init__(self) -> None:
+        self.nonfinite = 0
+
+    def problem(self) -> str:
+        """A one-line description for the scan, or '' when the file decoded clean."""
+        if not self.nonfinite:
+            return ""
+        return (f"holds {self.nonfinite} samples that are not numbers (NaN/Inf) or far beyond "
+                "full scale: a damaged file; they are silenced when played; re-export the file")
+
+
 def has_ffmpeg() -> bool:
-    return shutil.which("ffmpeg") is not None
+    return shutil.which("ffmpeg") is not None and shutil.which("ffprobe") is not None
 
 
 def is_audio_file(path: Path) -> bool:
@@ -45,18 +77,30 @@ def is_audio_file(path: Path) -> bool:
 
 def info(path: str | Path) -> AudioInfo:
     path = Path(path)
-    if path.suffix.lower() in FFMPEG_EXTENSIONS:
-        data, sr = _ffmpeg_decode(path)
-        return AudioInfo(sr, data.shape[1], data.shape[0])
+    if _needs_ffmpeg(path):
+        return _ffprobe(path)
     import soundfile as sf
 
     try:
         i = sf.info(os.fsencode(path))  # bytes: a name that is not UTF-8 opens too
     except Exception as exc:  # soundfile raises LibsndfileError, RuntimeError, TypeError ...
-        raise ReadError(path, f"cannot read audio ({_reason(exc)})") from exc
+        return _ffprobe(path, refused=exc)
     if i.frames <= 0 or i.samplerate <= 0:
         raise ReadError(path, "the file holds no audio")
     return AudioInfo(int(i.samplerate), int(i.channels), int(i.frames))
+
+
+def stream(
+    path: str | Path, *, block_frames: int = 65536, report: DecodeReport | None = None
+) -> tuple[AudioInfo, Iterator[np.ndarray]]:
+    """(info, blocks at the file's own rate and channels): the file opened once, by libsndfile
+    or, when it refuses the file, by ffmpeg."""
+    path = Path(path)
+    if _needs_ffmpeg(path):
+        i = _ffprobe(path)
+        return i, _checked(_ffmpeg_blocks(path, i, block_frames, 0.0), report)
+    i = info(path)
+    return i, read_blocks(path, block_frames=block_frames, report=report)
 
 
 def read_blocks(
@@ -66,24 +110,24 @@ def read_blocks(
     sample_rate: int | None = None,
     channels: int | None = None,
     start_s: float = 0.0,
+    report: DecodeReport | None = None,
 ) -> Iterator[np.ndarray]:
-    """Yield float32 blocks shaped (frames, channels), converted on the fly.
+    """Yield float32 blocks shaped (frames, channels), converted on the fly, always finite.
 
     sample_rate : output rate in Hz; None keeps the file's rate.
     channels : 1 or 2 output channels; None keeps the file's.
+    report : counts the non-finite samples silenced on the way (see DecodeReport).
     Memory stays bounded by ``block_frames`` whatever the file length.
     """
     path = Path(path)
-    if path.suffix.lower() in FFMPEG_EXTENSIONS:
-        data, sr = _ffmpeg_decode(path)
-        src = _array_blocks(data[int(start_s * sr):], block_frames)
-    else:
-        src, sr = _soundfile_blocks(path, block_frames, start_s)
+    src, sr, file_channels = _open_blocks(path, block_frames, start_s)
+    src = _checked(src, report)
+    out_channels = channels or file_channels
     resampler = None
     if sample_rate and sample_rate != sr:
         import soxr
 
-        resampler = soxr.ResampleStream(sr, sample_rate, _channels_of(path, channels), dtype="float32")
+        resampler = soxr.ResampleStream(sr, sample_rate, out_channels, dtype="float32")
     try:
         for block in src:
             block = _convert_channels(block, channels)
@@ -92,9 +136,7 @@ def read_blocks(
             if len(block):
                 yield block
         if resampler is not None:
-            tail = resampler.resample_chunk(
-                np.zeros((0, _channels_of(path, channels)), dtype=np.float32), last=True
-            )
+            tail = resampler.resample_chunk(np.zeros((0, out_channels), dtype=np.float32), last=True)
             if len(tail):
                 yield tail
     except ReadError:
@@ -121,18 +163,14 @@ def load_mono(
     return y[:need] if need is not None else y
 
 
-def load(path: str | Path) -> tuple[np.ndarray, int]:
-    """The whole file as float32 (frames, channels) at its own rate."""
+def load(path: str | Path, *, report: DecodeReport | None = None) -> tuple[np.ndarray, int]:
+    """The whole file as float32 (frames, channels) at its own rate, always finite."""
     path = Path(path)
-    if path.suffix.lower() in FFMPEG_EXTENSIONS:
-        return _ffmpeg_decode(path)
-    import soundfile as sf
-
-    try:
-        data, sr = sf.read(os.fsencode(path), dtype="float32", always_2d=True)
-    except Exception as exc:
-        raise ReadError(path, f"cannot read audio ({_reason(exc)})") from exc
-    return data, int(sr)
+    src, sr, channels = _open_blocks(path, 1 << 18, 0.0)
+    blocks = list(_checked(src, report))
+    if not blocks:
+        raise ReadError(path, "the file holds no audio")
+    return (np.concatenate(blocks) if len(blocks) > 1 else blocks[0]), sr
 
 
 def write(path: str | Path, data: np.ndarray, sample_rate: int, **kwargs: object) -> None:
@@ -153,35 +191,54 @@ def write(path: str | Path, data: np.ndarray, sample_rate: int, **kwargs: object
 # -- internals ---------------------------------------------------------------------------------
 
 
-def _soundfile_blocks(path: Path, block_frames: int, start_s: float) -> tuple[Iterator[np.ndarray], int]:
-    import soundfile as sf
-
-    try:
-        f = sf.SoundFile(os.fsencode(path))
-    except Exception as exc:
-        raise ReadError(path, f"cannot read audio ({_reason(exc)})") from exc
-    sr = int(f.samplerate)
-
-    def gen() -> Iterator[np.ndarray]:
-        with f:
-            if start_s > 0:
-                f.seek(min(int(start_s * sr), max(f.frames - 1, 0)))
-            while True:
-                block = f.read(block_frames, dtype="float32", always_2d=True)
-                if not len(block):
-                    return
-                yield block
-
-    return gen(), sr
+def _needs_ffmpeg(path: Path) -> bool:
+    return path.suffix.lower() in FFMPEG_EXTENSIONS
 
 
-def _array_blocks(data: np.ndarray, block_frames: int) -> Iterator[np.ndarray]:
-    for i in range(0, len(data), block_frames):
-        yield data[i : i + block_frames]
+def _open_blocks(path: Path, block_frames: int, start_s: float) -> tuple[Iterator[np.ndarray], int, int]:
+    """(blocks, sample rate, channels) from libsndfile, or from ffmpeg when libsndfile refuses."""
+    if not _needs_ffmpeg(path):
+        import soundfile as sf
+
+        try:
+            f = sf.SoundFile(os.fsencode(path))
+        except Exception as exc:
+            i = _ffprobe(path, refused=exc)
+        else:
+            return _soundfile_blocks(f, block_frames, start_s), int(f.samplerate), int(f.channels)
+    else:
+        i = _ffprobe(path)
+    return _ffmpeg_blocks(path, i, block_frames, start_s), i.sample_rate, i.channels
 
 
-def _channels_of(path: Path, wanted: int | None) -> int:
-    return wanted if wanted else info(path).channels
+def _checked(blocks: Iterator[np.ndarray], report: DecodeReport | None) -> Iterator[np.ndarray]:
+    """The blocks with every NaN/Inf sample, and every one beyond ±MAX_SAMPLE, set to 0 (counted
+    in ``report``). A damaged float WAV's NaN bursts played as a full-scale square wave, its Inf
+    as full-scale DC."""
+    for block in blocks:
+        if not block.size:
+            yield block
+            continue
+        # cheap tests first: NaN or Inf anywhere makes the sum non-finite; then the extremes
+        if (not np.isfinite(block.sum(dtype=np.float64))
+                or block.max() > MAX_SAMPLE or block.min() < -MAX_SAMPLE):
+            bad = ~(np.abs(block) <= MAX_SAMPLE)  # NaN compares False: counted as bad
+            if report is not None:
+                report.nonfinite += int(bad.sum())
+            block = np.where(bad, np.float32(0.0), block)
+        yield block
+
+
+def _soundfile_blocks(f: object, block_frames: int, start_s: float) -> Iterator[np.ndarray]:
+    with f:  # type: ignore[attr-defined]
+        sr, frames = f.samplerate, f.frames  # type: ignore[attr-defined]
+        if start_s > 0:
+            f.seek(min(int(start_s * sr), max(frames - 1, 0)))  # type: ignore[attr-defined]
+        while True:
+            block = f.read(block_frames, dtype="float32", always_2d=True)  # type: ignore[attr-defined]
+            if not len(block):
+                return
+            yield block
 
 
 def _convert_channels(block: np.ndarray, channels: int | None) -> np.ndarray:
@@ -196,29 +253,76 @@ def _convert_channels(block: np.ndarray, channels: int | None) -> np.ndarray:
     return block[:, :channels]
 
 
-def _ffmpeg_decode(path: Path) -> tuple[np.ndarray, int]:
+def _ffmpeg_input(path: Path) -> str:
+    # "file:" and an absolute path: a name such as "http:x.mp3" or "-y.wav" stays a local file
+    return "file:" + str(path.resolve())
+
+
+def _ffprobe(path: Path, refused: Exception | None = None) -> AudioInfo:
+    """Rate, channels and (estimated) frames of the first audio stream, read by ffprobe.
+    ``refused``: libsndfile's error when it refused the file first (then said if ffmpeg fails)."""
     if not has_ffmpeg():
-        raise ReadError(path, "M4A/AAC needs ffmpeg; install it (Debian: apt-get install ffmpeg)")
+        if refused is not None:
+            raise ReadError(path, f"cannot read audio ({_reason(refused)}); ffmpeg may read it: "
+                            f"{INSTALL_FFMPEG}") from refused
+        raise ReadError(path, f"{path.suffix.upper().lstrip('.') or 'this format'} needs ffmpeg; "
+                        f"{INSTALL_FFMPEG}")
     import json
 
     try:
         probe = subprocess.run(
             ["ffprobe", "-v", "error", "-select_streams", "a:0", "-show_entries",
-             "stream=sample_rate,channels", "-of", "json", str(path)],
-            capture_output=True, text=True, timeout=60, check=True,
+             "stream=sample_rate,channels:format=duration", "-of", "json", _ffmpeg_input(path)],
+            capture_output=True, text=True, timeout=60, check=True, stdin=subprocess.DEVNULL,
         )
-        stream = json.loads(probe.stdout)["streams"][0]
+        data = json.loads(probe.stdout)
+        stream = data["streams"][0]
         sr, ch = int(stream["sample_rate"]), int(stream["channels"])
-        raw = subprocess.run(
-            ["ffmpeg", "-v", "error", "-i", str(path), "-f", "f32le", "-acodec", "pcm_f32le", "-"],
-            capture_output=True, timeout=600, check=True,
-        ).stdout
-    except (subprocess.SubprocessError, KeyError, IndexError, ValueError) as exc:
+        duration = float(data.get("format", {}).get("duration", 0.0) or 0.0)
+    except (subprocess.SubprocessError, OSError, KeyError, IndexError, ValueError, TypeError) as exc:
+        if refused is not None:
+            raise ReadError(path, f"cannot read audio ({_reason(refused)})") from exc
         raise ReadError(path, "ffmpeg cannot decode this file; it may be damaged or DRM-protected") from exc
-    data = np.frombuffer(raw, dtype=np.float32).reshape(-1, ch).copy()
-    if not len(data):
+    if sr <= 0 or ch <= 0:
         raise ReadError(path, "the file holds no audio")
-    return data, sr
+    return AudioInfo(sr, ch, max(0, int(round(duration * sr))))
+
+
+def _ffmpeg_blocks(path: Path, i: AudioInfo, block_frames: int, start_s: float) -> Iterator[np.ndarray]:
+    """float32 blocks from an ffmpeg subprocess, read from its pipe as they come."""
+    if not has_ffmpeg():
+        raise ReadError(path, f"needs ffmpeg; {INSTALL_FFMPEG}")
+    cmd = ["ffmpeg", "-nostdin", "-v", "error"]
+    if start_s > 0:
+        cmd += ["-ss", f"{start_s:.3f}"]
+    cmd += ["-i", _ffmpeg_input(path), "-map", "0:a:0", "-f", "f32le", "-acodec", "pcm_f32le",
+            "-ar", str(i.sample_rate), "-ac", str(i.channels), "pipe:1"]
+    frame_bytes = 4 * i.channels
+    got = 0
+    # stderr to a file, not a pipe: a chatty ffmpeg cannot fill a pipe nobody reads and stall
+    with tempfile.TemporaryFile() as err, subprocess.Popen(
+        cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err
+    ) as proc:
+        assert proc.stdout is not None
+        try:
+            pending = b""
+            while True:
+                chunk = proc.stdout.read(block_frames * frame_bytes)
+                if not chunk:
+                    break
+                chunk = pending + chunk
+                whole = len(chunk) - len(chunk) % frame_bytes
+                pending = chunk[whole:]
+                if whole:
+                    got += whole // frame_bytes
+                    # a copy: callers may scale blocks in place, and a bytes buffer is read-only
+                    yield np.frombuffer(chunk[:whole], dtype="<f4").reshape(-1, i.channels).copy()
+        finally:
+            if proc.poll() is None:  # the reader stopped early: stop ffmpeg too
+                proc.kill()
+            proc.wait()
+        if proc.returncode != 0 and got == 0:
+            raise ReadError(path, "ffmpeg cannot decode this file; it may be damaged or DRM-protected")
 
 
 def _reason(exc: Exception) -> str:

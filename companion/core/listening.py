@@ -47,13 +47,7 @@ from companion.core.breathing import (
     breath_counts,
     breath_cue,
 )
-from companion.core.errors import (
-    AudioDeviceError,
-    CompanionError,
-    NoOutputDeviceError,
-    PortAudioMissingError,
-    UserInputError,
-)
+from companion.core.errors import CompanionError, UserInputError
 from companion.core.models import (
     OUTCOME_COMPLETED,
     OUTCOME_IN_PROGRESS,
@@ -225,31 +219,7 @@ def check_device(device: str | int | None = None) -> None:
     belongs to one face (the CLI adds ``--output``, the app its render key)."""
     from companion.core.player import check_output
 
-    try:
-        check_output(device)
-    except AudioDeviceError as exc:
-        raise _what_is_wrong(exc) from None
-
-
-def _what_is_wrong(exc: AudioDeviceError) -> AudioDeviceError:
-    """Tell a missing PortAudio library (OSError when sounddevice loads it) from a missing or
-    lost device (PortAudioError, or ValueError for a name that matches none): the player's
-    message says "install PortAudio or check the device" for both."""
-    if isinstance(exc, PortAudioMissingError | NoOutputDeviceError):
-        return exc
-    cause = exc.__context__
-    detail = f" ({cause})" if cause is not None and str(cause) else ""
-    if isinstance(cause, OSError):
-        return PortAudioMissingError(
-            f"the PortAudio library is missing{detail}; install it "
-            "(Debian/Ubuntu: sudo apt-get install libportaudio2)")
-    if isinstance(cause, ValueError):
-        return NoOutputDeviceError(f"no output device matches that name{detail}; "
-                                   "`companion devices` lists them")
-    if cause is not None and type(cause).__name__ == "PortAudioError":
-        return NoOutputDeviceError(f"no audio output device found{detail}; connect one "
-                                   "(Debian: `aplay -l` lists the cards)")
-    return exc
+    check_output(device)
 
 
 # -- time heard ----------------------------------------------------------------------------------
@@ -325,8 +295,11 @@ class SaveReport:
     @property
     def message(self) -> str:
         """One line for the listener when the record is not in the database yet; "" if it is."""
-        if self.saved or self.pending is None:
+        if self.saved:
             return ""
+        if self.pending is None:  # neither the database nor a file beside it took the record
+            return (f"the database could not be written, nor a file to keep this session in "
+                    f"({self.reason}); it was not saved")
         return (f"the database could not be written ({self.reason}); your session and ratings "
                 f"are kept in {self.pending} and will be saved the next time companion starts")
 
@@ -404,9 +377,6 @@ class ListeningSession:
                         **self._player_options)
         try:
             player.start()
-        except AudioDeviceError as exc:
-            player.close()
-            raise _what_is_wrong(exc) from None
         except BaseException:
             player.close()
             raise
@@ -515,7 +485,7 @@ class ListeningSession:
         st = self.status()
         player.close()
         outcome = OUTCOME_STOPPED if st.stopped_early or st.error or not over else OUTCOME_COMPLETED
-        # What went wrong, without the player's remedy (it names a CLI flag): each face adds its own.
+        # What went wrong, without the player's "reconnect it": each face says its own remedies.
         error = st.error.split("; ")[0] if st.error else None
         self.ending = Ending(outcome, self.heard_s, st.underruns, error)
         self._update(ended_at=now_iso(), outcome=outcome, minutes_listened=self.heard_s / 60.0,

@@ -35,10 +35,6 @@ def demo_library_dir() -> Path:
     return _sub("demo-library")
 
 
-def cache_dir() -> Path:
-    return _sub("cache")
-
-
 def presets_dir() -> Path:
     """User arc presets (``*.arc``) added beside the bundled ones."""
     return _sub("presets")

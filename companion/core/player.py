@@ -37,8 +37,9 @@ the fades happen in the audio thread)::
     list_devices()            # [DeviceInfo(index, name, channels, default_samplerate, default)]
 
 Faults: a track that cannot be decoded (before or during the session) is skipped and named in
-``status().notices``; the session goes on. PortAudio missing, no device → AudioDeviceError from
-start(); the device lost mid-session → ``status().error`` ("the sound device was lost: ...", one
+``status().notices``; the session goes on. PortAudio missing → PortAudioMissingError, no device
+(or one that will not open) → NoOutputDeviceError, from check_output() and start(), in words
+that name no face's remedy; the device lost mid-session → ``status().error`` ("the sound device was lost: ...", one
 line) and the end of playback.
 
 The engine, one concept per module (see :mod:`companion.core.playback`): the real-time ring
@@ -51,6 +52,7 @@ outputs (``playback.outputs``), the sound card — the only module that touches 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 import queue
 import threading
@@ -107,6 +109,10 @@ class PlayerStatus:
     sleep: str  # "", "after this track", "fade: N min", or both joined by ", "
     notices: tuple[str, ...] = ()
     ends_after_track: bool = False  # the sleep timer "end after this track" is set
+    # "track 3 of 9" as both faces say it: silences are not counted (a silence keeps the number
+    # of the track before it; 1 before the first)
+    track_no: int = 1
+    track_count: int = 0
 
     @property
     def minutes_listened(self) -> float:
@@ -137,6 +143,9 @@ class Player:
     ) -> None:
         self.playlist = playlist
         self.output = output if output is not None else SoundDeviceOutput()
+        self._track_count = len(playlist.tracks)
+        self._track_no = tuple(max(1, n) for n in itertools.accumulate(
+            int(not e.is_silence) for e in playlist.entries))  # PlayerStatus.track_no per entry
         # Validated now, before anything opens; the output's format is filled in by start().
         self._settings, self._setting_notices = render.settings_for(
             playlist, crossfade_s=crossfade_s, fade_in_s=fade_in_s, fade_out_s=fade_out_s,
@@ -326,7 +335,7 @@ class Player:
         if deck is None or feeder is None:
             return PlayerStatus(None, None, 0.0, 0.0, 0.0, self.playlist.total_s, self.playlist.total_s,
                                 self._paused, False, False, 0, None, self._volume, None,
-                                self._sleep, (), self._after_track)
+                                self._sleep, (), self._after_track, 1, self._track_count)
         sr = deck.sr
         pos = feeder.heard_position()
         total = feeder.total
@@ -354,6 +363,8 @@ class Player:
             sleep=self._sleep,
             notices=tuple(feeder.notices),
             ends_after_track=self._after_track,
+            track_no=self._track_no[index] if index is not None else 1,
+            track_count=self._track_count,
         )
 
 

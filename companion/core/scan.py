@@ -398,9 +398,21 @@ def _crash_result(path: str) -> AnalysisResult:
 _worker_problem = ""
 
 
+# How much lower than the session's priority analysis workers run (see _init_worker).
+WORKER_NICENESS = 10
+
+
 def _init_worker() -> None:
-    """Once per worker process: keep it off the terminal, let the tempo estimator warm up."""
+    """Once per worker process: keep it off the terminal, yield the CPU to playback, let the
+    tempo estimator warm up."""
     global _worker_problem
+    try:
+        # A scan is throughput, playback is a deadline: with both cores analysing, the player's
+        # feeder (same priority) could be late for the sound card. On an idle machine this
+        # costs the scan nothing.
+        os.nice(WORKER_NICENESS)
+    except OSError:
+        pass
     try:
         # libmpg123 & co. chatter on fd 2 (errors are recorded per file instead), and nothing a
         # worker prints may land in a TUI's screen on fd 1.

@@ -1,21 +1,20 @@
-"""Session lifecycle: ratings before, playback progress, ending, ratings after, recovery, export.
+"""Session records: ratings, late ratings, recovery, export.
 
 The life of a session
 ---------------------
-1. :func:`make_rating` turns an answer into a validated rating (asking is the faces' part, through
-   ``listening.ask_ratings``); :func:`begin` stores the session *and* its ratings before in one
-   transaction. A listening session (``core/listening.py``) keeps its record in memory and
-   writes it whole with ``Store.save_session`` until a write succeeds; a record the database
-   never took is kept in a pending file (:func:`keep_pending`) and imported at the next start
-   (:func:`recover_pending`).
-2. :func:`progress` records minutes listened (a heartbeat). Call it at least once a minute while a
-   session is open, paused or not: a session whose heartbeat is older than
-   :data:`STALE_HEARTBEAT_S` counts as abandoned.
-3. :func:`finish` records how it ended (``completed`` or ``stopped_early``).
-4. :func:`rate_after` stores the ratings after; :func:`rate_late` stores them later ("how do you
-   feel now?"), marked ``late``.
-5. :func:`recover_interrupted` (call it at start-up) turns sessions left ``in_progress`` by a dead
-   process into ``interrupted`` ones, keeping the minutes listened.
+A listening session (``core/listening.py``, driven by both faces) asks the ratings before
+(:func:`make_rating` validates each answer), keeps its record in memory and writes it whole with
+``Store.save_session``, by uid, until a write succeeds: while playing, with its process id and a
+heartbeat every few seconds (one older than :data:`STALE_HEARTBEAT_S` counts as abandoned); then
+how it ended (``completed`` or ``stopped_early``) and the ratings after. Here:
+
+- :func:`rate_late` stores ratings after later ("how do you feel now?"), marked ``late``;
+  :func:`last_unrated` finds the session to offer for it.
+- :func:`recover_interrupted` (call it at start-up) turns sessions left ``in_progress`` by a dead
+  process into ``interrupted`` ones, keeping the minutes listened. A record the database never
+  took is kept in a pending file (:func:`keep_pending`) and imported first
+  (:func:`recover_pending`).
+- :func:`export_history` / :func:`import_history` write and read the history as CSV or JSON.
 
 Scales
 ------
@@ -56,7 +55,7 @@ __all__ = [
     "SCALES", "SCALE_NAMES", "NUMERIC_SCALES", "STAI6_ITEMS", "STALE_HEARTBEAT_S", "HISTORY_COLUMNS",
     "Scale", "parse_stress", "parse_vas", "parse_stai6", "parse_heart_rate", "parse_note",
     "make_rating", "validate_rating", "listener_scales", "set_listener_scales",
-    "begin", "progress", "finish", "rate_after", "rate_late", "last_unrated", "recover_interrupted",
+    "rate_late", "last_unrated", "recover_interrupted",
     "recover_pending", "pending_dir", "keep_pending",
     "snapshot_of", "history_row", "export_history", "parse_history", "import_history",
 ]
@@ -69,7 +68,6 @@ STRESS_PROMPT = "Stress now, 0 = completely calm … 10 = the most stressed you 
 STALE_HEARTBEAT_S = 2 * 3600.0
 # A process that started this long after the session cannot be the one that began it.
 _PID_REUSE_SLACK_S = 30.0
-_MAX_TRIES = 5
 _NOTE_MAX_CHARS = 2000
 # Bounds of what an imported history may hold; a real export stays far below them.
 _TEXT_MAX_CHARS = 1000  # names, times, arcs
@@ -275,41 +273,7 @@ def set_listener_scales(store: Store, listener: str, scales: Iterable[str]) -> t
     return listener_scales(store, listener)
 
 
-# -- lifecycle ---------------------------------------------------------------------------------
-
-
-def begin(
-    store: Store, *, listener: str, playlist: str, arc: str = "", snapshot: dict[str, Any] | None = None,
-    before: Sequence[Rating] = (),
-) -> int:
-    """Store the session and its ratings before, before playback starts. Returns the session id.
-
-    The ratings are validated first; an invalid one raises UserInputError and nothing is stored.
-    snapshot : the playlist as played (see :func:`snapshot_of`); insights reads its ``entries``.
-    """
-    for r in before:
-        validate_rating(r)
-    return store.start_session(listener=listener, playlist=playlist, arc=arc, snapshot=snapshot, before=before)
-
-
-def progress(store: Store, session_id: int, minutes_listened: float, underruns: int = 0) -> None:
-    """Heartbeat: minutes listened so far (call at least once a minute, paused or not)."""
-    store.heartbeat(session_id, minutes_listened, underruns)
-
-
-def finish(store: Store, session_id: int, *, outcome: str, minutes_listened: float, underruns: int = 0) -> None:
-    """End a session: outcome ``completed``, ``stopped_early`` (or ``interrupted``)."""
-    if outcome not in ENDED_OUTCOMES:
-        raise ValueError(f"outcome must be one of {ENDED_OUTCOMES}, not {outcome!r}")
-    store.end_session(session_id, outcome=outcome, minutes_listened=max(0.0, minutes_listened),
-                      underruns=underruns)
-
-
-def rate_after(store: Store, session_id: int, ratings: Sequence[Rating]) -> None:
-    """Store ratings after, right after the session. Validated first; nothing stored if invalid."""
-    for r in ratings:
-        validate_rating(r)
-    store.add_ratings(session_id, ratings)
+# -- after the session ---------------------------------------------------------------------------
 
 
 def rate_late(

@@ -13,7 +13,6 @@ import os
 import sqlite3
 import threading
 import time
-import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -580,12 +579,6 @@ class Store:
             )
         return self.track(track.path)
 
-    def update_loudness(self, path: str, lufs: float | None, peak_dbfs: float) -> None:
-        with self.transaction() as c:
-            c.execute(
-                "UPDATE tracks SET loudness_lufs = ?, peak_dbfs = ? WHERE path = ?", (lufs, peak_dbfs, _db_path(path))
-            )
-
     # -- listeners --------------------------------------------------------------------------
 
     def listener_id(self, name: str, *, create: bool = True) -> int:
@@ -622,47 +615,6 @@ class Store:
         return int(n)
 
     # -- sessions ---------------------------------------------------------------------------
-
-    def start_session(
-        self,
-        *,
-        listener: str,
-        playlist: str,
-        arc: str = "",
-        snapshot: dict[str, Any] | None = None,
-        before: Iterable[Rating] = (),
-        pid: int | None = None,
-    ) -> int:
-        """Create a session with its ratings before, in one transaction. Returns its id."""
-        lid = self.listener_id(listener)
-        started = now_iso()
-        with self.transaction() as c:
-            cur = c.execute(
-                """INSERT INTO sessions (uid, listener_id, playlist, arc, snapshot, started_at, outcome,
-                     pid, heartbeat_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-                (uuid.uuid4().hex, lid, playlist, arc, json.dumps(snapshot or {}), started,
-                 OUTCOME_IN_PROGRESS, pid if pid is not None else os.getpid(), started),
-            )
-            sid = int(cur.lastrowid or 0)
-            for r in before:
-                _insert_rating(c, sid, r)
-        return sid
-
-    def heartbeat(self, session_id: int, minutes_listened: float, underruns: int = 0) -> None:
-        """Record progress so a killed process still leaves what was listened."""
-        with self.transaction() as c:
-            c.execute(
-                "UPDATE sessions SET minutes_listened = ?, underruns = ?, heartbeat_at = ? WHERE id = ?",
-                (minutes_listened, underruns, now_iso(), session_id),
-            )
-
-    def end_session(self, session_id: int, *, outcome: str, minutes_listened: float, underruns: int = 0) -> None:
-        with self.transaction() as c:
-            c.execute(
-                """UPDATE sessions SET outcome = ?, minutes_listened = ?, underruns = ?, ended_at = ?,
-                     heartbeat_at = ? WHERE id = ?""",
-                (outcome, minutes_listened, underruns, now_iso(), now_iso(), session_id),
-            )
 
     def add_ratings(self, session_id: int, ratings: Iterable[Rating]) -> None:
         with self.transaction() as c:
@@ -778,11 +730,6 @@ class Store:
 
     def session_uids(self) -> set[str]:
         return {r["uid"] for r in self._query("SELECT uid FROM sessions")}
-
-    def import_session(self, session: Session) -> bool:
-        """Insert an exported session unless its uid is already here. Returns True if added."""
-        with self.transaction() as c:
-            return _import_session(c, session)
 
 
 def _listener_id(c: sqlite3.Connection, name: str) -> int:

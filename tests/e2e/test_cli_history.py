@@ -15,8 +15,9 @@ import pytest
 
 from companion.cli import main
 from companion.core import insights, sessions
-from companion.core.models import OUTCOME_COMPLETED, OUTCOME_STOPPED
+from companion.core.models import OUTCOME_COMPLETED, OUTCOME_IN_PROGRESS, OUTCOME_STOPPED
 from companion.core.store import Store
+from tests.records import record
 
 CONTRACT = "started_at,playlist,minutes_listened,completed,stress_before,stress_after"
 
@@ -46,16 +47,12 @@ def run(capsys, monkeypatch):
 def _session(store, listener="me", before=6, after=4, playlist="demo", arc="iso", outcome=OUTCOME_COMPLETED,
              vas=None):
     pre = [sessions.make_rating("stress", "before", before)]
-    if vas:
-        pre.append(sessions.make_rating("vas", "before", vas[0]))
-    sid = sessions.begin(store, listener=listener, playlist=playlist, arc=arc, before=pre)
-    sessions.finish(store, sid, outcome=outcome, minutes_listened=12.5)
     post = [] if after is None else [sessions.make_rating("stress", "after", after)]
     if vas:
+        pre.append(sessions.make_rating("vas", "before", vas[0]))
         post.append(sessions.make_rating("vas", "after", vas[1]))
-    if post:
-        sessions.rate_after(store, sid, post)
-    return sid
+    return record(store, listener=listener, playlist=playlist, arc=arc, before=pre, after=post,
+                  outcome=outcome, minutes=12.5).id
 
 
 def _generated_history(path: Path, n: int = 30) -> None:
@@ -296,9 +293,8 @@ def test_a_session_left_open_by_a_dead_process_shows_as_interrupted(run):
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     with Store() as store:
-        sid = store.start_session(listener="me", playlist="demo", pid=dead.pid,
-                                  before=[sessions.make_rating("stress", "before", 6)])
-        store.heartbeat(sid, 7.5)
+        sid = record(store, outcome=OUTCOME_IN_PROGRESS, pid=dead.pid, minutes=7.5,
+                     before=[sessions.make_rating("stress", "before", 6)]).id
     code, out, err = run("history", "--format", "json")
     assert code == 0 and f"session {sid} (demo) was interrupted after 7:30" in err
     [row] = json.loads(out)

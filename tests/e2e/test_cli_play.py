@@ -133,6 +133,19 @@ def test_no_sound_device_is_one_line_and_nothing_is_stored(tmp_path, companion_h
     assert "Traceback" not in proc.stderr and "--output FILE.wav" in proc.stderr
 
 
+def test_a_sound_system_that_crashes_portaudio_is_one_line_not_an_abort(tmp_path, companion_home) -> None:
+    """ALSA with no configuration at all makes PortAudio abort the process that starts it."""
+    empty = tmp_path / "empty.conf"
+    empty.write_text("")
+    for args in (["play", str(_playlist(tmp_path)), "--pre", "5", "--post", "3"], ["devices"]):
+        proc = _run(args, companion_home, ALSA_CONFIG_PATH=str(empty))
+        lines = proc.stderr.strip().splitlines()
+        assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+        assert "sound system's configuration" in lines[0] and "--output FILE.wav" in lines[0]
+    with Store() as store:
+        assert store.sessions() == []
+
+
 def test_devices_lists_the_outputs(tmp_path, companion_home) -> None:
     conf = Path(__file__).resolve().parents[1] / "alsa-capture.conf"
     proc = _run(["devices", "--format", "csv"], companion_home,

@@ -11,11 +11,12 @@ from companion.core.errors import StoreError
 from companion.core.models import Rating
 from companion.core.store import Store
 from tests.hostile.conftest import call, one_line_error
+from tests.records import record
 
 
 def _with_a_session(path) -> None:
     with Store(path) as s:
-        s.start_session(listener="me", playlist="demo", before=[Rating("stress", "before", 6.0)])
+        record(s, playlist="demo", before=[Rating("stress", "before", 6.0)])
 
 
 def test_a_file_that_is_not_a_database_is_called_damaged_and_a_copy_is_kept(companion_home):
@@ -76,7 +77,7 @@ def test_a_read_only_database_says_so_and_keeps_the_history(tmp_path):
     with Store(db) as s:
         s._conn.execute("PRAGMA query_only=ON")  # what a read-only file gives SQLite: SQLITE_READONLY
         with pytest.raises(StoreError) as err:
-            s.start_session(listener="me", playlist="x", before=[Rating("stress", "before", 3.0)])
+            record(s, playlist="x", before=[Rating("stress", "before", 3.0)])
     msg = str(err.value)
     assert "read-only" in msg and "nothing was changed" in msg and "aside" not in msg
     with Store(db) as s:
@@ -90,8 +91,8 @@ def test_a_full_disk_says_so_and_keeps_the_history(tmp_path):
         pages = s._conn.execute("PRAGMA page_count").fetchone()[0]
         s._conn.execute(f"PRAGMA max_page_count={pages}")  # no room for one more page
         with pytest.raises(StoreError) as err:
-            s.start_session(listener="me", playlist="big", before=[Rating("stress", "before", 3.0)],
-                            snapshot={"pad": "x" * 200_000})
+            record(s, playlist="big", before=[Rating("stress", "before", 3.0)],
+                   snapshot={"pad": "x" * 200_000})
     msg = str(err.value)
     assert "the disk is full" in msg and "aside" not in msg and "damaged" not in msg
     with Store(db) as s:

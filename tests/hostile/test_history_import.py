@@ -13,6 +13,7 @@ from companion.core import sessions
 from companion.core.errors import UserInputError
 from companion.core.models import Rating
 from tests.hostile.conftest import call, one_line_error
+from tests.records import record as recorded
 
 HEADER = "started_at,playlist,minutes_listened,completed,stress_before,stress_after,underruns"
 GOOD = "2026-11-20T19:00:00+00:00,demo,20,true,6,4,0"
@@ -46,7 +47,7 @@ HOSTILE = {
 
 @pytest.mark.parametrize("kind", list(HOSTILE))
 def test_a_hostile_history_is_one_line_and_imports_nothing(kind, store, tmp_path):
-    store.start_session(listener="me", playlist="mine", before=[Rating("stress", "before", 5.0)])
+    recorded(store, playlist="mine", before=[Rating("stress", "before", 5.0)])
     path = tmp_path / "h.csv"
     path.write_text(HOSTILE[kind])
     with pytest.raises(UserInputError) as err:

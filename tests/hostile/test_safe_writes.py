@@ -14,12 +14,12 @@ from companion.core.errors import UserInputError
 from companion.core.models import Rating
 from companion.core.safefile import write_file
 from tests.hostile.conftest import call, one_line_error
+from tests.records import record
 
 
 @pytest.fixture
 def history(store):
-    sid = store.start_session(listener="me", playlist="demo", before=[Rating("stress", "before", 6.0)])
-    store.end_session(sid, outcome="completed", minutes_listened=20)
+    record(store, playlist="demo", before=[Rating("stress", "before", 6.0)], minutes=20)
     return store
 
 

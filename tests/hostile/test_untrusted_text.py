@@ -11,6 +11,7 @@ from companion.core import sessions
 from companion.core.models import AnalysisResult, Loudness, Rating, Tags, TempoEstimate
 from companion.core.untrusted import for_markup, for_spreadsheet, for_terminal
 from tests.hostile.conftest import call
+from tests.records import record
 
 EVIL = "\x1b]0;pwned\x07\x1b[2J\x9b31mTitle\u202e\r\x00"
 FORMULAS = ["=HYPERLINK(\"http://x\")", "+1+1", "-1+1", "@SUM(A1)", "\t=1", "\r=1"]
@@ -35,9 +36,7 @@ def test_escape_sequences_in_tags_never_reach_the_terminal(store, tmp_path):
 
 
 def test_escape_sequences_in_names_and_notes_never_reach_the_terminal(store, tmp_path):
-    sid = store.start_session(listener="me", playlist=EVIL, arc=EVIL,
-                              before=[Rating("stress", "before", 6.0)])
-    store.end_session(sid, outcome="completed", minutes_listened=20)
+    sid = record(store, playlist=EVIL, arc=EVIL, before=[Rating("stress", "before", 6.0)], minutes=20).id
     store.add_ratings(sid, [Rating("note", "after", None, text=EVIL)])
     for args in (["history"], ["history", "--all-listeners"]):
         p = call(*args)
@@ -49,8 +48,7 @@ def test_escape_sequences_in_names_and_notes_never_reach_the_terminal(store, tmp
 @pytest.mark.parametrize("cell", FORMULAS)
 def test_csv_exports_neutralise_formulas(cell, store, tmp_path):
     _track(store, tmp_path, cell, artist=cell)
-    sid = store.start_session(listener="me", playlist=cell, before=[Rating("stress", "before", 6.0)])
-    store.end_session(sid, outcome="completed", minutes_listened=20)
+    sid = record(store, playlist=cell, before=[Rating("stress", "before", 6.0)], minutes=20).id
     store.add_ratings(sid, [Rating("note", "after", None, text=cell)])
     tracks = list(csv.DictReader(io.StringIO(call("tracks", "--format", "csv").stdout)))
     history = list(csv.DictReader(io.StringIO(sessions.export_history(store.sessions(), "csv"))))

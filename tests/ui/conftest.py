@@ -97,7 +97,7 @@ def add_past_sessions(store: Store, listener: str = "me") -> None:
         ("2025-03-05T21:30:00+00:00", "before sleep", 6, 5, 8.5, "stopped_early"),
         ("2025-03-08T19:45:00+00:00", "evening", 8, 3, 20.0, "completed"),
     )):
-        store.import_session(Session(
+        store.save_session(Session(
             id=0, listener=listener, playlist=playlist, arc="step-down", started_at=day,
             ended_at=day, minutes_listened=minutes, outcome=outcome, uid=f"fixed-{i}",
             ratings=(Rating("stress", "before", float(before), recorded_at=day),

@@ -165,6 +165,7 @@ def test_a_session_is_kept_with_both_ratings_and_the_time_heard(store, playlist)
     assert (s.outcome, s.value("before"), s.value("after")) == (OUTCOME_COMPLETED, 6, 3)
     assert ending.heard_s == pytest.approx(8.0, abs=0.2)
     assert s.minutes_listened == pytest.approx(ending.heard_s / 60)
+    assert s.underruns == ending.underruns and s.ended_at >= s.started_at
 
 
 def test_nothing_is_stored_when_the_output_cannot_open(store, playlist, tmp_path):
@@ -290,6 +291,29 @@ def test_a_full_disk_at_the_end_loses_no_rating(store, playlist, monkeypatch):
     assert store.sessions()[0].value("after") == 1
 
 
+def test_a_session_neither_the_database_nor_a_file_could_keep_is_said_in_one_line(store, playlist, monkeypatch):
+    monkeypatch.setattr(listening, "RETRY_S", 0.05)
+    monkeypatch.setattr(listening, "WRITE_LOCK_WAIT_S", 0.1)
+
+    def no_room(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    lock = _lock_db(store.path)
+    try:
+        monkeypatch.setattr(sessions, "keep_pending", no_room)
+        session = _session(store, playlist, output=NullOutput())
+        session.begin([sessions.make_rating("stress", "before", 5)])
+        assert session.wait(20)
+        session.finish()
+        report = session.close(wait_s=0.3)
+    finally:
+        lock.rollback()
+        lock.close()
+    assert not report.saved and report.pending is None
+    assert "not saved" in report.message and "No space left" in report.message
+    assert "\n" not in report.message
+
+
 def test_a_pending_file_of_a_session_still_playing_is_left_to_it(store, playlist):
     session = sessions.parse_history(json.dumps([{"started_at": "2026-01-01T10:00:00+00:00",
                                                    "playlist": "p", "outcome": "in_progress",
@@ -334,33 +358,6 @@ def test_the_breathing_cue_follows_the_track_heard(store, playlist):
     finally:
         session.stop(0.05)
         session.finish()
-
-
-class PortAudioError(Exception):
-    """Stands for sounddevice's own (the name is what tells it apart)."""
-
-
-@pytest.mark.parametrize(("cause", "kind", "says"), [
-    (OSError("libportaudio.so.2: cannot open shared object file"), "PortAudioMissingError", "libportaudio2"),
-    (PortAudioError("Error querying device -1"), "NoOutputDeviceError", "no audio output device found"),
-    (ValueError("No output device matching 'usb'"), "NoOutputDeviceError", "`companion devices`"),
-])
-def test_no_sound_says_which_is_missing_the_library_or_the_device(monkeypatch, cause, kind, says):
-    from companion.core import player
-    from companion.core.errors import AudioDeviceError
-
-    def check_output(device=None):
-        try:
-            raise cause
-        except Exception:
-            raise AudioDeviceError("install PortAudio or check the sound device") from None
-
-    monkeypatch.setattr(player, "check_output", check_output)
-    with pytest.raises(AudioDeviceError) as err:
-        listening.check_device()
-    assert type(err.value).__name__ == kind and says in str(err.value)
-    assert ("libportaudio2" in str(err.value)) == (kind == "PortAudioMissingError")
-    assert "--output" not in str(err.value)  # each face adds its own remedy
 
 
 def test_a_session_killed_while_the_database_was_locked_is_found_interrupted_with_its_rating(store):

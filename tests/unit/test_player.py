@@ -5,6 +5,7 @@ from __future__ import annotations
 import builtins
 import time
 from collections.abc import Iterator
+from dataclasses import replace as dataclasses_replace
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,12 @@ import pytest
 
 from companion.core import player as player_mod
 from companion.core import render
-from companion.core.errors import AudioDeviceError, ReadError, UserInputError
+from companion.core.errors import (
+    NoOutputDeviceError,
+    PortAudioMissingError,
+    ReadError,
+    UserInputError,
+)
 from companion.core.models import Playlist, PlaylistEntry
 from companion.core.playback.ring import Deck
 from companion.core.player import FileOutput, NullOutput, Player
@@ -275,7 +281,7 @@ def test_device_gone_mid_session_ends_it_with_one_line(playlist: Playlist) -> No
     assert st.error and "\n" not in st.error and st.stopped_early and 0.2 < st.elapsed_s < 1.0
 
 
-def test_missing_portaudio_library_is_one_actionable_line(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_portaudio_library_is_one_line_that_says_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
     real_import = builtins.__import__
 
     def no_portaudio(name, *args, **kwargs):  # type: ignore[no-untyped-def]
@@ -286,22 +292,48 @@ def test_missing_portaudio_library_is_one_actionable_line(monkeypatch: pytest.Mo
     monkeypatch.delitem(__import__("sys").modules, "sounddevice", raising=False)
     monkeypatch.setattr(builtins, "__import__", no_portaudio)
     for call in (player_mod.check_output, player_mod.list_devices):
-        with pytest.raises(AudioDeviceError) as err:
+        with pytest.raises(PortAudioMissingError) as err:
             call()
         text = str(err.value)
-        assert "\n" not in text and "libportaudio2" in text and "--output FILE.wav" in text
+        assert "\n" not in text and "libportaudio2" in text
+        assert "--output" not in text  # each face adds its own remedy
 
 
-def test_no_output_device_is_one_actionable_line(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(("cause", "device", "says"), [
+    ("PortAudioError", None, "no audio output device found"),
+    ("ValueError", "usb", "no output device matching 'usb'"),
+])
+def test_no_output_device_is_one_line_that_blames_the_device(
+    monkeypatch: pytest.MonkeyPatch, cause: str, device: str | None, says: str
+) -> None:
     sd = pytest.importorskip("sounddevice")
+    error = sd.PortAudioError("Error querying device -1") if cause == "PortAudioError" else ValueError(
+        "No output device matching 'usb'")
 
     def query_devices(*args, **kwargs):  # type: ignore[no-untyped-def]
-        raise sd.PortAudioError("Error querying device -1")
+        raise error
 
     monkeypatch.setattr(sd, "query_devices", query_devices)
-    with pytest.raises(AudioDeviceError) as err:
-        player_mod.check_output()
-    assert "no audio output device" in str(err.value) and "--output FILE.wav" in str(err.value)
+    with pytest.raises(NoOutputDeviceError) as err:
+        player_mod.check_output(device)
+    text = str(err.value)
+    assert says in text and "\n" not in text
+    assert "libportaudio2" not in text and "--output" not in text  # PortAudio is there
+
+
+def test_the_track_number_does_not_count_silences(tmp_path: Path) -> None:
+    """Both faces say "track 2 of 2" for the second piece, whatever pause lies between."""
+    tone = PlaylistEntry(path=_tone(tmp_path / "a.wav", 220, 0.6), title="a", duration_s=0.6)
+    entries = (tone, PlaylistEntry(path="", silence_s=0.6), dataclasses_replace(tone, title="b"))
+    seen = set()
+    with Player(Playlist("pause", entries), output=NullOutput(realtime=True), crossfade_s=0,
+                fade_in_s=0, fade_out_s=0) as p:
+        assert (p.status().track_no, p.status().track_count) == (1, 2)
+        p.start()
+        while not p.wait(0.02):
+            st = p.status()
+            seen.add((st.index, st.track_no, st.track_count))
+    assert {(0, 1, 2), (1, 1, 2), (2, 2, 2)} <= seen
 
 
 def test_an_empty_playlist_is_refused() -> None:

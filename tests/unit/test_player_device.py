@@ -119,6 +119,25 @@ def test_a_session_that_ends_normally_is_not_a_lost_device(
     assert st.error is None and not st.stopped_early and st.elapsed_s == pytest.approx(3.0, abs=0.05)
 
 
+def test_a_device_that_will_not_open_is_named_and_nothing_is_stored(
+    playlist: Playlist, fake_portaudio: type[FakeStream]
+) -> None:
+    """Found when the stream opens (after the check): still the typed, face-neutral error."""
+    from companion.core.errors import NoOutputDeviceError
+    from companion.core.listening import ListeningSession
+    from companion.core.store import Store
+
+    def busy(self: FakeStream) -> None:
+        raise sd.PortAudioError("Device unavailable")
+
+    fake_portaudio.start = busy  # type: ignore[method-assign]
+    with Store() as store:
+        session = ListeningSession(store, playlist, listener="me")
+        with pytest.raises(NoOutputDeviceError, match="Device unavailable") as err:
+            session.begin([])
+        assert "--output" not in str(err.value) and store.sessions() == []
+
+
 _ABORT = r"""
 import sys, time
 import numpy as np, soundfile as sf

@@ -343,3 +343,16 @@ def test_scanned_loudness_is_the_full_measurement(tmp_path: Path, sr: int, chann
     assert want.lufs is not None
     assert result.loudness.lufs == pytest.approx(want.lufs, abs=0.1)
     assert result.loudness.peak_dbfs == want.peak_dbfs
+
+
+def test_analysis_workers_yield_the_cpu_to_playback() -> None:
+    """A scan in the background must not make the player late for the sound card."""
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+
+    from companion.core import scan as scan_mod
+
+    with ProcessPoolExecutor(1, mp_context=scan_mod._worker_context(),
+                             initializer=scan_mod._init_worker) as pool:
+        worker_niceness = pool.submit(os.nice, 0).result(timeout=60)
+    assert worker_niceness >= min(19, os.nice(0) + scan_mod.WORKER_NICENESS)

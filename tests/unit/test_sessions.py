@@ -1,5 +1,5 @@
-"""Session lifecycle: ratings validated before anything is stored, late ratings, listeners.
-(Asking is tested with the listening session, tests/unit/test_listening.py.)"""
+"""Ratings validated before anything is stored, late ratings, listeners.
+(Asking and the session's life are tested with the listening session, tests/unit/test_listening.py.)"""
 
 from __future__ import annotations
 
@@ -7,8 +7,17 @@ import pytest
 
 from companion.core import sessions
 from companion.core.errors import NotFoundError, UserInputError
-from companion.core.models import OUTCOME_COMPLETED, OUTCOME_IN_PROGRESS, OUTCOME_STOPPED, Rating
+from companion.core.listening import ListeningSession
+from companion.core.models import (
+    OUTCOME_COMPLETED,
+    OUTCOME_IN_PROGRESS,
+    Playlist,
+    PlaylistEntry,
+    Rating,
+)
+from companion.core.player import NullOutput
 from companion.core.store import Store
+from tests.records import record, stress
 
 
 @pytest.fixture
@@ -73,34 +82,33 @@ def test_validate_rating_checks_stai6_score_against_items():
 # -- nothing stored on invalid input ------------------------------------------------------------
 
 
-def test_begin_with_an_invalid_rating_stores_nothing(store):
-    with pytest.raises(UserInputError):
-        sessions.begin(store, listener="me", playlist="demo",
-                       before=[Rating("stress", "before", 3.0), Rating("vas", "before", 140.0)])
-    assert store.sessions() == []
+def test_a_session_with_an_invalid_rating_before_stores_and_plays_nothing(store):
+    session = ListeningSession(store, Playlist("demo", ()), listener="me", output=NullOutput())
+    with pytest.raises(UserInputError, match="anxiety"):
+        session.begin([Rating("stress", "before", 3.0), Rating("vas", "before", 140.0)])
+    assert session.player is None and store.sessions() == []
 
 
-def test_rate_after_with_an_invalid_rating_stores_nothing(store):
-    sid = sessions.begin(store, listener="me", playlist="demo",
-                         before=[sessions.make_rating("stress", "before", 6)])
-    with pytest.raises(UserInputError):
-        sessions.rate_after(store, sid, [Rating("stress", "after", 4.0), Rating("stress", "after", 12.0)])
-    assert store.session(sid).rating("after") is None
+def test_an_invalid_rating_after_keeps_the_ratings_before_and_nothing_else(store, tmp_path):
+    session = ListeningSession(store, _one_tone(tmp_path), listener="me", output=NullOutput(),
+                               crossfade_s=0.0)
+    session.begin([sessions.make_rating("stress", "before", 6)])
+    assert session.wait(20)
+    session.finish()
+    with pytest.raises(UserInputError, match="0 to 10"):
+        session.rate_after([Rating("stress", "after", 4.0), Rating("stress", "after", 12.0)])
+    assert session.close().saved
+    [s] = store.sessions()
+    assert s.value("before") == 6 and s.rating("after") is None
 
 
-def test_lifecycle_records_progress_and_outcome(store):
-    sid = sessions.begin(store, listener="me", playlist="demo", arc="iso",
-                         before=[sessions.make_rating("stress", "before", 6)])
-    s = store.session(sid)
-    assert s.outcome == OUTCOME_IN_PROGRESS and s.value("before") == 6
-    sessions.progress(store, sid, 3.5, underruns=1)
-    sessions.finish(store, sid, outcome=OUTCOME_STOPPED, minutes_listened=4.0, underruns=1)
-    sessions.rate_after(store, sid, [sessions.make_rating("stress", "after", 3)])
-    s = store.session(sid)
-    assert (s.outcome, s.minutes_listened, s.underruns, s.value("after")) == (OUTCOME_STOPPED, 4.0, 1, 3)
-    assert s.ended_at
-    with pytest.raises(ValueError):
-        sessions.finish(store, sid, outcome="done", minutes_listened=1)
+def _one_tone(folder) -> Playlist:
+    import numpy as np
+    import soundfile as sf
+
+    path = folder / "tone.wav"
+    sf.write(path, (0.1 * np.sin(np.arange(8000) * 0.2)).astype(np.float32), 8000)
+    return Playlist("demo", (PlaylistEntry(path=str(path), title="tone", bpm=60.0, duration_s=1.0),))
 
 
 def test_unknown_scale_names_the_allowed_ones(store):
@@ -114,11 +122,9 @@ def test_unknown_scale_names_the_allowed_ones(store):
 # -- late ratings ----------------------------------------------------------------------------------
 
 
-def _ended(store, listener="me", before=6, outcome=OUTCOME_COMPLETED):
-    sid = sessions.begin(store, listener=listener, playlist="demo",
-                         before=[sessions.make_rating("stress", "before", before)])
-    sessions.finish(store, sid, outcome=outcome, minutes_listened=5)
-    return sid
+def _ended(store, listener="me", before=6, outcome=OUTCOME_COMPLETED, after=None):
+    return record(store, listener=listener, before=[stress("before", before)], outcome=outcome,
+                  after=[] if after is None else [stress("after", after)], minutes=5).id
 
 
 def test_late_rating_is_marked_late(store):
@@ -128,11 +134,10 @@ def test_late_rating_is_marked_late(store):
 
 
 def test_late_rating_refuses_a_playing_session_and_a_second_rating(store):
-    playing = sessions.begin(store, listener="me", playlist="demo")
+    playing = record(store, outcome=OUTCOME_IN_PROGRESS).id
     with pytest.raises(UserInputError, match="still in progress"):
         sessions.rate_late(store, playing, [sessions.make_rating("stress", "after", 2)])
-    sid = _ended(store)
-    sessions.rate_after(store, sid, [sessions.make_rating("stress", "after", 4)])
+    sid = _ended(store, after=4)
     with pytest.raises(UserInputError, match=r"already has a stress rating after \(4\)"):
         sessions.rate_late(store, sid, [sessions.make_rating("stress", "after", 2)])
     assert store.session(sid).value("after") == 4
@@ -145,10 +150,9 @@ def test_late_rating_refuses_a_playing_session_and_a_second_rating(store):
 def test_last_unrated_is_the_latest_ended_session_without_a_rating_after(store):
     assert sessions.last_unrated(store, "me") is None
     first = _ended(store)
-    second = _ended(store)
-    sessions.rate_after(store, second, [sessions.make_rating("stress", "after", 3)])
+    _ended(store, after=3)
     _ended(store, listener="bob")
-    sessions.begin(store, listener="me", playlist="demo")  # still playing: not offered
+    record(store, outcome=OUTCOME_IN_PROGRESS)  # still playing: not offered
     assert sessions.last_unrated(store, "me").id == first
 
 

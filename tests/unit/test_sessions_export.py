@@ -10,8 +10,9 @@ import pytest
 
 from companion.core import sessions
 from companion.core.errors import UserInputError
-from companion.core.models import OUTCOME_COMPLETED, OUTCOME_INTERRUPTED, OUTCOME_STOPPED
+from companion.core.models import OUTCOME_COMPLETED, OUTCOME_IN_PROGRESS, OUTCOME_STOPPED
 from companion.core.store import Store
+from tests.records import record
 
 CONTRACT = "started_at,playlist,minutes_listened,completed,stress_before,stress_after"
 
@@ -25,21 +26,17 @@ def store():
 def _fill(store: Store) -> None:
     sessions.set_listener_scales(store, "anna", ["vas", "stai6", "heart_rate", "note"])
     snap = {"name": "evening", "arc": "iso", "entries": [{"path": "/m/a.flac", "title": "A", "start_s": 0}]}
-    a = sessions.begin(store, listener="anna", playlist="evening", arc="iso", snapshot=snap, before=[
+    record(store, listener="anna", playlist="evening", arc="iso", snapshot=snap, before=[
         sessions.make_rating("stress", "before", 7), sessions.make_rating("vas", "before", "64.5"),
         sessions.make_rating("stai6", "before", "2 3 1 4 2 2"),
         sessions.make_rating("heart_rate", "before", 88), sessions.make_rating("note", "before", 'tired, "busy"'),
-    ])
-    sessions.finish(store, a, outcome=OUTCOME_COMPLETED, minutes_listened=20.25, underruns=2)
-    sessions.rate_after(store, a, [sessions.make_rating("stress", "after", 3),
-                                   sessions.make_rating("vas", "after", 30),
-                                   sessions.make_rating("stai6", "after", "3 2 1 3 3 1"),
-                                   sessions.make_rating("heart_rate", "after", 71.5)])
-    b = sessions.begin(store, listener="me", playlist="demo", before=[sessions.make_rating("stress", "before", 5)])
-    sessions.finish(store, b, outcome=OUTCOME_STOPPED, minutes_listened=4)
-    c = sessions.begin(store, listener="me", playlist="demo", before=[sessions.make_rating("stress", "before", 6)])
-    store.heartbeat(c, 9.5)
-    store.mark_interrupted(c, OUTCOME_INTERRUPTED)
+    ], outcome=OUTCOME_COMPLETED, minutes=20.25, underruns=2, after=[
+        sessions.make_rating("stress", "after", 3), sessions.make_rating("vas", "after", 30),
+        sessions.make_rating("stai6", "after", "3 2 1 3 3 1"), sessions.make_rating("heart_rate", "after", 71.5)])
+    record(store, before=[sessions.make_rating("stress", "before", 5)], outcome=OUTCOME_STOPPED, minutes=4)
+    c = record(store, before=[sessions.make_rating("stress", "before", 6)], outcome=OUTCOME_IN_PROGRESS,
+               minutes=9.5, pid=0).id  # its process is gone: recovery finds it interrupted
+    assert [s.id for s in sessions.recover_interrupted(store)] == [c]
     sessions.rate_late(store, c, [sessions.make_rating("stress", "after", 4)])
 
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import os
 import sqlite3
 import stat
@@ -9,6 +10,7 @@ import pytest
 from companion.core.errors import NotFoundError, StoreError
 from companion.core.models import AnalysisResult, Rating, Tags, TempoEstimate
 from companion.core.store import SCHEMA_VERSION, Store
+from tests.records import record
 
 
 def _result(path: str, bpm: float = 72.0, error: str = "") -> AnalysisResult:
@@ -55,11 +57,16 @@ def test_the_track_count_counts_every_file_without_reading_them(tmp_path) -> Non
 
 def test_a_failed_write_keeps_what_was_saved() -> None:
     with Store() as store:
-        sid = store.start_session(listener="me", playlist="p", before=[Rating("stress", "before", 6)])
+        s = record(store, playlist="p", before=[Rating("stress", "before", 6)])
         with pytest.raises(StoreError):
-            store.add_ratings(sid, [Rating("stress", "after", 3), Rating("stress", "sideways", 1)])
-        s = store.session(sid)
-    assert s.value("before") == 6 and s.value("after") is None
+            store.add_ratings(s.id, [Rating("stress", "after", 3), Rating("stress", "sideways", 1)])
+        # the listening session's own write: the whole record, all or nothing
+        broken = dataclasses.replace(s, minutes_listened=99.0, ratings=(
+            *s.ratings, Rating("stress", "after", 3), Rating("stress", "sideways", 1)))
+        with pytest.raises(StoreError):
+            store.save_session(broken)
+        s = store.session(s.id)
+    assert s.value("before") == 6 and s.value("after") is None and s.minutes_listened == 20.0
 
 
 def test_unknown_track_is_a_clear_error(tmp_path) -> None:

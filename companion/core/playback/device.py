@@ -6,25 +6,32 @@ lost mid-session (unplugged, its server gone) is noticed three ways, whichever c
 PortAudio's *finished* callback firing while the session still had audio to play, the stream
 turning inactive, or the callback no longer being called for :data:`STALL_S` seconds. Each
 turns into one line in ``PlayerStatus.error`` and the end of playback, never a hang.
+
+What is wrong is known here, so it is said here, as a typed error: PortAudioMissingError (the
+library cannot be loaded: install it), NoOutputDeviceError (PortAudio works but finds no output,
+none of that name, or cannot open it: connect or choose one). The messages name no face's
+remedy: the CLI adds ``--output FILE.wav``, the app its render and device keys.
 """
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from companion.core.errors import AudioDeviceError
+from companion.core.errors import AudioDeviceError, NoOutputDeviceError, PortAudioMissingError
 from companion.core.playback.outputs import Output
 from companion.core.playback.ring import Deck
 
 STALL_S = 3.0  # a running stream whose callback is not called this long has lost its device
-FIX_HINT = (
-    "install PortAudio (Debian: apt-get install libportaudio2) or check the sound device; "
-    "`--output FILE.wav` renders the session to a file instead"
-)
+PROBE_TIMEOUT_S = 20.0  # starting PortAudio in a child: longer than this, go on without knowing
+INSTALL_HINT = "install it (Debian/Ubuntu: sudo apt-get install libportaudio2)"
+CONNECT_HINT = "connect one (Debian: `aplay -l` lists the cards)"
 LOST_HINT = "reconnect it and play again"  # each face adds its own way to render to a file
 
 
@@ -38,12 +45,44 @@ class DeviceInfo:
 
 
 def _sounddevice() -> Any:
-    """Import sounddevice, turning a missing PortAudio library into AudioDeviceError."""
+    """Import sounddevice, turning a missing PortAudio library into PortAudioMissingError."""
+    if "sounddevice" not in sys.modules:
+        _survives_portaudio()
     try:
         import sounddevice
-    except OSError as exc:  # the wheel loads libportaudio at import time
-        raise AudioDeviceError(f"the PortAudio library is missing ({exc}); {FIX_HINT}") from None
+    except OSError as exc:  # Debian's sounddevice wheel loads libportaudio at import time
+        raise PortAudioMissingError(f"the PortAudio library is missing ({exc}); {INSTALL_HINT}") from None
+    except Exception as exc:  # sounddevice.PortAudioError: the library loaded, could not start
+        if type(exc).__name__ != "PortAudioError":
+            raise
+        raise AudioDeviceError(f"PortAudio could not start ({exc}); check the sound system") from None
     return sounddevice
+
+
+def _survives_portaudio() -> None:
+    """Start PortAudio once in a child process before this one does.
+
+    Importing sounddevice starts PortAudio, which lists the ALSA devices; when ALSA's
+    configuration defines none at all (an empty ``ALSA_CONFIG_PATH``), PortAudio 19.6 fails an
+    assertion and *aborts the process*, with no message (sounddevice hides PortAudio's stderr
+    while it starts). The app would vanish and leave the terminal raw. A child that dies so
+    becomes one line here instead. It costs ~0.2 s, once per process, only when the sound card
+    is about to be used; a child that cannot run or hangs changes nothing.
+    """
+    try:
+        child = subprocess.run([sys.executable, "-c", "import sounddevice"], capture_output=True,
+                               timeout=PROBE_TIMEOUT_S, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return
+    if child.returncode < 0:
+        try:
+            how = signal.Signals(-child.returncode).name
+        except ValueError:
+            how = f"signal {-child.returncode}"
+        raise AudioDeviceError(
+            f"PortAudio crashed ({how}) while looking for sound devices: the sound system's "
+            "configuration looks broken (ALSA: check ALSA_CONFIG_PATH, ~/.asoundrc, /etc/asound.conf)"
+        )
 
 
 def list_devices() -> list[DeviceInfo]:
@@ -61,7 +100,7 @@ def list_devices() -> list[DeviceInfo]:
             except Exception:
                 default_out = -1
     except sd.PortAudioError as exc:
-        raise AudioDeviceError(f"cannot list audio devices ({exc}); {FIX_HINT}") from None
+        raise AudioDeviceError(f"cannot list the audio devices ({exc}); check the sound system") from None
     return [
         DeviceInfo(int(d["index"]), str(d["name"]), int(d["max_output_channels"]),
                    float(d["default_samplerate"]), int(d["index"]) == default_out)
@@ -82,16 +121,17 @@ def _query_output(device: str | int | None) -> dict[str, Any]:
     try:
         return dict(sd.query_devices(device_arg(device), kind="output"))
     except ValueError as exc:  # no device matches the name / index has no outputs
-        raise AudioDeviceError(
-            f"no output device matches {device!r} ({exc}); `companion devices` lists them, "
-            "or `--output FILE.wav` renders to a file instead"
-        ) from None
+        # sounddevice's own words name the device: "No output device matching 'usb'",
+        # "Multiple output devices found for 'USB'", "Not an output device: 3"
+        reason = str(exc) or f"no output device matches {device!r}"
+        raise NoOutputDeviceError(reason[0].lower() + reason[1:]) from None
     except sd.PortAudioError as exc:  # "Error querying device -1": no device at all
-        raise AudioDeviceError(f"no audio output device found ({exc}); {FIX_HINT}") from None
+        raise NoOutputDeviceError(f"no audio output device found ({exc}); {CONNECT_HINT}") from None
 
 
 def check_output(device: str | int | None = None) -> DeviceInfo:
-    """The output device playback would use; AudioDeviceError (one line) when there is none."""
+    """The output device playback would use; PortAudioMissingError / NoOutputDeviceError (one
+    line) when there is none."""
     d = _query_output(device)
     return DeviceInfo(int(d["index"]), str(d["name"]), int(d["max_output_channels"]),
                       float(d["default_samplerate"]), device is None)
@@ -147,7 +187,8 @@ class SoundDeviceOutput(Output):
             )
             self._stream.start()
         except (sd.PortAudioError, ValueError) as exc:
-            raise AudioDeviceError(f"cannot open the audio device ({exc}); {FIX_HINT}") from None
+            raise NoOutputDeviceError(f"cannot open the audio device ({exc}); check it is connected "
+                                      "and not in use by another program") from None
 
     def failure(self) -> str | None:
         reason = self._lost

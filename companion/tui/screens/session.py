@@ -125,7 +125,7 @@ class SessionScreen(WorkerScreen):
         with ContentSwitcher(initial=BEFORE, id="phases"):
             with VerticalScroll(id=BEFORE, classes="phase"), Vertical(classes="column"):
                 yield Static(
-                    f"[b]{_escape(p.name)}[/b] · {_escape(p.arc or 'playlist')} · {len(p.tracks)} tracks · "
+                    f"[b]{fmt.escape(p.name)}[/b] · {fmt.escape(p.arc or 'playlist')} · {len(p.tracks)} tracks · "
                     f"{fmt.clock(playlists.played_s(p))} · {fmt.tempo_span(p)}",
                     classes="session-about",
                 )
@@ -261,7 +261,7 @@ class SessionScreen(WorkerScreen):
             return
         app: Any = self.app
         app.listener = name
-        self.query_one(".title-right", Static).update(f"listener: {name}")
+        self.query_one(".title-right", Static).update(f"listener: {fmt.escape(name)}")
         self.session = self._new_session()
         self.breathing = listening.breathing_on(app.store, name)
         self.query_one("#breathing", BreathingGuide).display = self.breathing
@@ -335,10 +335,8 @@ class SessionScreen(WorkerScreen):
     def _rated_before(self, message: RatingForm.Submitted) -> None:
         if self.opening or self.session is None:
             return
-        try:
-            before = self.session.ratings_from("before", message.answers)
-        except UserInputError as exc:
-            self.notify(str(exc), title="Not a rating", severity="error")
+        before = self._ratings(self.session, "before", message.answers)
+        if before is None:
             return
         self.opening = True
         self.refresh_bindings()
@@ -419,18 +417,17 @@ class SessionScreen(WorkerScreen):
 
     def _show_track(self, st: PlayerStatus) -> None:
         entry = st.entry
-        track_no, track_count = _track_number(self.playlist, st.index)
         if entry is None:
             title, artist, meta = "starting…", "", ""
         elif entry.is_silence:
             title, artist, meta = "silence", "rest here for a moment", ""
         else:
             title, artist = entry.title or entry.display_name, entry.artist
-            meta = f"track {track_no} of {track_count}"
+            meta = f"track {st.track_no} of {st.track_count}"
             if st.bpm:
                 meta += f" · {st.bpm:.0f} BPM"
-        self.query_one("#np-title", Label).update(_escape(title))
-        self.query_one("#np-artist", Label).update(_escape(artist))
+        self.query_one("#np-title", Label).update(fmt.escape(title))
+        self.query_one("#np-artist", Label).update(fmt.escape(artist))
         self.query_one("#np-meta", Label).update(meta)
 
     def _show_beat(self, session: ListeningSession, st: PlayerStatus) -> None:
@@ -490,12 +487,17 @@ class SessionScreen(WorkerScreen):
     def _rated_after(self, message: RatingForm.Submitted) -> None:
         if self.session is None or self.closed:
             return
+        after = self._ratings(self.session, "after", message.answers)
+        if after is not None:
+            self._close(after)
+
+    def _ratings(self, session: ListeningSession, phase: str, answers: dict[str, Any]) -> list[Any] | None:
+        """The form's answers checked by the core; None (and why, in a toast) if one is not valid."""
         try:
-            after = self.session.ratings_from("after", message.answers)
+            return session.ratings_from(phase, answers)
         except UserInputError as exc:
             self.notify(str(exc), title="Not a rating", severity="error")
-            return
-        self._close(after)
+            return None
 
     def _close(self, after: list[Any]) -> None:
         if self.closed or self.session is None:
@@ -512,8 +514,11 @@ class SessionScreen(WorkerScreen):
 
     @on(Closed)
     def _closed(self, message: Closed) -> None:
-        if message.report.message:
-            self.notify(message.report.message, title="Kept for later", severity="warning", timeout=20)
+        report = message.report
+        if report.message:
+            kept = report.pending is not None
+            self.notify(report.message, title="Kept for later" if kept else "Not saved",
+                        severity="warning" if kept else "error", timeout=20)
         self.app.pop_screen()
         self.app.switch_mode("history")
 
@@ -529,13 +534,6 @@ class SessionScreen(WorkerScreen):
                 pass  # the app is closing: nothing to show; the pending file keeps the record
 
 
-def _escape(text: str) -> str:
-    """Tags and names are data, not markup."""
-    from rich.markup import escape
-
-    return escape(text)
-
-
 def _file_name(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_ " else "_" for c in name).strip() or "session"
 
@@ -548,12 +546,6 @@ def _coming_next(playlist: Playlist, index: int | None) -> str:
     if e.is_silence:
         return f"next: a silence of {fmt.clock(e.silence_s)}"
     tempo = e.used_bpm or e.bpm
-    return _escape(f"next: {e.title or e.display_name}" + (f" · {tempo:.0f} BPM" if tempo else ""))
+    return fmt.escape(f"next: {e.title or e.display_name}" + (f" · {tempo:.0f} BPM" if tempo else ""))
 
 
-def _track_number(playlist: Playlist, index: int | None) -> tuple[int, int]:
-    """(n, N): which track of the playlist entry ``index`` is, silences not counted."""
-    count = len(playlist.tracks)
-    if index is None:
-        return 1, count
-    return sum(1 for e in playlist.entries[: index + 1] if not e.is_silence) or 1, count

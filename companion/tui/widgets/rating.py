@@ -28,6 +28,13 @@ class StressScale(Static):
 
     value: reactive[int | None] = reactive(None)
 
+    def show_typed(self, typed: str) -> None:
+        """Light the number typed so far; none while it is not (yet) a stress rating."""
+        try:
+            self.value = parse_stress(typed) if typed.strip() else None
+        except UserInputError:
+            self.value = None
+
     def render(self) -> Text:
         text = Text()
         for n in range(STRESS_MIN, STRESS_MAX + 1):
@@ -215,11 +222,7 @@ class RatingPrompt(Vertical):
     @on(Input.Changed)
     def _changed(self, event: Input.Changed) -> None:
         event.stop()
-        try:
-            value: int | None = parse_stress(event.value) if event.value.strip() else None
-        except UserInputError:
-            value = None
-        self.query_one(StressScale).value = value
+        self.query_one(StressScale).show_typed(event.value)
 
     @on(Input.Submitted)
     def _submitted(self, event: Input.Submitted) -> None:
@@ -305,11 +308,7 @@ class RatingForm(Vertical):
     @on(Input.Changed, "#answer-stress")
     def _stress_changed(self, event: Input.Changed) -> None:
         event.stop()
-        try:
-            value: int | None = parse_stress(event.value) if event.value.strip() else None
-        except UserInputError:
-            value = None
-        self.query_one(StressScale).value = value
+        self.query_one(StressScale).show_typed(event.value)
 
     @on(Input.Submitted)
     def _submitted(self, event: Input.Submitted) -> None:
