@@ -7,6 +7,7 @@ function; this module assembles them, runs the chosen verb and turns errors into
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from collections.abc import Sequence
 
@@ -16,6 +17,8 @@ from companion.core.untrusted import for_terminal
 
 # Verb groups, in the order `companion --help` lists them.
 COMMAND_MODULES = ("library", "tempo", "playlists", "play", "history")
+# Verbs that decode audio in this process (scan --jobs 1, play, preview, tap's excerpt, demo).
+DECODING_VERBS = frozenset({"scan", "library", "demo", "play", "preview", "tempo"})
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,7 +51,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             from companion.tui.app import run_app
 
             return run_app(listener=args.listener)
-        return int(args.func(args) or 0)
+        from companion.commands._output import quiet_decoder_chatter
+
+        # only around the verbs that decode audio here: a crash's last words on fd 2 elsewhere
+        # are never held in a pipe
+        quiet = quiet_decoder_chatter() if args.verb in DECODING_VERBS else contextlib.nullcontext()
+        with quiet:
+            code = int(args.func(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, inside the handlers, not at exit
+        return code
+    except BrokenPipeError:  # the reader went away (`| head`): end quietly, as Unix tools do
+        return _stdout_closed()
     except CompanionError as exc:
         print(f"companion: {for_terminal(exc)}", file=sys.stderr)  # it may quote a tag or a name
         return 2
@@ -60,5 +73,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("companion: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:
-        return 0
+
+
+# What a shell reports for a program ended by SIGPIPE (128 + 13): `yes | head -1` exits so.
+EXIT_PIPE_CLOSED = 141
+
+
+def _stdout_closed() -> int:
+    """stdout's reader is gone: point stdout at /dev/null so the interpreter's last flush of
+    what is still buffered does not raise (and print "Exception ignored ...") on the way out."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # stdout is not a real file (captured, closed)
+        pass
+    return EXIT_PIPE_CLOSED

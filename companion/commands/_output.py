@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
+import os
+import re
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, TextIO
 
 from companion.core.timefmt import format_duration  # noqa: F401  (re-exported for the verbs)
@@ -120,6 +124,19 @@ def _json_default(o: Any) -> Any:
 
 
 
+# What a terminal acts on or reorders inside a JSON string that ``ensure_ascii=False`` leaves raw
+# (json escapes only C0 controls): DEL and C1 controls, bidirectional overrides and isolates,
+# line and paragraph separators, and the lone surrogates of undecodable file-name bytes.
+_JSON_UNSAFE = re.compile(r"[\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029\ud800-\udfff]")
+
+
+def json_for_terminal(text: str) -> str:
+    """JSON text written with ``ensure_ascii=False``, safe to print: the characters above become
+    ``\\uXXXX`` escapes. They can only occur inside strings, so the data a reader parses is the
+    same; readable letters (é, ü, 日本) stay as they are."""
+    return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
 def positive_int(text: str) -> int:
     """argparse type for counts such as ``--jobs``."""
     try:
@@ -162,3 +179,63 @@ class ProgressLine:
         if self.tty and self.shown:
             self.stream.write("\r\x1b[K")
             self.stream.flush()
+
+
+# What libmpg123 (inside libsndfile) prints on the C library's stderr while it decodes a damaged
+# MP3: "Note: Illegal Audio-MPEG-Header ...", "Warning: ...", "[src/libmpg123/parse.c:1234]
+# error: ...". companion reports a file it cannot read in one line of its own; these are noise.
+_DECODER_CHATTER = re.compile(rb"^(?:Note|Warning): |^\[[^\]\n]*\.c:\d+\] (?:error|warning|note)", re.IGNORECASE)
+
+
+@contextlib.contextmanager
+def quiet_decoder_chatter() -> Iterator[None]:
+    """Keep the decoder's own lines off the terminal while a verb runs in this process.
+
+    They are written by C code to file descriptor 2, which no Python setting reaches: fd 2 becomes
+    a pipe read by a thread that drops those lines and passes every other one on, and Python's
+    ``sys.stderr`` writes to the real stderr directly (so progress lines stay live and in order).
+    Worker processes send their fd 2 to /dev/null themselves (``scan._init_worker``)."""
+    try:
+        sys.stderr.flush()
+        real = sys.stderr.fileno() == 2
+        saved = os.dup(2) if real else -1
+    except (OSError, ValueError, AttributeError):
+        real = False
+    if not real:  # sys.stderr is not fd 2 (captured, closed): leave both alone
+        yield
+        return
+    read_end, own_end = os.pipe()  # own_end stays with this process: it ends the filter
+    os.dup2(own_end, 2)
+    stderr = sys.stderr
+    sys.stderr = os.fdopen(os.dup(saved), "w", buffering=1, encoding=getattr(stderr, "encoding", None),
+                           errors="backslashreplace")
+    thread = threading.Thread(target=_pass_on, args=(read_end, saved), name="companion-stderr", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        # Not waiting for the pipe's end of file: a worker pool's fork server keeps a copy of
+        # fd 2. What this process wrote is in the pipe before this marker, in order.
+        os.write(own_end, _END_OF_FILTER)
+        thread.join(timeout=2)
+        os.close(own_end)
+        sys.stderr.close()
+        sys.stderr = stderr
+        os.close(saved)
+
+
+_END_OF_FILTER = b"\x00companion: end of the stderr filter\n"
+
+
+def _pass_on(read_end: int, out: int) -> None:
+    with os.fdopen(read_end, "rb") as pipe:
+        for line in pipe:
+            last = line.endswith(_END_OF_FILTER)
+            if last:
+                line = line[: -len(_END_OF_FILTER)]
+            if line and not _DECODER_CHATTER.match(line):
+                os.write(out, line)
+            if last:
+                return

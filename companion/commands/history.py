@@ -27,6 +27,7 @@ from companion.commands._output import (
     add_listener_arg,
     emit,
     format_duration,
+    json_for_terminal,
     listener_of,
     print_table,
 )
@@ -108,7 +109,7 @@ def _open() -> Store:
     store = Store()
     for s in sessions.recover_interrupted(store):
         print(f"companion: session {s.id} ({for_terminal(s.playlist)}) was interrupted after "
-              f"{s.minutes_listened:.1f} min; add how you feel now with `companion rate {s.id}`",
+              f"{format_duration(s.minutes_listened * 60)}; add how you feel now with `companion rate {s.id}`",
               file=sys.stderr)
     return store
 
@@ -155,7 +156,10 @@ def cmd_history(args: argparse.Namespace) -> int:
             rows = store.sessions(listener=_known_listener(store, listener_of(args)))
         what = f"{len(rows)} session{'s' if len(rows) != 1 else ''}"
         if args.format in ("csv", "json"):
-            _write_or_print(sessions.export_history(rows, args.format), args.output, what)
+            text = sessions.export_history(rows, args.format)
+            if args.format == "json" and not args.output:
+                text = json_for_terminal(text)
+            _write_or_print(text, args.output, what)
             return 0
         if not rows:
             _write_or_print("No sessions yet. `companion play NAME` starts one.\n", args.output, what)
@@ -165,13 +169,15 @@ def cmd_history(args: argparse.Namespace) -> int:
             r = sessions.history_row(s)
             after = _num(r["stress_after"]) + (" (late)" if r["stress_after_late"] else "")
             table.append({"id": s.id, "started": _short_time(s.started_at), "listener": s.listener,
-                          "playlist": s.playlist, "arc": s.arc, "minutes": round(s.minutes_listened, 1),
+                          "playlist": s.playlist, "arc": s.arc,
+                          "minutes": format_duration(s.minutes_listened * 60),
                           "outcome": s.outcome.replace("_", " "), "before": _num(r["stress_before"]),
                           "after": after})
         cols = ["id", "started"] + (["listener"] if args.all_listeners else []) + [
             "playlist", "arc", "minutes", "outcome", "before", "after"]
         buf = io.StringIO()
-        print_table(table, cols, out=buf, headers={"before": "stress before", "after": "stress after"})
+        print_table(table, cols, out=buf, headers={"before": "stress before", "after": "stress after",
+                                                        "minutes": "listened"})
         _write_or_print(buf.getvalue(), args.output, what)
     return 0
 
@@ -209,7 +215,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
     result = {"listener": listener, **result,
               "filters": {"playlist": args.playlist, "arc": args.arc, "since": args.since}}
     if args.format == "json":
-        json.dump(_round(result), sys.stdout, indent=2, ensure_ascii=False)
+        sys.stdout.write(json_for_terminal(json.dumps(_round(result), indent=2, ensure_ascii=False)))
         sys.stdout.write("\n")
         return 0
     _print_stats(result)
@@ -303,7 +309,7 @@ def cmd_rate(args: argparse.Namespace) -> int:
         given = {"vas": args.vas, "stai6": args.stai6, "heart_rate": args.heart_rate, "note": args.note}
         ratings: list[Rating]
         if args.post is None and all(v is None for v in given.values()):
-            print(f"Session {session.id}: {session.playlist}, {_short_time(session.started_at)}, "
+            print(f"Session {session.id}: {for_terminal(session.playlist)}, {_short_time(session.started_at)}, "
                   f"{format_duration(session.minutes_listened * 60)} heard, "
                   f"{session.outcome.replace('_', ' ')}.")
             ratings = ask_ratings(sessions.listener_scales(store, listener), "after",

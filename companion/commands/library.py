@@ -26,7 +26,8 @@ TRACK_COLUMNS = (
     "arousal", "onset_density", "percussive_share", "centroid_hz", "rolloff_hz", "dynamic_range_db",
 )
 _FEATURES = ("arousal", "onset_density", "percussive_share", "centroid_hz", "rolloff_hz", "dynamic_range_db")
-_TABLE_COLUMNS = ("#", "title", "artist", "time", "bpm", "confidence", "arousal", "status")
+# the path last: two copies of a song differ only there, and `companion tempo` wants it
+_TABLE_COLUMNS = ("#", "title", "artist", "time", "bpm", "confidence", "arousal", "status", "path")
 _ERROR_TABLE_COLUMNS = ("#", "path", "error")
 _TITLE_WIDTH = 40
 
@@ -49,9 +50,13 @@ def register(sub: Any) -> None:
     p = sub.add_parser(
         "tracks",
         help="list the library",
-        description="One row per track: title, artist, duration, tempo and how sure it is.",
+        description="One row per track: title, artist, duration, tempo, how sure it is, and its path.",
     )
     add_format_arg(p)
+    p.add_argument("--filter", metavar="QUERY", default="",
+                   help="only tracks matching QUERY, as the app's Library filter: every word in title, "
+                   "artist, album, genre or path; bpm:60-80 (also bpm:72, bpm:-70, bpm:100-); "
+                   "unsure, error, manual")
     only = p.add_mutually_exclusive_group()
     only.add_argument("--unsure", action="store_true",
                       help="only tracks whose tempo is uncertain (confirm them with `companion tempo`)")
@@ -156,11 +161,14 @@ def cmd_tracks(args: argparse.Namespace) -> int:
     from companion.core.analysis import is_unsure
     from companion.core.models import STATUS_ERROR, STATUS_MISSING
     from companion.core.store import Store
+    from companion.core.trackfilter import filter_tracks, parse_query
 
+    query = parse_query(args.filter)  # a malformed bpm: term is one line before the library is read
     with Store() as store:
         tracks = store.tracks(status=STATUS_ERROR if args.errors else STATUS_MISSING if args.missing else None)
     if args.unsure:
         tracks = [t for t in tracks if is_unsure(t)]
+    tracks = filter_tracks(tracks, query)
     rows = [_track_row(t, is_unsure(t)) for t in tracks]
     if args.format == "table":
         if not rows:
@@ -201,7 +209,16 @@ def _table_row(i: int, r: dict[str, Any]) -> dict[str, Any]:
         "confidence": "" if conf is None else f"{conf:.0%}",
         "arousal": "" if r["arousal"] is None else f"{r['arousal']:.2f}",
         "status": status,
+        "path": _home_as_tilde(r["path"]),
     }
+
+
+def _home_as_tilde(path: str) -> str:
+    """``~/Music/a.flac`` for a path under the home folder: shorter, and a shell reads it back."""
+    import os
+
+    home = os.path.expanduser("~").rstrip("/")
+    return "~" + path[len(home):] if home and home != "/" and path.startswith(home + "/") else path
 
 
 def _clip(text: str) -> str:
@@ -209,6 +226,8 @@ def _clip(text: str) -> str:
 
 
 def _empty_message(args: argparse.Namespace) -> str:
+    if args.filter.strip():
+        return f"no tracks match {for_terminal(args.filter)!r}"
     if args.unsure:
         return "no unsure tracks: every tempo is confident or set by hand"
     if args.errors:

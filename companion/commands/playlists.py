@@ -25,6 +25,7 @@ Lengths are as played: neighbouring tracks overlap by the playlist's crossfade.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -388,10 +389,11 @@ def cmd_replace(args: argparse.Namespace) -> int:
     else:
         from companion.core.store import Store
 
-        if not Path(args.path).expanduser().is_file():
+        path = Path(os.path.expanduser(args.path))  # Path.expanduser raises on `~nosuchuser`
+        if not path.is_file():
             raise NotFoundError(f"{args.path}: no such file")
         with Store() as store:
-            track = store.track(Path(args.path).expanduser())
+            track = store.track(path)
     return _save_and_show(playlists.replace(pl, i, track))
 
 

@@ -117,10 +117,9 @@ def _analyse(path: str, result: AnalysisResult) -> AnalysisResult:
     if report.problem():
         # decoded as silence where it is damaged, but a scan must not call such a file "ok"
         raise ReadError(path, report.problem())
-    no_tempo = getattr(tempo, "TempoError", ())
     try:
         estimate = tempo.estimate_tempo(mono.data, tempo.ANALYSIS_SR)
-    except no_tempo:  # silence or a few seconds: still a track, its tempo left to the user
+    except tempo.TempoError:  # silence or a few seconds: still a track, its tempo left to the user
         estimate = None
     # The decoded length is exact; containers (MP3 especially) may only estimate it.
     tags = replace(tags, duration_s=round(frames / sample_rate, 3))

@@ -56,7 +56,7 @@ import itertools
 import math
 import queue
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from companion.core import render
@@ -139,6 +139,7 @@ class Player:
         volume: float = 1.0,
         ring_s: float = RING_S,
         open_source: render.SourceOpener | None = None,
+        length_of: Callable[[str, render.RenderSettings], int] | None = None,
     ) -> None:
         self.playlist = playlist
         self.output = output if output is not None else SoundDeviceOutput()
@@ -152,6 +153,7 @@ class Player:
         self._volume = _check_volume(volume)
         self._ring_s = ring_s
         self._open_source = open_source
+        self._length_of = length_of or render.track_frames  # a preview plays an excerpt's length
         self._commands: queue.SimpleQueue[Command] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._paused = False
@@ -183,7 +185,8 @@ class Player:
         wait = FIRST_MEASURE_MAX_S if self.output.realtime else math.inf
         self._levels = Levels(self.playlist.entries, settings.target_lufs, wait_up_to_s=wait)
         renderer = render.SessionRenderer(self.playlist.entries, settings, gain_db_of=self._levels.gain_db,
-                                          open_source=self._open_source or render.open_track)
+                                          open_source=self._open_source or render.open_track,
+                                          length_of=self._length_of)
         renderer.notices[:0] = self._setting_notices
         if not renderer.slots:
             failed = [n for n in renderer.notices if n.startswith("skipped ")]

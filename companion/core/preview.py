@@ -67,8 +67,14 @@ class Preview:
             blocks = render.open_track(path, settings, start_s + self.start_s)
             return _excerpt(blocks, settings.frames(self.seconds), settings.frames(FADE_S))
 
+        def length(path: str, settings: render.RenderSettings) -> int:
+            # the session ends with the excerpt (a file gets 20 s, not the track's length)
+            whole = render.track_frames(path, settings) - settings.frames(self.start_s)
+            return max(0, min(settings.frames(self.seconds), whole))
+
         self.player = Player(Playlist(name="preview", entries=(entry,)), output=output,
-                             crossfade_s=0.0, fade_in_s=0.0, fade_out_s=0.0, open_source=source)
+                             crossfade_s=0.0, fade_in_s=0.0, fade_out_s=0.0, open_source=source,
+                             length_of=length)
 
     def start(self) -> None:
         """Open the output and play. AudioDeviceError / UserInputError if it cannot."""

@@ -84,6 +84,27 @@ def test_history_empty_then_one_row_per_session(run):
     assert "completed" in lines[1] and "stopped early" in lines[2]
 
 
+def test_history_table_shows_time_listened_as_m_ss_and_exports_keep_minutes(run):
+    with Store() as store:
+        _session(store)  # 12.5 minutes
+    code, out, _ = run("history")
+    assert code == 0 and "listened" in out.splitlines()[0]
+    assert "12:30" in out.splitlines()[1] and "12.5" not in out
+    code, out, _ = run("history", "--format", "json")
+    assert json.loads(out)[0]["minutes_listened"] == 12.5
+
+
+def test_names_printed_by_rate_and_history_json_cannot_drive_the_terminal(run):
+    name = "eve\x1b]0;owned\x07ning\u202e\x9b2J"
+    with Store() as store:
+        _session(store, playlist=name, after=None)
+    code, out, _ = run("rate", "--last", stdin="", tty=False)
+    assert code == 0 and "Session 1: evening" in out
+    code, out, _ = run("history", "--format", "json")
+    assert code == 0 and not any(ch in out for ch in "\x1b\x07\u202e\x9b")
+    assert json.loads(out)[0]["playlist"] == name  # the data is unchanged, only escaped
+
+
 def test_history_csv_and_json(run):
     with Store() as store:
         _session(store, before=7, after=3)
@@ -275,6 +296,6 @@ def test_a_session_left_open_by_a_dead_process_shows_as_interrupted(run):
         sid = record(store, outcome=OUTCOME_IN_PROGRESS, pid=dead.pid, minutes=7.5,
                      before=[sessions.make_rating("stress", "before", 6)]).id
     code, out, err = run("history", "--format", "json")
-    assert code == 0 and f"session {sid} (demo) was interrupted after 7.5 min" in err
+    assert code == 0 and f"session {sid} (demo) was interrupted after 7:30" in err
     [row] = json.loads(out)
     assert (row["outcome"], row["minutes_listened"]) == ("interrupted", 7.5)

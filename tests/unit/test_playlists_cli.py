@@ -232,3 +232,9 @@ def test_one_track_is_not_one_tracks(library, tmp_path: Path):
     out = call("playlist", "import", str(m3u)).stdout
     assert "imported 1 track from" in out
     assert "one: 1 track," in call("playlist", "show", "one").stdout
+
+
+def test_replace_with_an_unknown_users_home_is_one_line(library):
+    call("build", "--name", "t", "--start", "88", "--minutes", "20")
+    p = call("playlist", "replace", "t", "2", "~nosuchuser-companion/a.flac", ok=False)
+    assert p.returncode == 2 and p.stderr.strip() == "companion: ~nosuchuser-companion/a.flac: no such file"

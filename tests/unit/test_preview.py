@@ -39,7 +39,7 @@ def test_the_preview_plays_20_seconds_from_the_middle_faded(tmp_path: Path):
     sr = out.sample_rate
     tail = out.frames[int((PREVIEW_S - 0.25) * sr):int(PREVIEW_S * sr), 0]
     assert level[0] < level[5] / 2 and np.sqrt((tail**2).mean()) < level[10] / 4  # faded in and out
-    assert level[int(PREVIEW_S):].max() < 1e-3  # nothing after the excerpt
+    assert abs(len(out.frames) / sr - PREVIEW_S) < 0.1  # it ends with the excerpt (a file gets 20 s)
     assert preview.done
 
 

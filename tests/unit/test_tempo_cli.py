@@ -99,3 +99,24 @@ def test_the_store_itself_refuses_a_tempo_out_of_range(track: Path) -> None:
         with pytest.raises(CompanionError, match="outside 20–300"):
             store.scale_manual_bpm(track, "halve")
         assert store.track(track).bpm == 25.0
+
+
+def test_a_file_gone_since_the_scan_is_refused_with_what_to_do(track: Path) -> None:
+    track.unlink()
+    for argv in (("set", "60"), ("halve",)):
+        with pytest.raises(CompanionError) as err:
+            run("tempo", argv[0], str(track), *argv[1:])
+        assert "no readable file" in str(err.value) and "scan" in str(err.value)
+    with Store() as store:
+        assert store.track(track).bpm == 120.0
+
+
+def test_a_file_the_scan_could_not_read_is_refused(tmp_path: Path) -> None:
+    broken = (tmp_path / "broken.mp3").resolve()
+    broken.write_bytes(b"\xff\xfb not audio")
+    with Store() as store:
+        store.save_analysis([AnalysisResult(path=str(broken), size=1, mtime=1.0, error="cannot read audio")])
+    with pytest.raises(CompanionError, match="could not read it .*scan it again"):
+        run("tempo", "set", str(broken), "63")
+    with Store() as store:
+        assert store.track(broken).bpm is None
