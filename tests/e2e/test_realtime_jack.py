@@ -30,10 +30,10 @@ from tests.e2e import realtime
 pytestmark = pytest.mark.slow
 
 SR = 44100
-TRACK_S = 8.0
+TRACK_S = 5.0
 CROSSFADE_S = 2.0
 SWELLS_HZ = (0.4, 1.1, 0.25, 0.7)  # each track rises and falls at its own pace: a shape to match
-SESSION_S = len(SWELLS_HZ) * TRACK_S - (len(SWELLS_HZ) - 1) * CROSSFADE_S  # 26 s as heard
+SESSION_S = len(SWELLS_HZ) * TRACK_S - (len(SWELLS_HZ) - 1) * CROSSFADE_S  # 14 s as heard
 CROSSFADE = ["--crossfade", str(CROSSFADE_S)]
 RATINGS = ["--pre", "5", "--post", "4"]  # a listening session asks; a render does not
 
