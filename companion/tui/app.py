@@ -7,8 +7,9 @@ the main thread change state. A worker that raises is reported here, in one plac
 (:meth:`CompanionApp.on_worker_state_changed`), as an error notification; the app never crashes
 on a worker error.
 
-Heavy libraries (librosa, numba, sounddevice) are imported only inside those workers, so the app
-opens in well under two seconds.
+Heavy libraries (scipy, soundfile, sounddevice) are imported only where they are used, so the
+app opens in well under two seconds. C libraries' notes on fd 2 are kept off the screen
+(:mod:`companion.tui.terminal`).
 """
 
 from __future__ import annotations
@@ -192,12 +193,15 @@ def make_app(
 
 def run_app(listener: str | None = None) -> int:
     """Run the app in this terminal until the person quits. Returns the exit code."""
+    from companion.tui.terminal import decoder_chatter_off_screen
+
     _start_resource_tracker()
-    app = make_app(listener)
-    try:
-        app.run()
-    finally:
-        app.store.close()
+    with decoder_chatter_off_screen():
+        app = make_app(listener)
+        try:
+            app.run()
+        finally:
+            app.store.close()
     return app.return_code or 0
 
 
