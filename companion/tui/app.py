@@ -81,11 +81,22 @@ class CompanionApp(App[int]):
         auto_demo: bool = True,
     ) -> None:
         super().__init__()
-        self.listener = listener
+        self._listener = listener
         self.store = store if store is not None else Store()
         self.output_factory = output_factory
         self.auto_demo = auto_demo
         self.register_theme(CONTRAST_THEME)
+        self.theme = self._remembered_theme()
+
+    @property
+    def listener(self) -> str:
+        """Whose sessions, ratings and settings the app shows now."""
+        return self._listener
+
+    @listener.setter
+    def listener(self, name: str) -> None:
+        """Switch listener (ctrl+l): their own colours come with them."""
+        self._listener = name
         self.theme = self._remembered_theme()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:

@@ -11,7 +11,7 @@ from textual.widgets import OptionList
 from companion.core import library, sessions
 from companion.core import scan as scan_mod
 from companion.core.store import Store
-from companion.tui.app import CompanionApp, make_app
+from companion.tui.app import CALM_THEME, CONTRAST_THEME, CompanionApp, make_app
 from companion.tui.screens.listeners import ListenersScreen
 from tests.ui.conftest import add_library, add_past_sessions
 from tests.ui.test_screens import SIZE, answer, settle
@@ -123,16 +123,18 @@ async def test_listeners_scales_are_chosen_and_a_listener_is_forgotten_only_by_t
         assert isinstance(app.screen, ListenersScreen) and "me" in store.listeners()
 
 
-async def test_switching_listener_from_history_shows_their_sessions(store: Store) -> None:
+async def test_switching_listener_from_history_shows_their_sessions_in_their_colours(store: Store) -> None:
     add_past_sessions(store, listener="client-a")
+    store.set_listener_settings("client-a", {"theme": CONTRAST_THEME.name})
     app = make_app(listener="me", store=store, auto_demo=False)
     async with app.run_test(size=SIZE) as pilot:
+        assert app.theme == CALM_THEME
         await settle(app, pilot, "h")
         assert app.screen.query_one("#sessions").display is False  # me: no sessions yet
         await settle(app, pilot, "ctrl+l")
         assert options(app, "#listeners")[0].startswith("client-a")
         await settle(app, pilot, "up", "enter")
-        assert app.listener == "client-a"
+        assert app.listener == "client-a" and app.theme == CONTRAST_THEME.name
         assert options(app, "#listeners")[0].startswith("client-a (listening now)")
         await settle(app, pilot, "escape")
         assert app.screen.query_one("#sessions").row_count == 3
