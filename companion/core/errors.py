@@ -11,7 +11,14 @@ class CompanionError(Exception):
 
 
 class UserInputError(CompanionError):
-    """A value given by the user is out of range or malformed."""
+    """A value given by the user is out of range or malformed.
+
+    ``field`` names the setting it came from (e.g. ``"target_bpm"``), so a form can point at
+    the field; the message names the value in words any face can show."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class ReadError(CompanionError):

@@ -700,11 +700,11 @@ def plan(
     """
     the_arc = arc if isinstance(arc, Arc) else load_arc(arc)
     _check_number("minutes", minutes, 0.5, 24 * 60)
-    _check_number("--max-step", max_step_pct, 0.5, 50)
-    _check_number("--target", target_bpm, MIN_BPM, MAX_BPM)
-    _check_number("--crossfade", crossfade_s, 0, MAX_CROSSFADE_S)
+    _check_number("max_step_pct", max_step_pct, 0.5, 50)
+    _check_number("target_bpm", target_bpm, MIN_BPM, MAX_BPM)
+    _check_number("crossfade_s", crossfade_s, 0, MAX_CROSSFADE_S)
     min_length_s = DEFAULT_MIN_LENGTH_S if min_length_s is None else min_length_s
-    _check_number("--min-length", min_length_s, 0, 3600)
+    _check_number("min_length_s", min_length_s, 0, 3600)
     liked = _liked(tracks, like)
     usable = sorted(filter_tracks(tracks, filters, min_length_s=min_length_s), key=lambda t: t.path)
     notes: list[str] = []
@@ -715,7 +715,7 @@ def plan(
                          f"tempi up to {START_CEILING_BPM:g} BPM")
     if start_bpm is None:
         raise _empty_library_error(tracks, filters, min_length_s)
-    _check_number("--start", start_bpm, MIN_BPM, MAX_BPM)
+    _check_number("start_bpm", start_bpm, MIN_BPM, MAX_BPM)
     if not usable and not locked:
         raise _empty_library_error(tracks, filters, min_length_s)
     req = _Request(the_arc, float(start_bpm), float(target_bpm), float(minutes), float(max_step_pct),
@@ -858,9 +858,18 @@ def slot_candidates(
 # -- internals ---------------------------------------------------------------------------------
 
 
-def _check_number(flag: str, value: float, lo: float, hi: float) -> None:
+#: How a request's settings are named to a person (the CLI's flags and the app's fields alike).
+SETTING_WORDS = {"minutes": "minutes", "max_step_pct": "max step %", "target_bpm": "target BPM",
+                 "start_bpm": "start BPM", "crossfade_s": "crossfade (s)",
+                 "min_length_s": "minimum length (s)"}
+
+
+def _check_number(field: str, value: float, lo: float, hi: float) -> None:
+    """The one range check of a plan request's settings; ``field`` rides on the error."""
     if not isinstance(value, int | float) or math.isnan(value) or not lo <= value <= hi:
-        raise UserInputError(f"{flag} {value!r} is out of range: use a number from {lo:g} to {hi:g}")
+        shown = f"{value:g}" if isinstance(value, int | float) else repr(value)
+        raise UserInputError(f"{SETTING_WORDS[field]} {shown} is out of range: use a number from "
+                             f"{lo:g} to {hi:g}", field=field)
 
 
 def _empty_library_error(tracks: Sequence[Track], filters: Mapping[str, Any] | None,

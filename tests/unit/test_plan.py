@@ -452,7 +452,7 @@ def test_the_timeline_is_the_players(items, crossfade_ms):
 
 
 def test_a_crossfade_out_of_range_is_a_user_error():
-    with pytest.raises(UserInputError, match="--crossfade -1"):
+    with pytest.raises(UserInputError, match=r"crossfade \(s\) -1 is out of range"):
         planner.plan(LIB, crossfade_s=-1)
 
 
