@@ -63,7 +63,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # the reader went away (`| head`): end quietly, as Unix tools do
         return _stdout_closed()
     except CompanionError as exc:
-        print(f"companion: {for_terminal(exc)}", file=sys.stderr)  # it may quote a tag or a name
+        from companion.commands._output import error_words
+
+        print(f"companion: {for_terminal(error_words(exc))}", file=sys.stderr)  # it may quote a tag or a name
         return 2
     except OSError as exc:  # the environment, not a bug: a folder not writable, a disk full ...
         where = f"{exc.filename}: " if exc.filename else ""

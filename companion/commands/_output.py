@@ -19,6 +19,25 @@ from companion.core.untrusted import for_spreadsheet, for_terminal
 FORMATS = ("table", "csv", "json")
 
 
+#: The command line's flag for each plan setting a UserInputError may name (its ``field``).
+FLAG_OF = {"target_bpm": "--target", "start_bpm": "--start", "minutes": "--minutes",
+           "max_step_pct": "--max-step", "crossfade_s": "--crossfade", "min_length_s": "--min-length"}
+
+
+def error_words(exc: Exception) -> str:
+    """The one line the command line prints for a CompanionError: a refused setting is named by
+    the flag the person typed (``--target 900 is out of range ...``), not the app's words."""
+    text = str(exc)
+    field = getattr(exc, "field", None)
+    if field in FLAG_OF:
+        from companion.core.planner import SETTING_WORDS
+
+        words = SETTING_WORDS.get(field, "")
+        if words and text.startswith(words + " "):
+            text = FLAG_OF[field] + text[len(words):]
+    return text
+
+
 def add_format_arg(parser: argparse.ArgumentParser, choices: Sequence[str] = FORMATS) -> None:
     parser.add_argument("--format", choices=list(choices), default="table", help="output format (default: table)")
 
